@@ -1,0 +1,1 @@
+"""The HTTP API: collection (Segment-compatible), admin."""

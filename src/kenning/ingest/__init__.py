@@ -1,0 +1,1 @@
+"""The ingest pipeline: validate -> dedup -> store (identity, profiles and audiences follow)."""

@@ -1,0 +1,1 @@
+"""The Segment-compatible message spec: message fields, limits and timestamp rules."""

@@ -1,0 +1,1 @@
+"""The store: schema and migrations, the single writer with group commit, queries."""

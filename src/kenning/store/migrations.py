@@ -1,0 +1,106 @@
+"""Schema migrations, applied in order on open; each runs once, in its own transaction.
+
+Internal tables carry the ``__kenning_`` prefix so a user's own tables never collide.
+Never edit a released migration: add a new one.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: Sequence[str]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "event log, sources, quarantine, tokens",
+        (
+            """CREATE TABLE __kenning_sources (
+                id VARCHAR PRIMARY KEY,
+                name VARCHAR NOT NULL UNIQUE,
+                write_key_hash VARCHAR NOT NULL UNIQUE,
+                write_key_prefix VARCHAR NOT NULL,
+                rate_limit DOUBLE,
+                created_at TIMESTAMPTZ NOT NULL
+            )""",
+            # The event log, the source of truth. The primary key is the dedup guarantee: a
+            # retried message is refused by the same transaction that would store it twice.
+            """CREATE TABLE __kenning_events (
+                seq BIGINT NOT NULL,
+                source_id VARCHAR NOT NULL,
+                message_id VARCHAR NOT NULL,
+                type VARCHAR NOT NULL,
+                event VARCHAR,
+                user_id VARCHAR,
+                anonymous_id VARCHAR,
+                timestamp TIMESTAMPTZ NOT NULL,
+                original_timestamp TIMESTAMPTZ,
+                sent_at TIMESTAMPTZ,
+                received_at TIMESTAMPTZ NOT NULL,
+                flags VARCHAR[] NOT NULL,
+                payload JSON NOT NULL,
+                PRIMARY KEY (source_id, message_id)
+            )""",
+            """CREATE TABLE __kenning_quarantine (
+                id BIGINT PRIMARY KEY,
+                source_id VARCHAR NOT NULL,
+                received_at TIMESTAMPTZ NOT NULL,
+                code VARCHAR NOT NULL,
+                message VARCHAR NOT NULL,
+                field VARCHAR,
+                payload VARCHAR NOT NULL,
+                status VARCHAR NOT NULL,
+                attempts INTEGER NOT NULL,
+                resolved_at TIMESTAMPTZ
+            )""",
+            """CREATE TABLE __kenning_tokens (
+                id VARCHAR PRIMARY KEY,
+                name VARCHAR NOT NULL,
+                token_hash VARCHAR NOT NULL UNIQUE,
+                scopes VARCHAR[] NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL,
+                revoked_at TIMESTAMPTZ
+            )""",
+        ),
+    ),
+)
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS __kenning_migrations (
+            version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL
+        )"""
+    )
+    row = con.execute("SELECT coalesce(max(version), 0) FROM __kenning_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply every migration newer than the store's version; returns the versions applied."""
+    applied: list[int] = []
+    version = current_version(con)
+    for migration in MIGRATIONS:
+        if migration.version <= version:
+            continue
+        con.begin()
+        try:
+            for statement in migration.statements:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO __kenning_migrations VALUES (?, ?, now())",
+                [migration.version, migration.name],
+            )
+            con.commit()
+        except Exception:
+            con.rollback()
+            raise
+        applied.append(migration.version)
+    return applied

@@ -1,0 +1,114 @@
+"""The store: one DuckDB file, one writer, many readers.
+
+Domain code asks the store's namespaces (``store.sources``, ``store.tokens``, ``store.events``,
+``store.quarantine``) for what it needs; only the store touches DuckDB.
+"""
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+import duckdb
+
+from kenning.store.events import Events
+from kenning.store.migrations import migrate
+from kenning.store.quarantine import Quarantine
+from kenning.store.sources import Sources
+from kenning.store.tokens import Tokens
+from kenning.store.writer import EventRow, QuarantineRow, Writer, WriteResult
+
+
+class StoreLocked(Exception):
+    """Another process (usually a running server) holds the store's file."""
+
+
+class Store:
+    """An open Kenning store. Use ``Store.open(path)``; close it with ``close()``.
+
+    >>> import tempfile, pathlib
+    >>> with Store.open(pathlib.Path(tempfile.mkdtemp()) / "k.duckdb") as store:
+    ...     store.stats()["events"]
+    0
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        path: Path,
+        *,
+        max_group_events: int = 500,
+        linger_seconds: float = 0.0,
+    ) -> None:
+        self.path = path
+        self._con = con
+        self._cursor_lock = Lock()
+        self.writer = Writer(con, max_group_events=max_group_events, linger_seconds=linger_seconds)
+        self.sources = Sources(self)
+        self.tokens = Tokens(self)
+        self.events = Events(self)
+        self.quarantine = Quarantine(self)
+
+    @classmethod
+    def open(cls, path: Path, *, max_group_events: int = 500, linger_seconds: float = 0.0) -> "Store":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(path))
+        except duckdb.IOException as error:
+            if "lock" in str(error).lower():
+                raise StoreLocked(f"{path} is in use by another process") from None
+            raise
+        # Checkpoints are done by the writer when idle; a larger automatic threshold keeps
+        # them out of the way of ingest under load.
+        con.execute("SET checkpoint_threshold = '256MB'")
+        migrate(con)
+        return cls(con, path, max_group_events=max_group_events, linger_seconds=linger_seconds)
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.writer.close()
+        self._con.close()
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for reading, usable from any one thread, closed on exit."""
+        with self._cursor_lock:
+            cursor = self._con.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+    def write_events(
+        self,
+        events: list[EventRow],
+        quarantine: list[QuarantineRow] | None = None,
+        *,
+        also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    ) -> "Future[WriteResult]":
+        return self.writer.write_events(events, quarantine or [], also=also)
+
+    def stats(self) -> dict[str, Any]:
+        with self.reader() as con:
+            row = con.execute(
+                """SELECT
+                    (SELECT count(*) FROM __kenning_events),
+                    (SELECT count(*) FROM __kenning_quarantine WHERE status = 'pending'),
+                    (SELECT count(*) FROM __kenning_sources)"""
+            ).fetchone()
+        assert row is not None
+        # profiles and identifiers stay 0 until identity resolution lands.
+        return {
+            "events": int(row[0]),
+            "quarantined": int(row[1]),
+            "sources": int(row[2]),
+            "profiles": 0,
+            "identifiers": 0,
+        }

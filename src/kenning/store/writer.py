@@ -1,0 +1,280 @@
+"""The single writer: every write to the store goes through one thread, which commits in groups.
+
+DuckDB allows one writing process, and one writer thread within it keeps transactions from
+conflicting. Collection requests hand their events to the writer and wait; the writer takes
+everything queued while the previous commit ran (up to ``max_group_events``), stores it in one
+transaction and only then completes the requests' futures. Durability therefore costs one commit
+per group, not one per event, and a 2xx is never sent before the commit.
+"""
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One event as the log stores it."""
+
+    source_id: str
+    message_id: str
+    type: str
+    event: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    timestamp: datetime
+    original_timestamp: datetime | None
+    sent_at: datetime | None
+    received_at: datetime
+    flags: tuple[str, ...]
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    """A message that could not be stored, with the reason; replayable once the cause is fixed."""
+
+    source_id: str
+    received_at: datetime
+    code: str
+    message: str
+    field: str | None
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    stored: int
+    duplicates: int
+    quarantined: int
+    quarantine_ids: tuple[int, ...] = ()
+
+
+@dataclass(slots=True)
+class _EventWrite:
+    events: Sequence[EventRow]
+    quarantine: Sequence[QuarantineRow]
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+    future: "Future[WriteResult]" = field(default_factory=Future)
+
+
+@dataclass(slots=True)
+class _Job:
+    run: Callable[[duckdb.DuckDBPyConnection], Any]
+    future: "Future[Any]" = field(default_factory=Future)
+
+
+_STOP = object()
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+class Writer:
+    """Owns the write connection. Thread-safe: call ``write_events`` or ``run`` from anywhere."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        max_group_events: int = 500,
+        linger_seconds: float = 0.0,
+        idle_checkpoint_seconds: float = 2.0,
+    ) -> None:
+        self._con = con
+        self._max_group_events = max_group_events
+        self._linger = linger_seconds
+        self._idle_checkpoint = idle_checkpoint_seconds
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        row = con.execute("SELECT coalesce(max(seq), 0) FROM __kenning_events").fetchone()
+        self._next_seq = (int(row[0]) if row else 0) + 1
+        row = con.execute("SELECT coalesce(max(id), 0) FROM __kenning_quarantine").fetchone()
+        self._next_quarantine_id = (int(row[0]) if row else 0) + 1
+        self._dirty = False
+        self.groups_committed = 0
+        self._thread = threading.Thread(target=self._loop, name="kenning-writer", daemon=True)
+        self._thread.start()
+
+    def write_events(
+        self,
+        events: Sequence[EventRow],
+        quarantine: Sequence[QuarantineRow] = (),
+        *,
+        also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    ) -> "Future[WriteResult]":
+        """Queue events (and quarantined messages) for the next group commit.
+
+        ``also`` runs in the same transaction, after the inserts (e.g. marking replayed
+        quarantine rows), so both happen or neither does.
+        """
+        item = _EventWrite(events, quarantine, also)
+        self._queue.put(item)
+        return item.future
+
+    def run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> "Future[T]":
+        """Run ``fn(connection)`` in its own transaction on the writer thread."""
+        job = _Job(fn)
+        self._queue.put(job)
+        return job.future
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    # -- the writer thread -------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        pending: object | None = None
+        while True:
+            if pending is not None:
+                item, pending = pending, None
+            else:
+                item = self._next_item()
+            if item is _STOP:
+                return
+            if isinstance(item, _Job):
+                self._run_job(item)
+                continue
+            assert isinstance(item, _EventWrite)
+            group = [item]
+            size = len(item.events) + len(item.quarantine)
+            deadline = time.monotonic() + self._linger
+            while size < self._max_group_events:
+                try:
+                    wait = deadline - time.monotonic()
+                    nxt = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(nxt, _EventWrite):
+                    pending = nxt
+                    break
+                group.append(nxt)
+                size += len(nxt.events) + len(nxt.quarantine)
+            self._commit_group(group)
+
+    def _next_item(self) -> object:
+        if not self._dirty:
+            return self._queue.get()
+        try:
+            return self._queue.get(timeout=self._idle_checkpoint)
+        except queue.Empty:
+            # Idle: fold the WAL into the database file now rather than under load.
+            try:
+                self._con.execute("CHECKPOINT")
+            except duckdb.Error:
+                log.exception("idle checkpoint failed")
+            self._dirty = False
+            return self._queue.get()
+
+    def _run_job(self, job: _Job) -> None:
+        if not job.future.set_running_or_notify_cancel():
+            return
+        try:
+            self._con.begin()
+            result = job.run(self._con)
+            self._con.commit()
+        except BaseException as error:
+            self._rollback()
+            job.future.set_exception(error)
+        else:
+            self._dirty = True
+            job.future.set_result(result)
+
+    def _commit_group(self, group: list[_EventWrite]) -> None:
+        # Within a group the first copy of a (source, messageId) wins; across groups the
+        # primary key refuses the later copy.
+        seen: set[tuple[str, str]] = set()
+        rows: list[EventRow] = []
+        for write in group:
+            for row in write.events:
+                key = (row.source_id, row.message_id)
+                if key not in seen:
+                    seen.add(key)
+                    rows.append(row)
+        try:
+            self._con.begin()
+            inserted = self._insert_events(rows) if rows else set()
+            quarantine_ids = self._insert_quarantine(group)
+            for write in group:
+                if write.also is not None:
+                    write.also(self._con)
+            self._con.commit()
+        except BaseException as error:
+            self._rollback()
+            for write in group:
+                write.future.set_exception(error)
+            return
+        self._dirty = True
+        self.groups_committed += 1
+        for write, ids in zip(group, quarantine_ids, strict=True):
+            stored = 0
+            for row in write.events:
+                key = (row.source_id, row.message_id)
+                if key in inserted:
+                    stored += 1
+                    inserted.discard(key)  # a second copy in the same request is a duplicate
+            write.future.set_result(
+                WriteResult(stored, len(write.events) - stored, len(ids), tuple(ids))
+            )
+
+    def _insert_events(self, rows: list[EventRow]) -> set[tuple[str, str]]:
+        first_seq = self._next_seq
+        self._next_seq += len(rows)
+        table = pa.table(
+            {
+                "seq": pa.array(range(first_seq, first_seq + len(rows)), pa.int64()),
+                "source_id": [r.source_id for r in rows],
+                "message_id": [r.message_id for r in rows],
+                "type": [r.type for r in rows],
+                "event": pa.array([r.event for r in rows], pa.string()),
+                "user_id": pa.array([r.user_id for r in rows], pa.string()),
+                "anonymous_id": pa.array([r.anonymous_id for r in rows], pa.string()),
+                "timestamp": pa.array([r.timestamp for r in rows], _TIMESTAMP),
+                "original_timestamp": pa.array([r.original_timestamp for r in rows], _TIMESTAMP),
+                "sent_at": pa.array([r.sent_at for r in rows], _TIMESTAMP),
+                "received_at": pa.array([r.received_at for r in rows], _TIMESTAMP),
+                "flags": pa.array([list(r.flags) for r in rows], pa.list_(pa.string())),
+                "payload": pa.array([r.payload for r in rows], pa.binary()).cast(pa.string()),
+            }
+        )
+        self._con.register("__kenning_incoming", table)
+        try:
+            returned = self._con.execute(
+                "INSERT INTO __kenning_events SELECT * FROM __kenning_incoming "
+                "ON CONFLICT DO NOTHING RETURNING source_id, message_id"
+            ).fetchall()
+        finally:
+            self._con.unregister("__kenning_incoming")
+        return {(str(s), str(m)) for s, m in returned}
+
+    def _insert_quarantine(self, group: list[_EventWrite]) -> list[list[int]]:
+        ids: list[list[int]] = []
+        for write in group:
+            write_ids: list[int] = []
+            for row in write.quarantine:
+                quarantine_id = self._next_quarantine_id
+                self._next_quarantine_id += 1
+                self._con.execute(
+                    "INSERT INTO __kenning_quarantine VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL)",
+                    [quarantine_id, row.source_id, row.received_at, row.code, row.message,
+                     row.field, row.payload],
+                )
+                write_ids.append(quarantine_id)
+            ids.append(write_ids)
+        return ids
+
+    def _rollback(self) -> None:
+        try:
+            self._con.rollback()
+        except duckdb.Error:
+            pass  # no transaction was open
