@@ -1,0 +1,62 @@
+"""The ``kenning`` command. Its default is ``serve``, as Datasette's is."""
+
+import sys
+
+import typer
+from rich.console import Console
+
+from kenning.cli import export, quarantine, sources
+from kenning.cli.backend import CommandError
+from kenning.cli.imports import import_command
+from kenning.cli.serve import serve
+from kenning.cli.stats import stats
+from kenning.ingest.files import FileFormatError
+from kenning.ingest.mapping import MappingError
+
+app = typer.Typer(
+    name="kenning",
+    help="Kenning: an open-source Customer Data Platform.",
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("serve")(serve)
+app.command("stats")(stats)
+app.command("import")(import_command)
+app.add_typer(sources.app, name="sources")
+app.add_typer(quarantine.app, name="quarantine")
+app.add_typer(export.app, name="export")
+
+
+def _register_demo() -> None:
+    from kenning.cli import demo
+
+    app.add_typer(demo.app, name="demo")
+
+
+_register_demo()
+
+# Failures a user can cause and fix: reported as one line, never a traceback.
+USER_ERRORS = (CommandError, MappingError, FileFormatError, ValueError, OSError)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        args = ["serve"]
+    try:
+        app(args, standalone_mode=False)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except USER_ERRORS as error:
+        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        sys.exit(1)
+    except Exception as error:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise

@@ -1,0 +1,59 @@
+"""``kenning serve``: run the HTTP API on the store."""
+
+import os
+from typing import Annotated
+
+import orjson
+import typer
+import uvicorn
+from rich.console import Console
+
+from kenning.api.app import create_app
+from kenning.cli.backend import CommandError, server_file
+from kenning.cli.options import DEFAULT, Db
+from kenning.settings import Settings
+from kenning.store.store import Store, StoreLocked
+
+err = Console(stderr=True)
+
+
+def open_server_store(settings: Settings) -> Store:
+    """Open the store for a server and make sure an admin token exists (printed once)."""
+    try:
+        store = Store.open(settings.db_path, max_group_events=settings.max_group_events,
+                           linger_seconds=settings.linger_seconds)
+    except StoreLocked as error:
+        raise CommandError(f"{error}: is a server already running on it?") from None
+    generated = store.tokens.ensure_admin(settings.admin_token)
+    if generated:
+        err.print(f"Admin token (shown once, store it now): [bold]{generated}[/bold]")
+    return store
+
+
+def uvicorn_config(settings: Settings, store: Store) -> uvicorn.Config:
+    # No access log: URLs and client addresses are personal data in a CDP.
+    return uvicorn.Config(create_app(settings, store), host=settings.host, port=settings.port,
+                          access_log=False, log_level="warning", lifespan="on")
+
+
+def announce(settings: Settings) -> None:
+    url = f"http://{settings.host}:{settings.port}"
+    server_file(settings.db_path).write_bytes(orjson.dumps({"url": url, "pid": os.getpid()}))
+    err.print(f"Kenning serving {settings.db_path} on {url}")
+
+
+def serve(
+    db: Db = DEFAULT,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the collection, profile and admin APIs on the store."""
+    settings = Settings.from_env(db_path=db, host=host, port=port)
+    store = open_server_store(settings)
+    server = uvicorn.Server(uvicorn_config(settings, store))
+    announce(settings)
+    try:
+        server.run()
+    finally:
+        server_file(settings.db_path).unlink(missing_ok=True)
+        store.close()
