@@ -4,9 +4,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 import httpx
+import orjson
 import pytest
 
 from kenning.store.store import Store
@@ -66,8 +65,9 @@ def stored(admin: httpx.Client, source: SourceUnderTest) -> Callable[[], list[di
 
 
 @pytest.fixture()
-def quarantined(admin: httpx.Client, source: SourceUnderTest, server: LiveServer
-                ) -> Callable[[], list[dict[str, Any]]]:
+def quarantined(
+    admin: httpx.Client, source: SourceUnderTest, server: LiveServer
+) -> Callable[[], list[dict[str, Any]]]:
     """The pending quarantine rows of the test's source."""
 
     def fetch() -> list[dict[str, Any]]:

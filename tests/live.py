@@ -35,7 +35,9 @@ class LiveServer:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [*KENNING, "serve", "--db", str(self.db), "--port", str(self.port)],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -65,8 +67,9 @@ class LiveServer:
             self.process = None
 
     def admin(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30,
-                            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        return httpx.Client(
+            base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
 
     def create_source(self, name: str, **extra: Any) -> str:
         with self.admin() as client:

@@ -14,8 +14,7 @@ from tests.live import LiveServer
 Rows = Callable[[], list[dict[str, Any]]]
 
 
-def test_create_source_returns_a_working_write_key(admin: httpx.Client, server: LiveServer
-                                                   ) -> None:
+def test_create_source_returns_a_working_write_key(admin: httpx.Client, server: LiveServer) -> None:
     response = admin.post("/v1/sources", json={"name": "shop-web"})
     assert response.status_code == 201
     body = response.json()
@@ -25,8 +24,9 @@ def test_create_source_returns_a_working_write_key(admin: httpx.Client, server: 
     [entry] = [s for s in listed if s["id"] == body["id"]]
     # The key itself is never shown again.
     assert "write_key" not in entry and body["write_key"].startswith(entry["write_key_prefix"])
-    collected = httpx.post(server.url + "/v1/track", auth=(body["write_key"], ""),
-                           json={"userId": "u", "event": "E"})
+    collected = httpx.post(
+        server.url + "/v1/track", auth=(body["write_key"], ""), json={"userId": "u", "event": "E"}
+    )
     assert collected.status_code == 200
 
 
@@ -34,9 +34,11 @@ def test_duplicate_source_name_is_409(admin: httpx.Client) -> None:
     assert admin.post("/v1/sources", json={"name": "twice"}).status_code == 201
     response = admin.post("/v1/sources", json={"name": "twice"})
     assert response.status_code == 409
-    assert response.json() == {"code": "source_exists",
-                               "message": "a source named 'twice' already exists",
-                               "field": "name"}
+    assert response.json() == {
+        "code": "source_exists",
+        "message": "a source named 'twice' already exists",
+        "field": "name",
+    }
 
 
 def test_invalid_source_body_names_the_field(admin: httpx.Client) -> None:
@@ -45,24 +47,30 @@ def test_invalid_source_body_names_the_field(admin: httpx.Client) -> None:
     assert (response.json()["code"], response.json()["field"]) == ("invalid_request", "name")
 
 
-def test_admin_endpoints_need_a_valid_token(server: LiveServer, source: SourceUnderTest
-                                            ) -> None:
-    for headers in ({}, {"Authorization": "Bearer wrong"},
-                    {"Authorization": f"Bearer {source.write_key}"}):
+def test_admin_endpoints_need_a_valid_token(server: LiveServer, source: SourceUnderTest) -> None:
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Bearer {source.write_key}"},
+    ):
         response = httpx.get(server.url + "/v1/stats", headers=headers)
         assert response.status_code == 401
         assert response.json()["code"] == "unauthorized"
-    assert httpx.get(server.url + "/v1/sources",
-                     auth=(source.write_key, "")).status_code == 401
+    assert httpx.get(server.url + "/v1/sources", auth=(source.write_key, "")).status_code == 401
 
 
-def test_stats_count_events_and_quarantine(admin: httpx.Client, collector: httpx.Client
-                                           ) -> None:
+def test_stats_count_events_and_quarantine(admin: httpx.Client, collector: httpx.Client) -> None:
     before = admin.get("/v1/stats").json()
-    collector.post("/v1/batch", json={"batch": [
-        {"type": "track", "userId": "u", "event": "E"},
-        {"type": "track", "userId": "u", "event": "E"},
-        {"type": "track", "event": "no id"}]})
+    collector.post(
+        "/v1/batch",
+        json={
+            "batch": [
+                {"type": "track", "userId": "u", "event": "E"},
+                {"type": "track", "userId": "u", "event": "E"},
+                {"type": "track", "event": "no id"},
+            ]
+        },
+    )
     after = admin.get("/v1/stats").json()
     assert after["events"] - before["events"] == 2
     assert after["quarantined"] - before["quarantined"] == 1
@@ -105,20 +113,36 @@ def test_unknown_quarantine_id_is_404(admin: httpx.Client) -> None:
 def test_export_jsonl_and_parquet_hold_the_events(
     admin: httpx.Client, collector: httpx.Client, source: SourceUnderTest
 ) -> None:
-    collector.post("/v1/batch", json={"batch": [
-        {"type": "track", "userId": "u", "event": "Old", "timestamp": "2020-01-01T00:00:00Z",
-         "messageId": "old"},
-        {"type": "identify", "userId": "u", "traits": {"x": 1}, "messageId": "new",
-         "timestamp": "2024-06-01T00:00:00Z"}]})
-    lines = admin.get("/v1/events/export",
-                      params={"source": source.name, "since": "2021-01-01"}).content
+    collector.post(
+        "/v1/batch",
+        json={
+            "batch": [
+                {
+                    "type": "track",
+                    "userId": "u",
+                    "event": "Old",
+                    "timestamp": "2020-01-01T00:00:00Z",
+                    "messageId": "old",
+                },
+                {
+                    "type": "identify",
+                    "userId": "u",
+                    "traits": {"x": 1},
+                    "messageId": "new",
+                    "timestamp": "2024-06-01T00:00:00Z",
+                },
+            ]
+        },
+    )
+    lines = admin.get(
+        "/v1/events/export", params={"source": source.name, "since": "2021-01-01"}
+    ).content
     rows = [orjson.loads(line) for line in lines.splitlines()]
     assert [r["messageId"] for r in rows] == ["new"]
     assert rows[0]["payload"]["traits"] == {"x": 1}
     assert rows[0]["source"] == source.name
 
-    response = admin.get("/v1/events/export", params={"format": "parquet",
-                                                      "source": source.name})
+    response = admin.get("/v1/events/export", params={"format": "parquet", "source": source.name})
     assert response.status_code == 200
     table = pq.read_table(io.BytesIO(response.content))
     assert sorted(table.column("messageId").to_pylist()) == ["new", "old"]

@@ -21,12 +21,19 @@ def _load(url: str, write_key: str, acked: list[str], stop: threading.Event, see
             batch = [uuid.uuid4().hex for _ in range(rng.choice((1, 1, 25)))]
             try:
                 if len(batch) == 1:
-                    response = client.post("/v1/track", json={
-                        "userId": "u", "event": "E", "messageId": batch[0]})
+                    response = client.post(
+                        "/v1/track", json={"userId": "u", "event": "E", "messageId": batch[0]}
+                    )
                 else:
-                    response = client.post("/v1/batch", json={"batch": [
-                        {"type": "track", "userId": "u", "event": "E", "messageId": m}
-                        for m in batch]})
+                    response = client.post(
+                        "/v1/batch",
+                        json={
+                            "batch": [
+                                {"type": "track", "userId": "u", "event": "E", "messageId": m}
+                                for m in batch
+                            ]
+                        },
+                    )
             except httpx.HTTPError:
                 continue  # the server is down: not acknowledged, nothing to check
             if response.status_code == 200:
@@ -41,8 +48,12 @@ def test_no_acknowledged_event_is_lost_or_duplicated_across_sigkills(tmp_path: P
     try:
         for cycle in range(RESTARTS):
             stop = threading.Event()
-            senders = [threading.Thread(target=_load, args=(server.url, write_key, acked, stop,
-                                                            cycle * 10 + i)) for i in range(4)]
+            senders = [
+                threading.Thread(
+                    target=_load, args=(server.url, write_key, acked, stop, cycle * 10 + i)
+                )
+                for i in range(4)
+            ]
             for sender in senders:
                 sender.start()
             threading.Event().wait(rng.uniform(0.3, 1.2))
@@ -53,9 +64,16 @@ def test_no_acknowledged_event_is_lost_or_duplicated_across_sigkills(tmp_path: P
             server.start()
             # A client that did not hear the answer retries: the retry must not duplicate.
             retry = rng.sample(acked, min(50, len(acked)))
-            response = httpx.post(server.url + "/v1/batch", auth=(write_key, ""), json={
-                "batch": [{"type": "track", "userId": "u", "event": "E", "messageId": m}
-                          for m in retry]})
+            response = httpx.post(
+                server.url + "/v1/batch",
+                auth=(write_key, ""),
+                json={
+                    "batch": [
+                        {"type": "track", "userId": "u", "event": "E", "messageId": m}
+                        for m in retry
+                    ]
+                },
+            )
             assert response.status_code == 200
         with server.admin() as admin:
             exported = admin.get("/v1/events/export", params={"source": "crash"}).content

@@ -16,13 +16,18 @@ def test_every_call_of_the_official_sdk_is_stored(
     server: LiveServer, source: SourceUnderTest, stored: Rows
 ) -> None:
     errors: list[Exception] = []
-    client = Client(write_key=source.write_key, host=server.url, sync_mode=True,
-                    on_error=lambda error, _batch: errors.append(error), max_retries=0)
+    client = Client(
+        write_key=source.write_key,
+        host=server.url,
+        sync_mode=True,
+        on_error=lambda error, _batch: errors.append(error),
+        max_retries=0,
+    )
     when = datetime(2024, 2, 3, 4, 5, 6, tzinfo=UTC)
-    client.identify("user-1", {"email": "jane@example.com", "firstName": "Jane"},
-                    context={"ip": "203.0.113.1"})
-    client.track("user-1", "Order Completed", {"total": 42.5, "currency": "EUR"},
-                 timestamp=when)
+    client.identify(
+        "user-1", {"email": "jane@example.com", "firstName": "Jane"}, context={"ip": "203.0.113.1"}
+    )
+    client.track("user-1", "Order Completed", {"total": 42.5, "currency": "EUR"}, timestamp=when)
     client.page("user-1", "Shop", "Home", {"path": "/"})
     client.screen("user-1", "App", "Basket")
     client.group("user-1", "company-7", {"name": "ACME"})
@@ -32,8 +37,15 @@ def test_every_call_of_the_official_sdk_is_stored(
     assert errors == []
 
     rows = {r["type"] + ":" + (r["event"] or ""): r for r in stored()}
-    assert set(rows) == {"identify:", "track:Order Completed", "page:Home", "screen:Basket",
-                         "group:", "alias:", "track:Product Viewed"}
+    assert set(rows) == {
+        "identify:",
+        "track:Order Completed",
+        "page:Home",
+        "screen:Basket",
+        "group:",
+        "alias:",
+        "track:Product Viewed",
+    }
     identify = rows["identify:"]
     assert identify["userId"] == "user-1"
     assert identify["payload"]["traits"] == {"email": "jane@example.com", "firstName": "Jane"}

@@ -116,11 +116,15 @@ class ReplayIn(BaseModel):
 @router.post("/v1/quarantine/replay")
 def replay(body: ReplayIn, request: Request) -> Response:
     settings: Settings = request.app.state.settings
-    result = replay_quarantine(_store(request), limits=settings.limits, ids=body.ids,
-                               code=body.code)
+    result = replay_quarantine(
+        _store(request), limits=settings.limits, ids=body.ids, code=body.code
+    )
     return json_response(
-        {"replayed": result.replayed, "duplicates": result.duplicates,
-         "still_invalid": result.still_invalid}
+        {
+            "replayed": result.replayed,
+            "duplicates": result.duplicates,
+            "still_invalid": result.still_invalid,
+        }
     )
 
 
@@ -143,10 +147,15 @@ def export_events(
             path.unlink(missing_ok=True)
             directory.rmdir()
 
-        return FileResponse(path, media_type="application/vnd.apache.parquet",
-                            filename="events.parquet", background=BackgroundTask(cleanup))
-    return StreamingResponse(store.events.iter_jsonl(since=since, source=source),
-                             media_type="application/x-ndjson")
+        return FileResponse(
+            path,
+            media_type="application/vnd.apache.parquet",
+            filename="events.parquet",
+            background=BackgroundTask(cleanup),
+        )
+    return StreamingResponse(
+        store.events.iter_jsonl(since=since, source=source), media_type="application/x-ndjson"
+    )
 
 
 @router.post("/v1/sources/{name}/import")
@@ -165,15 +174,22 @@ async def import_messages(name: str, request: Request) -> Response:
     messages = body.get("batch")
     if not isinstance(messages, list):
         raise ApiError(400, "invalid_request", "batch must be an array of messages", "batch")
-    prepared = prepare_messages(messages, source_id=source.id, received_at=datetime.now(UTC),
-                                limits=settings.limits, require_user_or_anonymous_id=False)
+    prepared = prepare_messages(
+        messages,
+        source_id=source.id,
+        received_at=datetime.now(UTC),
+        limits=settings.limits,
+        require_user_or_anonymous_id=False,
+    )
     try:
-        result = await asyncio.wrap_future(
-            store.write_events(prepared.events, prepared.quarantine)
-        )
+        result = await asyncio.wrap_future(store.write_events(prepared.events, prepared.quarantine))
     except Exception:
         raise ApiError(503, "store_unavailable", "the import chunk could not be stored") from None
     return json_response(
-        {"accepted": len(prepared.events), "stored": result.stored,
-         "duplicates": result.duplicates, "rejected": [r.as_dict() for r in prepared.rejections]}
+        {
+            "accepted": len(prepared.events),
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "rejected": [r.as_dict() for r in prepared.rejections],
+        }
     )

@@ -19,11 +19,15 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
-        app.state.store = Store.open(
-            settings.db_path,
-            max_group_events=settings.max_group_events,
-            linger_seconds=settings.linger_seconds,
-        ) if owned else store
+        app.state.store = (
+            Store.open(
+                settings.db_path,
+                max_group_events=settings.max_group_events,
+                linger_seconds=settings.linger_seconds,
+            )
+            if owned
+            else store
+        )
         try:
             yield
         finally:

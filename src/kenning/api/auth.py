@@ -29,7 +29,9 @@ def authenticate_source(store: Store, request: Request, body: dict[str, object])
     key = write_key_from(request, body)
     if key is None:
         raise ApiError(
-            401, "unauthorized", "a write key is required (HTTP Basic username or writeKey)",
+            401,
+            "unauthorized",
+            "a write key is required (HTTP Basic username or writeKey)",
             "writeKey",
         )
     source = store.sources.by_write_key(key)
@@ -56,8 +58,9 @@ def require_scope(scope: str) -> Callable[[Request], tuple[str, ...]]:
         if scopes is None:
             raise ApiError(401, "unauthorized", "unknown or revoked token", "Authorization")
         if scope not in scopes and "admin" not in scopes:
-            raise ApiError(403, "forbidden", f"this token lacks the scope {scope!r}",
-                           "Authorization")
+            raise ApiError(
+                403, "forbidden", f"this token lacks the scope {scope!r}", "Authorization"
+            )
         return scopes
 
     return check

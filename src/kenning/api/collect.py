@@ -79,22 +79,29 @@ async def _accept(request: Request, message_type: str | None) -> Response:
             raise ApiError(400, "invalid_request", "batch must be an array of messages", "batch")
         if len(messages) > limits.max_batch_events:
             raise ApiError(
-                400, "batch_too_large",
+                400,
+                "batch_too_large",
                 f"a batch holds at most {limits.max_batch_events} events; it has {len(messages)}",
                 "batch",
             )
-        defaults = BatchDefaults(body.get("sentAt"), _dict_or_none(body.get("context")),
-                                 _dict_or_none(body.get("integrations")))
+        defaults = BatchDefaults(
+            body.get("sentAt"),
+            _dict_or_none(body.get("context")),
+            _dict_or_none(body.get("integrations")),
+        )
     else:
         # The path decides the type, as in Segment's API.
         body["type"] = message_type
         messages, defaults = [body], None
 
-    retry_after = request.app.state.rate_limiter.check(source.id, source.rate_limit,
-                                                      len(messages))
+    retry_after = request.app.state.rate_limiter.check(source.id, source.rate_limit, len(messages))
     if retry_after is not None:
-        raise ApiError(429, "rate_limited", "the source's rate limit is exceeded; retry later",
-                       headers={"Retry-After": str(retry_after)})
+        raise ApiError(
+            429,
+            "rate_limited",
+            "the source's rate limit is exceeded; retry later",
+            headers={"Retry-After": str(retry_after)},
+        )
 
     prepared = prepare_messages(
         messages,
@@ -109,9 +116,13 @@ async def _accept(request: Request, message_type: str | None) -> Response:
     if message_type is not None:
         if prepared.rejections:
             rejection = prepared.rejections[0]
-            raise ApiError(400, rejection.code, rejection.message, rejection.field,
-                           extra={"quarantined": True,
-                                  "quarantine_id": result.quarantine_ids[0]})
+            raise ApiError(
+                400,
+                rejection.code,
+                rejection.message,
+                rejection.field,
+                extra={"quarantined": True, "quarantine_id": result.quarantine_ids[0]},
+            )
         return Response(_SUCCESS, media_type="application/json")
     return json_response(
         {

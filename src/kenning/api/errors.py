@@ -39,8 +39,7 @@ def error_body(code: str, message: str, field: str | None) -> dict[str, Any]:
     return {"code": code, "message": message, "field": field}
 
 
-_STATUS_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed"}
+_STATUS_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -55,8 +54,9 @@ def install_error_handlers(app: FastAPI) -> None:
         # FastAPI prefixes the location with where the value came from ("body", "query").
         loc = [str(part) for part in first.get("loc", ())][1:]
         return json_response(
-            error_body("invalid_request", str(first.get("msg", "invalid request")),
-                       ".".join(loc) or None),
+            error_body(
+                "invalid_request", str(first.get("msg", "invalid request")), ".".join(loc) or None
+            ),
             400,
         )
 

@@ -62,14 +62,18 @@ class LocalBackend:
         return self.store.stats()
 
     def quarantine(self, status: str, code: str | None, limit: int) -> list[dict[str, Any]]:
-        items = self.store.quarantine.list(status=None if status == "all" else status,
-                                           code=code, limit=limit)
+        items = self.store.quarantine.list(
+            status=None if status == "all" else status, code=code, limit=limit
+        )
         return [i.as_dict() for i in items]
 
     def replay(self, ids: list[int] | None, code: str | None) -> dict[str, Any]:
         result = replay_quarantine(self.store, limits=self.settings.limits, ids=ids, code=code)
-        return {"replayed": result.replayed, "duplicates": result.duplicates,
-                "still_invalid": result.still_invalid}
+        return {
+            "replayed": result.replayed,
+            "duplicates": result.duplicates,
+            "still_invalid": result.still_invalid,
+        }
 
     def export(self, out: Path | None, since: datetime | None, fmt: str) -> int:
         if fmt == "parquet":
@@ -93,12 +97,17 @@ class LocalBackend:
         found = self.store.sources.by_name(source)
         if found is None:
             raise CommandError(f"no source named {source!r}")
-        prepared = prepare_messages(messages, source_id=found.id, received_at=datetime.now(UTC),
-                                    limits=self.settings.limits,
-                                    require_user_or_anonymous_id=False)
+        prepared = prepare_messages(
+            messages,
+            source_id=found.id,
+            received_at=datetime.now(UTC),
+            limits=self.settings.limits,
+            require_user_or_anonymous_id=False,
+        )
         result = self.store.write_events(prepared.events, prepared.quarantine).result()
-        return ChunkResult(len(prepared.events), result.stored, result.duplicates,
-                           len(prepared.rejections))
+        return ChunkResult(
+            len(prepared.events), result.stored, result.duplicates, len(prepared.rejections)
+        )
 
 
 class RemoteBackend:
@@ -107,22 +116,25 @@ class RemoteBackend:
             raise CommandError(
                 "a server is running: pass --token (or set KENNING_TOKEN / KENNING_ADMIN_TOKEN)"
             )
-        self.client = httpx.Client(base_url=url, timeout=120,
-                                   headers={"Authorization": f"Bearer {token}"})
+        self.client = httpx.Client(
+            base_url=url, timeout=120, headers={"Authorization": f"Bearer {token}"}
+        )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.HTTPError as error:
-            raise CommandError(f"cannot reach the server at {self.client.base_url}: {error}"
-                               ) from None
+            raise CommandError(
+                f"cannot reach the server at {self.client.base_url}: {error}"
+            ) from None
         if response.status_code >= 400:
             raise CommandError(_error_line(response))
         return response.json()
 
     def create_source(self, name: str, rate_limit: float | None) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/v1/sources",
-                                            json={"name": name, "rate_limit": rate_limit})
+        result: dict[str, Any] = self._call(
+            "POST", "/v1/sources", json={"name": name, "rate_limit": rate_limit}
+        )
         return result
 
     def list_sources(self) -> list[dict[str, Any]]:
@@ -141,8 +153,9 @@ class RemoteBackend:
         return items
 
     def replay(self, ids: list[int] | None, code: str | None) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/v1/quarantine/replay",
-                                            json={"ids": ids, "code": code})
+        result: dict[str, Any] = self._call(
+            "POST", "/v1/quarantine/replay", json={"ids": ids, "code": code}
+        )
         return result
 
     def export(self, out: Path | None, since: datetime | None, fmt: str) -> int:
@@ -173,11 +186,15 @@ class RemoteBackend:
         return True
 
     def import_chunk(self, source: str, messages: list[dict[str, Any]]) -> ChunkResult:
-        body = self._call("POST", f"/v1/sources/{source}/import",
-                          content=orjson.dumps({"batch": messages}),
-                          headers={"Content-Type": "application/json"})
-        return ChunkResult(body["accepted"], body["stored"], body["duplicates"],
-                           len(body["rejected"]))
+        body = self._call(
+            "POST",
+            f"/v1/sources/{source}/import",
+            content=orjson.dumps({"batch": messages}),
+            headers={"Content-Type": "application/json"},
+        )
+        return ChunkResult(
+            body["accepted"], body["stored"], body["duplicates"], len(body["rejected"])
+        )
 
 
 def _error_line(response: httpx.Response) -> str:
@@ -222,8 +239,9 @@ def connect(db: Path, url: str | None, token: str | None) -> Iterator[Backend]:
     except StoreLocked:
         running = _running_server(db)
         if running is None:
-            raise CommandError(f"{db} is in use by another process and no server is listed; "
-                               "pass --url") from None
+            raise CommandError(
+                f"{db} is in use by another process and no server is listed; pass --url"
+            ) from None
         yield RemoteBackend(running, token)
         return
     try:

@@ -16,12 +16,14 @@ app = typer.Typer(help="Export stored data: a customer's data is never locked in
 
 @app.command("events")
 def events(
-    since: Annotated[str | None, typer.Option(help="Only events from this time (ISO 8601).")
-                     ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only events from this time (ISO 8601).")
+    ] = None,
     format: Annotated[str, typer.Option("--format", help="jsonl or parquet.")] = "jsonl",
-    out: Annotated[Path | None, typer.Option(help="Write here (default: standard output).")
-                   ] = None,
-    db: Db = DEFAULT, url: Url = None, token: Token = None,
+    out: Annotated[Path | None, typer.Option(help="Write here (default: standard output).")] = None,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
 ) -> None:
     """Export the event log in log order, with each event's raw payload."""
     if format not in EXPORT_FORMATS:

@@ -20,9 +20,14 @@ def import_command(
     source: Annotated[str, typer.Option(help="The source the rows come from.")],
     kind: Annotated[str, typer.Option(help="events, customers or orders.")] = "events",
     mapping: Annotated[Path | None, typer.Option(help="A mapping file (YAML or JSON).")] = None,
-    id_column: Annotated[str | None, typer.Option(
-        help="The column holding each record's id (identifier type <source>_id).")] = None,
-    db: Db = DEFAULT, url: Url = None, token: Token = None, json: Json = False,
+    id_column: Annotated[
+        str | None,
+        typer.Option(help="The column holding each record's id (identifier type <source>_id)."),
+    ] = None,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
 ) -> None:
     """Import a file, streamed, with a progress bar. Importing the same file twice stores
     nothing new."""
@@ -36,22 +41,38 @@ def import_command(
     with connect(db, url, token) as backend:
         if backend.ensure_source(source):
             err.print(f"created source {source!r}")
-        with Progress(TextColumn("importing {task.description}"), BarColumn(), DownloadColumn(),
-                      TimeRemainingColumn(), console=err, disable=json) as bar:
+        with Progress(
+            TextColumn("importing {task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=json,
+        ) as bar:
             task = bar.add_task(file.name, total=file_size(file))
             summary = import_file(
-                file, kind=_kind(kind), source=source, sink=lambda m: backend.import_chunk(
-                    source, m), mapping=loaded, id_column=id_column,
+                file,
+                kind=_kind(kind),
+                source=source,
+                sink=lambda m: backend.import_chunk(source, m),
+                mapping=loaded,
+                id_column=id_column,
                 progress=lambda done: bar.update(task, completed=done),
             )
             bar.update(task, completed=file_size(file))
-    figures = {"rows": summary.rows, "stored": summary.stored,
-               "duplicates": summary.duplicates, "rejected": summary.rejected}
+    figures = {
+        "rows": summary.rows,
+        "stored": summary.stored,
+        "duplicates": summary.duplicates,
+        "rejected": summary.rejected,
+    }
     if json:
         print(orjson.dumps(figures).decode())
     else:
-        err.print(f"{summary.rows:,} rows: {summary.stored:,} stored, "
-                  f"{summary.duplicates:,} already stored, {summary.rejected:,} quarantined")
+        err.print(
+            f"{summary.rows:,} rows: {summary.stored:,} stored, "
+            f"{summary.duplicates:,} already stored, {summary.rejected:,} quarantined"
+        )
 
 
 def _kind(kind: str) -> Kind:

@@ -10,8 +10,11 @@ from kenning.settings import DEFAULT_DB
 Db = Annotated[Path, typer.Option("--db", envvar="KENNING_DB", help="The store file.")]
 Url = Annotated[
     str | None,
-    typer.Option("--url", envvar="KENNING_URL", help="A running server (default: the store file, "
-                 "or the server that holds it)."),
+    typer.Option(
+        "--url",
+        envvar="KENNING_URL",
+        help="A running server (default: the store file, or the server that holds it).",
+    ),
 ]
 Token = Annotated[
     str | None,

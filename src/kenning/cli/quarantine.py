@@ -18,7 +18,10 @@ def list_(
     status: Annotated[str, typer.Option(help="pending, replayed or all.")] = "pending",
     code: Annotated[str | None, typer.Option(help="Only this reason code.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
-    db: Db = DEFAULT, url: Url = None, token: Token = None, json: Json = False,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
 ) -> None:
     """List quarantined messages with their reason."""
     with connect(db, url, token) as backend:
@@ -28,8 +31,14 @@ def list_(
         return
     table = Table("id", "received", "code", "field", "message", "status")
     for item in items:
-        table.add_row(str(item["id"]), str(item["received_at"])[:19], item["code"],
-                      item["field"] or "", item["message"], item["status"])
+        table.add_row(
+            str(item["id"]),
+            str(item["received_at"])[:19],
+            item["code"],
+            item["field"] or "",
+            item["message"],
+            item["status"],
+        )
     Console().print(table)
 
 
@@ -37,7 +46,10 @@ def list_(
 def replay(
     ids: Annotated[list[int] | None, typer.Option("--id", help="Only these ids.")] = None,
     code: Annotated[str | None, typer.Option(help="Only this reason code.")] = None,
-    db: Db = DEFAULT, url: Url = None, token: Token = None, json: Json = False,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
 ) -> None:
     """Validate pending messages again and store the ones that now pass."""
     with connect(db, url, token) as backend:
@@ -45,5 +57,7 @@ def replay(
     if json:
         print(orjson.dumps(result).decode())
     else:
-        Console().print(f"replayed {result['replayed']} ({result['duplicates']} already stored), "
-                        f"{result['still_invalid']} still invalid")
+        Console().print(
+            f"replayed {result['replayed']} ({result['duplicates']} already stored), "
+            f"{result['still_invalid']} still invalid"
+        )

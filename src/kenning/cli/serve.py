@@ -20,8 +20,11 @@ err = Console(stderr=True)
 def open_server_store(settings: Settings) -> Store:
     """Open the store for a server and make sure an admin token exists (printed once)."""
     try:
-        store = Store.open(settings.db_path, max_group_events=settings.max_group_events,
-                           linger_seconds=settings.linger_seconds)
+        store = Store.open(
+            settings.db_path,
+            max_group_events=settings.max_group_events,
+            linger_seconds=settings.linger_seconds,
+        )
     except StoreLocked as error:
         raise CommandError(f"{error}: is a server already running on it?") from None
     generated = store.tokens.ensure_admin(settings.admin_token)
@@ -32,8 +35,14 @@ def open_server_store(settings: Settings) -> Store:
 
 def uvicorn_config(settings: Settings, store: Store) -> uvicorn.Config:
     # No access log: URLs and client addresses are personal data in a CDP.
-    return uvicorn.Config(create_app(settings, store), host=settings.host, port=settings.port,
-                          access_log=False, log_level="warning", lifespan="on")
+    return uvicorn.Config(
+        create_app(settings, store),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+    )
 
 
 def announce(settings: Settings) -> None:

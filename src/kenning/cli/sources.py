@@ -18,7 +18,10 @@ out = Console()
 def create(
     name: str,
     rate_limit: Annotated[float | None, typer.Option(help="Events per second allowed.")] = None,
-    db: Db = DEFAULT, url: Url = None, token: Token = None, json: Json = False,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
 ) -> None:
     """Create a source and print its write key (shown once)."""
     with connect(db, url, token) as backend:
@@ -40,6 +43,11 @@ def list_(db: Db = DEFAULT, url: Url = None, token: Token = None, json: Json = F
         return
     table = Table("id", "name", "write key", "rate limit", "created")
     for s in sources:
-        table.add_row(s["id"], s["name"], s["write_key_prefix"] + "…",
-                      str(s["rate_limit"] or "-"), s["created_at"])
+        table.add_row(
+            s["id"],
+            s["name"],
+            s["write_key_prefix"] + "…",
+            str(s["rate_limit"] or "-"),
+            s["created_at"],
+        )
     out.print(table)

@@ -58,8 +58,7 @@ def read_rows(
                 yield row
 
 
-def _counted_lines(raw: io.BufferedReader, progress: Callable[[int], None] | None
-                   ) -> Iterator[str]:
+def _counted_lines(raw: io.BufferedReader, progress: Callable[[int], None] | None) -> Iterator[str]:
     done = 0
     for line in raw:
         done += len(line)
@@ -68,8 +67,7 @@ def _counted_lines(raw: io.BufferedReader, progress: Callable[[int], None] | Non
         yield line.decode("utf-8-sig" if done == len(line) else "utf-8")
 
 
-def _parquet_rows(path: Path, progress: Callable[[int], None] | None
-                  ) -> Iterator[dict[str, Any]]:
+def _parquet_rows(path: Path, progress: Callable[[int], None] | None) -> Iterator[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     try:

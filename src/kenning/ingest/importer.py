@@ -60,8 +60,9 @@ def import_file(
             resolved = (mapping or Mapping()).resolve_defaults(list(row))
             if id_column is not None and id_column not in row:
                 raise ValueError(f"--id-column {id_column!r} is not a column of {path.name}")
-        chunk.append(row_to_message(row, mapping=resolved, kind=kind, source=source,
-                                    id_column=id_column))
+        chunk.append(
+            row_to_message(row, mapping=resolved, kind=kind, source=source, id_column=id_column)
+        )
         summary.rows += 1
         if len(chunk) >= chunk_size:
             flush()

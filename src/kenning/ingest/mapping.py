@@ -57,8 +57,17 @@ class Mapping:
 
     @classmethod
     def from_dict(cls, data: MappingABC[str, Any]) -> "Mapping":
-        known = {"userId", "anonymousId", "timestamp", "messageId", "event", "type", "traits",
-                 "properties", "only_mapped"}
+        known = {
+            "userId",
+            "anonymousId",
+            "timestamp",
+            "messageId",
+            "event",
+            "type",
+            "traits",
+            "properties",
+            "only_mapped",
+        }
         unknown = sorted(set(data) - known)
         if unknown:
             raise MappingError(f"unknown mapping keys: {', '.join(unknown)}")
@@ -95,12 +104,20 @@ class Mapping:
         """Fill unnamed top-level fields from conventional column names."""
         chosen: dict[str, str | None] = {}
         for name, candidates in _DEFAULT_COLUMNS.items():
-            attr = {"userId": "user_id", "anonymousId": "anonymous_id",
-                    "messageId": "message_id"}.get(name, name)
+            attr = {
+                "userId": "user_id",
+                "anonymousId": "anonymous_id",
+                "messageId": "message_id",
+            }.get(name, name)
             current = getattr(self, attr)
             chosen[attr] = current or next((c for c in candidates if c in columns), None)
-        return Mapping(type=self.type, traits=self.traits, properties=self.properties,
-                       only_mapped=self.only_mapped, **chosen)
+        return Mapping(
+            type=self.type,
+            traits=self.traits,
+            properties=self.properties,
+            only_mapped=self.only_mapped,
+            **chosen,
+        )
 
 
 def _value(row: MappingABC[str, Any], source: str) -> Any:
@@ -128,8 +145,9 @@ def _set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
     target[leaf] = value
 
 
-def _fill(row: MappingABC[str, Any], named: dict[str, str], skip: set[str],
-          only_mapped: bool) -> dict[str, Any]:
+def _fill(
+    row: MappingABC[str, Any], named: dict[str, str], skip: set[str], only_mapped: bool
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, column in named.items():
         value = _typed(name, _value(row, column))
@@ -146,24 +164,44 @@ def _fill(row: MappingABC[str, Any], named: dict[str, str], skip: set[str],
 
 
 def row_to_message(
-    row: MappingABC[str, Any], *, mapping: Mapping, kind: Kind, source: str,
+    row: MappingABC[str, Any],
+    *,
+    mapping: Mapping,
+    kind: Kind,
+    source: str,
     id_column: str | None,
 ) -> dict[str, Any]:
     """One file row as a Segment message, with a messageId derived from the row so that
     importing the same file twice stores nothing new."""
-    top = {mapping.user_id, mapping.anonymous_id, mapping.timestamp, mapping.message_id,
-           mapping.event}
+    top = {
+        mapping.user_id,
+        mapping.anonymous_id,
+        mapping.timestamp,
+        mapping.message_id,
+        mapping.event,
+    }
     skip = {c for c in top if c and not c.startswith("=")}
     message: dict[str, Any] = {}
-    for key, column in (("userId", mapping.user_id), ("anonymousId", mapping.anonymous_id),
-                        ("timestamp", mapping.timestamp)):
+    for key, column in (
+        ("userId", mapping.user_id),
+        ("anonymousId", mapping.anonymous_id),
+        ("timestamp", mapping.timestamp),
+    ):
         value = _value(row, column) if column else None
         if value not in (None, ""):
             message[key] = str(value) if key != "timestamp" else _timestamp_text(value)
     record_id = row.get(id_column) if id_column else None
     if id_column and record_id not in (None, ""):
-        message["context"] = {"externalIds": [{"id": str(record_id), "type": f"{source}_id",
-                                               "collection": "users", "encoding": "none"}]}
+        message["context"] = {
+            "externalIds": [
+                {
+                    "id": str(record_id),
+                    "type": f"{source}_id",
+                    "collection": "users",
+                    "encoding": "none",
+                }
+            ]
+        }
     if kind == "customers":
         message["type"] = mapping.type or "identify"
         message["traits"] = _fill(row, mapping.traits, skip, mapping.only_mapped)
@@ -178,8 +216,12 @@ def row_to_message(
     if explicit_id not in (None, ""):
         message["messageId"] = str(explicit_id)
     else:
-        basis = f"{source}|{kind}|{record_id}" if record_id not in (None, "") else (
-            f"{source}|{kind}|" + orjson.dumps(dict(row), option=orjson.OPT_SORT_KEYS).decode()
+        basis = (
+            f"{source}|{kind}|{record_id}"
+            if record_id not in (None, "")
+            else (
+                f"{source}|{kind}|" + orjson.dumps(dict(row), option=orjson.OPT_SORT_KEYS).decode()
+            )
         )
         message["messageId"] = f"imp-{kind}-" + hashlib.sha1(basis.encode()).hexdigest()[:32]
     return message

@@ -25,8 +25,12 @@ class Rejection:
     field: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "code": self.code, "message": self.message,
-                "field": self.field}
+        return {
+            "index": self.index,
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+        }
 
 
 @dataclass(slots=True)

@@ -114,9 +114,7 @@ def validate_message(
             raise InvalidMessage("missing_field", "the message has no type", "type") from None
         if path == "type":
             allowed = ", ".join(MESSAGE_TYPES)
-            raise InvalidMessage(
-                "invalid_type", f"type must be one of {allowed}", "type"
-            ) from None
+            raise InvalidMessage("invalid_type", f"type must be one of {allowed}", "type") from None
         raise InvalidMessage("invalid_field", f"{path}: {first['msg']}", path) from None
 
     message_id = fields.messageId

@@ -72,9 +72,7 @@ class Events:
                 f"COPY ({_EXPORT_SELECT}) TO '{_sql_path(path)}' (FORMAT parquet)",
                 {"since": since, "source": source},
             )
-            row = con.execute(
-                f"SELECT count(*) FROM read_parquet('{_sql_path(path)}')"
-            ).fetchone()
+            row = con.execute(f"SELECT count(*) FROM read_parquet('{_sql_path(path)}')").fetchone()
         return int(row[0]) if row else 0
 
 

@@ -69,8 +69,7 @@ class Sources:
                 raise SourceExists(f"a source named {name!r} already exists")
             con.execute(
                 "INSERT INTO __kenning_sources VALUES (?, ?, ?, ?, ?, ?)",
-                [source.id, name, key_hash, source.write_key_prefix, rate_limit,
-                 source.created_at],
+                [source.id, name, key_hash, source.write_key_prefix, rate_limit, source.created_at],
             )
 
         self._store.writer.run(insert).result()

@@ -52,7 +52,9 @@ class Store:
         self.quarantine = Quarantine(self)
 
     @classmethod
-    def open(cls, path: Path, *, max_group_events: int = 500, linger_seconds: float = 0.0) -> "Store":
+    def open(
+        cls, path: Path, *, max_group_events: int = 500, linger_seconds: float = 0.0
+    ) -> "Store":
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             con = duckdb.connect(str(path))

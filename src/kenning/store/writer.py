@@ -7,6 +7,7 @@ transaction and only then completes the requests' futures. Durability therefore 
 per group, not one per event, and a 2xx is never sent before the commit.
 """
 
+import contextlib
 import logging
 import queue
 import threading
@@ -265,16 +266,22 @@ class Writer:
                 quarantine_id = self._next_quarantine_id
                 self._next_quarantine_id += 1
                 self._con.execute(
-                    "INSERT INTO __kenning_quarantine VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL)",
-                    [quarantine_id, row.source_id, row.received_at, row.code, row.message,
-                     row.field, row.payload],
+                    "INSERT INTO __kenning_quarantine "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL)",
+                    [
+                        quarantine_id,
+                        row.source_id,
+                        row.received_at,
+                        row.code,
+                        row.message,
+                        row.field,
+                        row.payload,
+                    ],
                 )
                 write_ids.append(quarantine_id)
             ids.append(write_ids)
         return ids
 
     def _rollback(self) -> None:
-        try:
+        with contextlib.suppress(duckdb.Error):  # when no transaction was open
             self._con.rollback()
-        except duckdb.Error:
-            pass  # no transaction was open

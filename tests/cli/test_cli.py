@@ -1,0 +1,136 @@
+"""The ``kenning`` command, run as a user runs it: on the store file, and through a server."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from tests.live import ADMIN_TOKEN, LiveServer
+
+
+def kenning(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kenning", *args],
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+CUSTOMERS = "customer_id,first_name,email,spend\nC1,Ann,ann@example.com,10.5\nC2,Bob,,3\n"
+
+
+def test_local_store_sources_import_twice_stats_export(tmp_path: Path) -> None:
+    db = str(tmp_path / "k.duckdb")
+    created = kenning("sources", "create", "web", "--db", db, "--json", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert orjson.loads(created.stdout)["name"] == "web"
+
+    (tmp_path / "customers.csv").write_text(CUSTOMERS)
+    args = (
+        "import",
+        "customers.csv",
+        "--source",
+        "crm",
+        "--kind",
+        "customers",
+        "--id-column",
+        "customer_id",
+        "--db",
+        db,
+        "--json",
+    )
+    first = kenning(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert orjson.loads(first.stdout) == {"rows": 2, "stored": 2, "duplicates": 0, "rejected": 0}
+    second = kenning(*args, cwd=tmp_path)
+    assert orjson.loads(second.stdout) == {"rows": 2, "stored": 0, "duplicates": 2, "rejected": 0}
+
+    stats = orjson.loads(kenning("stats", "--db", db, "--json", cwd=tmp_path).stdout)
+    assert (stats["events"], stats["sources"]) == (2, 2)
+
+    exported = kenning("export", "events", "--db", db, cwd=tmp_path)
+    rows = [orjson.loads(line) for line in exported.stdout.splitlines()]
+    assert sorted(r["payload"]["traits"]["first_name"] for r in rows) == ["Ann", "Bob"]
+    assert rows[0]["payload"]["context"]["externalIds"][0]["type"] == "crm_id"
+
+    parquet = kenning(
+        "export", "events", "--format", "parquet", "--out", "e.parquet", "--db", db, cwd=tmp_path
+    )
+    assert parquet.returncode == 0 and "exported 2 events" in parquet.stderr
+
+
+def test_commands_go_through_the_running_server(tmp_path: Path) -> None:
+    server = LiveServer(tmp_path / "live.duckdb").start()
+    try:
+        env = {"KENNING_TOKEN": ADMIN_TOKEN}
+        db = str(server.db)
+        # The file is locked by the server: the CLI finds the server beside it.
+        created = kenning("sources", "create", "app", "--db", db, "--json", cwd=tmp_path, env=env)
+        assert created.returncode == 0, created.stderr
+        (tmp_path / "customers.csv").write_text(CUSTOMERS)
+        imported = kenning(
+            "import",
+            "customers.csv",
+            "--source",
+            "crm",
+            "--kind",
+            "customers",
+            "--id-column",
+            "customer_id",
+            "--url",
+            server.url,
+            "--json",
+            cwd=tmp_path,
+            env=env,
+        )
+        assert orjson.loads(imported.stdout)["stored"] == 2
+        with server.admin() as admin:
+            assert admin.get("/v1/stats").json()["events"] == 2
+            write_key = created and orjson.loads(created.stdout)["write_key"]
+        import httpx
+
+        httpx.post(server.url + "/v1/track", json={"event": "no id"}, auth=(write_key, ""))
+        listed = kenning("quarantine", "list", "--db", db, "--json", cwd=tmp_path, env=env)
+        [item] = orjson.loads(listed.stdout)
+        assert item["code"] == "missing_identity"
+        replay = kenning("quarantine", "replay", "--db", db, "--json", cwd=tmp_path, env=env)
+        assert orjson.loads(replay.stdout)["still_invalid"] == 1
+
+        no_token = kenning(
+            "stats",
+            "--url",
+            server.url,
+            cwd=tmp_path,
+            env={"KENNING_TOKEN": "", "KENNING_ADMIN_TOKEN": ""},
+        )
+        assert no_token.returncode == 1
+        assert "pass --token" in no_token.stderr
+    finally:
+        server.stop()
+
+
+def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
+    db = str(tmp_path / "k.duckdb")
+    cases = [
+        (("import", "absent.csv", "--source", "s", "--db", db), "absent.csv does not exist"),
+        (
+            ("import", "x.csv", "--source", "s", "--kind", "people", "--db", db),
+            "--kind must be one of",
+        ),
+        (("export", "events", "--since", "last week", "--db", db), "not an ISO 8601"),
+        (("stats", "--url", "http://127.0.0.1:9", "--token", "t"), "cannot reach the server"),
+    ]
+    (tmp_path / "x.csv").write_text("a\n1\n")
+    for args, expected in cases:
+        result = kenning(*args, cwd=tmp_path)
+        assert result.returncode != 0, args
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0], result.stderr
+        assert "Traceback" not in result.stderr

@@ -1,0 +1,85 @@
+"""The single writer: group commit, dedup by key, results per request, failures reported."""
+
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from kenning.store.store import Store, StoreLocked
+from kenning.store.writer import EventRow, QuarantineRow, WriteResult
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def row(message_id: str, source: str = "src") -> EventRow:
+    return EventRow(
+        source, message_id, "track", "E", "u", None, NOW, None, None, NOW, (), b'{"type":"track"}'
+    )
+
+
+def test_concurrent_writes_share_commits_and_each_gets_its_result(store: Store) -> None:
+    futures: list[Future[WriteResult]] = [
+        store.write_events([row(f"m{i}"), row(f"n{i}")]) for i in range(300)
+    ]
+    results = [f.result(timeout=30) for f in futures]
+    assert all(r.stored == 2 and r.duplicates == 0 for r in results)
+    assert store.events.count() == 600
+    # 300 requests queued at once must not take 300 commits.
+    assert store.writer.groups_committed < 300
+
+
+def test_duplicates_within_and_across_groups_are_stored_once(store: Store) -> None:
+    first = store.write_events([row("a"), row("a"), row("b")]).result()
+    assert (first.stored, first.duplicates) == (2, 1)
+    second = store.write_events([row("a"), row("c"), row("a", source="other")]).result()
+    assert (second.stored, second.duplicates) == (2, 1)
+    assert store.events.count() == 4
+
+
+def test_quarantine_rows_get_ids(store: Store) -> None:
+    q = QuarantineRow("src", NOW, "missing_identity", "no id", "userId", "{}")
+    result = store.write_events([], [q, q]).result()
+    assert result.quarantined == 2
+    assert [i.id for i in store.quarantine.list()] == list(result.quarantine_ids)
+
+
+def test_a_failed_transaction_fails_its_requests_and_keeps_nothing(store: Store) -> None:
+    def boom(con: duckdb.DuckDBPyConnection) -> None:
+        raise RuntimeError("disk on fire")
+
+    future = store.write_events([row("x")], also=boom)
+    with pytest.raises(RuntimeError):
+        future.result()
+    assert store.events.count() == 0
+    assert store.write_events([row("y")]).result().stored == 1
+
+
+def test_events_survive_reopening_and_seq_continues(tmp_path: Path) -> None:
+    path = tmp_path / "k.duckdb"
+    with Store.open(path) as store:
+        store.write_events([row("a"), row("b")]).result()
+    with Store.open(path) as store:
+        store.write_events([row("c")]).result()
+        with store.reader() as con:
+            seqs = [
+                r[0]
+                for r in con.execute("SELECT seq FROM __kenning_events ORDER BY seq").fetchall()
+            ]
+    assert seqs == [1, 2, 3]
+
+
+def test_a_second_process_cannot_open_a_store_in_use(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "k.duckdb"
+    with Store.open(path):
+        code = (
+            "import sys, pathlib\nfrom kenning.store.store import Store, StoreLocked\n"
+            f"try:\n    Store.open(pathlib.Path({str(path)!r}))\n"
+            "except StoreLocked:\n    sys.exit(3)\n"
+        )
+        assert subprocess.run([sys.executable, "-c", code]).returncode == 3
+    assert StoreLocked.__name__ == "StoreLocked"
