@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
@@ -102,10 +103,8 @@ def fix_quarantined(quarantine_id: int, body: FixIn, request: Request) -> Respon
     item = store.quarantine.get(quarantine_id)
     if item is None or item.status != "pending":
         raise ApiError(404, "not_found", f"no pending quarantined message {quarantine_id}", "id")
-    import orjson
-
     store.quarantine.set_payload(quarantine_id, orjson.dumps(body.payload).decode())
-    return json_response(store.quarantine.get(quarantine_id).as_dict())  # type: ignore[union-attr]
+    return json_response({**item.as_dict(), "payload": orjson.dumps(body.payload).decode()})
 
 
 class ReplayIn(BaseModel):
