@@ -22,7 +22,7 @@ class Settings:
     port: int = 8000
     admin_token: str | None = None
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
-    max_group_events: int = 500
+    max_group_events: int = 2_000
     linger_seconds: float = 0.0
 
     @classmethod

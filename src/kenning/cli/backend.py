@@ -5,7 +5,7 @@ A running server leaves ``<db>.server.json`` beside the file saying where it lis
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +32,13 @@ class Backend(Protocol):
     def stats(self) -> dict[str, Any]: ...
     def quarantine(self, status: str, code: str | None, limit: int) -> list[dict[str, Any]]: ...
     def replay(self, ids: list[int] | None, code: str | None) -> dict[str, Any]: ...
-    def export(self, out: Path | None, since: datetime | None, fmt: str) -> int: ...
+    def export(
+        self,
+        out: Path | None,
+        since: datetime | None,
+        fmt: str,
+        progress: Callable[[int], None] | None = None,
+    ) -> int: ...
     def import_chunk(self, source: str, messages: list[dict[str, Any]]) -> ChunkResult: ...
     def ensure_source(self, name: str) -> bool: ...
 
@@ -75,7 +81,13 @@ class LocalBackend:
             "still_invalid": result.still_invalid,
         }
 
-    def export(self, out: Path | None, since: datetime | None, fmt: str) -> int:
+    def export(
+        self,
+        out: Path | None,
+        since: datetime | None,
+        fmt: str,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
         if fmt == "parquet":
             if out is None:
                 raise CommandError("--format parquet needs --out FILE")
@@ -85,6 +97,8 @@ class LocalBackend:
             for chunk in self.store.events.iter_jsonl(since=since):
                 sink.write(chunk)
                 count += chunk.count(b"\n")
+                if progress is not None:
+                    progress(count)
         return count
 
     def ensure_source(self, name: str) -> bool:
@@ -158,7 +172,13 @@ class RemoteBackend:
         )
         return result
 
-    def export(self, out: Path | None, since: datetime | None, fmt: str) -> int:
+    def export(
+        self,
+        out: Path | None,
+        since: datetime | None,
+        fmt: str,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
         if fmt == "parquet" and out is None:
             raise CommandError("--format parquet needs --out FILE")
         params: dict[str, Any] = {"format": fmt}
@@ -173,6 +193,8 @@ class RemoteBackend:
                 for chunk in response.iter_bytes():
                     sink.write(chunk)
                     count += chunk.count(b"\n")
+                    if progress is not None and fmt == "jsonl":
+                        progress(count)
         if fmt == "parquet" and out is not None:
             import pyarrow.parquet as pq
 

@@ -11,12 +11,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from kenning.cli.backend import CommandError, server_file
 from kenning.cli.serve import announce, open_server_store, uvicorn_config
-from kenning.demo.generator import generate
 from kenning.demo.loader import load_demo, read_manifest
 from kenning.settings import Settings
 
-app = typer.Typer(help="The synthetic brand: generate it, or load and serve it.",
-                  invoke_without_command=True)
+app = typer.Typer(
+    help="The synthetic brand: generate it, or load and serve it.", invoke_without_command=True
+)
 err = Console(stderr=True)
 
 People = Annotated[int, typer.Option(help="How many people the brand has.")]
@@ -24,11 +24,16 @@ Seed = Annotated[int, typer.Option(help="The random seed: same seed, same brand.
 
 
 def _generate(people: int, seed: int, out: Path) -> None:
-    with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
-                  console=err) as bar:
+    from kenning.demo.generator import generate
+
+    with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), console=err) as bar:
         task = bar.add_task("people", total=people)
-        generate(people, seed, out, progress=lambda done, total: bar.update(
-            task, completed=done, total=total))
+        generate(
+            people,
+            seed,
+            out,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
 
 
 @app.command("generate")
@@ -47,8 +52,9 @@ def demo(
     ctx: typer.Context,
     people: People = 5_000,
     seed: Seed = 42,
-    directory: Annotated[Path, typer.Option("--dir", help="Where the brand and its store live."
-                                            )] = Path("demo-data"),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the brand and its store live.")
+    ] = Path("demo-data"),
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     serve: Annotated[bool, typer.Option(help="Keep serving after loading.")] = True,
@@ -67,8 +73,11 @@ def demo(
         raise CommandError("no admin token: set KENNING_ADMIN_TOKEN")
     server = uvicorn.Server(uvicorn_config(settings, store))
     failure: list[BaseException] = []
-    loader = threading.Thread(target=_load, args=(server, directory / "brand", settings, token,
-                                                  serve, failure), daemon=True)
+    loader = threading.Thread(
+        target=_load,
+        args=(server, directory / "brand", settings, token, serve, failure),
+        daemon=True,
+    )
     loader.start()
     announce(settings)
     try:
@@ -80,8 +89,14 @@ def demo(
         raise CommandError(f"loading the demo failed: {failure[0]}")
 
 
-def _load(server: uvicorn.Server, brand: Path, settings: Settings, token: str, serve: bool,
-          failure: list[BaseException]) -> None:
+def _load(
+    server: uvicorn.Server,
+    brand: Path,
+    settings: Settings,
+    token: str,
+    serve: bool,
+    failure: list[BaseException],
+) -> None:
     while not server.started:
         if server.should_exit:
             return
@@ -90,12 +105,16 @@ def _load(server: uvicorn.Server, brand: Path, settings: Settings, token: str, s
     manifest = read_manifest(brand)
     total = sum(info["messages"] for info in manifest["sources"].values())
     try:
-        with Progress(TextColumn("loading {task.description}"), BarColumn(),
-                      MofNCompleteColumn(), console=err) as bar:
+        with Progress(
+            TextColumn("loading {task.description}"), BarColumn(), MofNCompleteColumn(), console=err
+        ) as bar:
             task = bar.add_task("events", total=total)
-            summary = load_demo(brand, url=url, token=token,
-                                progress=lambda label, n: bar.update(
-                                    task, advance=n, description=label))
+            summary = load_demo(
+                brand,
+                url=url,
+                token=token,
+                progress=lambda label, n: bar.update(task, advance=n, description=label),
+            )
     except BaseException as error:  # reported by the main thread after shutdown
         failure.append(error)
         server.should_exit = True
@@ -103,8 +122,10 @@ def _load(server: uvicorn.Server, brand: Path, settings: Settings, token: str, s
     sent = sum(summary.sent.values())
     imported = sum(summary.imported.values())
     rejected = sum(summary.rejected.values())
-    err.print(f"loaded {sent:,} events through /v1/batch and {imported:,} imported records "
-              f"({rejected:,} quarantined)")
+    err.print(
+        f"loaded {sent:,} events through /v1/batch and {imported:,} imported records "
+        f"({rejected:,} quarantined)"
+    )
     if serve:
         err.print(f"Kenning is serving the demo brand on {url} (Ctrl-C to stop)")
     else:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from kenning.cli.backend import CommandError, connect
 from kenning.cli.options import DEFAULT, Db, Token, Url
@@ -35,7 +36,17 @@ def events(
         except ValueError:
             raise CommandError(f"--since {since!r} is not an ISO 8601 date or time") from None
         start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    err = Console(stderr=True)
     with connect(db, url, token) as backend:
-        count = backend.export(out, start, format)
-    if out is not None:
-        Console(stderr=True).print(f"exported {count:,} events to {out}")
+        if out is None:
+            backend.export(out, start, format)
+            return
+        # Writing to a file can take minutes for a large log: show how far it got.
+        with Progress(
+            TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), console=err
+        ) as bar:
+            task = bar.add_task("events", total=backend.stats()["events"])
+            count = backend.export(
+                out, start, format, progress=lambda done: bar.update(task, completed=done)
+            )
+    err.print(f"exported {count:,} events to {out}")

@@ -5,7 +5,7 @@ import sys
 import typer
 from rich.console import Console
 
-from kenning.cli import export, quarantine, sources
+from kenning.cli import demo, export, quarantine, sources
 from kenning.cli.backend import CommandError
 from kenning.cli.imports import import_command
 from kenning.cli.serve import serve
@@ -26,15 +26,7 @@ app.command("import")(import_command)
 app.add_typer(sources.app, name="sources")
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(export.app, name="export")
-
-
-def _register_demo() -> None:
-    from kenning.cli import demo
-
-    app.add_typer(demo.app, name="demo")
-
-
-_register_demo()
+app.add_typer(demo.app, name="demo")
 
 # Failures a user can cause and fix: reported as one line, never a traceback.
 USER_ERRORS = (CommandError, MappingError, FileFormatError, ValueError, OSError)

@@ -69,8 +69,12 @@ def load_demo(
             write_key = _write_key(backend, name)
 
             def send(body: bytes, key: str = write_key) -> tuple[int, int]:
-                response = client.post("/v1/batch", content=body, auth=(key, ""),
-                                       headers={"Content-Type": "application/json"})
+                response = client.post(
+                    "/v1/batch",
+                    content=body,
+                    auth=(key, ""),
+                    headers={"Content-Type": "application/json"},
+                )
                 response.raise_for_status()
                 result = response.json()
                 return result["accepted"], len(result["rejected"])
@@ -85,9 +89,12 @@ def load_demo(
         source = spec["source"]
         backend.ensure_source(source)
         result = import_file(
-            directory / spec["file"], kind=spec["kind"], source=source,
+            directory / spec["file"],
+            kind=spec["kind"],
+            source=source,
             sink=lambda m, s=source: backend.import_chunk(s, m),
-            mapping=Mapping.from_dict(spec.get("mapping") or {}), id_column=spec.get("id_column"),
+            mapping=Mapping.from_dict(spec.get("mapping") or {}),
+            id_column=spec.get("id_column"),
         )
         summary.imported[spec["file"]] = result.stored + result.duplicates
         summary.rejected[source] = summary.rejected.get(source, 0) + result.rejected

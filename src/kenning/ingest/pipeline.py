@@ -4,7 +4,6 @@ Every message either becomes an event row or a quarantine row with a reason: not
 in a well-formed request is dropped.
 """
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -102,7 +101,6 @@ def prepare_messages(
                 message,
                 received_at=received_at,
                 limits=limits,
-                generated_message_id="kn-" + uuid.uuid4().hex,
                 require_user_or_anonymous_id=require_user_or_anonymous_id,
             )
         except InvalidMessage as error:

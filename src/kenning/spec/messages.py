@@ -4,6 +4,7 @@ The raw message is stored as received (unknown fields included); validation only
 spec requires and extracts the columns the store indexes.
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -89,13 +90,13 @@ def validate_message(
     *,
     received_at: datetime,
     limits: Limits,
-    generated_message_id: str,
+    generated_message_id: str | None = None,
     require_user_or_anonymous_id: bool = True,
 ) -> ValidMessage:
     """Check one message against the spec and derive its stored columns.
 
     Raises ``InvalidMessage`` with a reason code and the field path. ``generated_message_id`` is
-    used when the client sent none (Segment's API generates one too).
+    used when the client sent none (Segment's API generates one too); by default a random one.
     """
     if not isinstance(raw, dict):
         raise InvalidMessage("invalid_message", "a message must be a JSON object")
@@ -119,7 +120,7 @@ def validate_message(
 
     message_id = fields.messageId
     if message_id is None or message_id == "":
-        message_id = generated_message_id
+        message_id = generated_message_id or "kn-" + uuid.uuid4().hex
     elif len(message_id) > limits.max_message_id_chars:
         raise InvalidMessage(
             "message_id_too_long",

@@ -39,7 +39,7 @@ class Store:
         con: duckdb.DuckDBPyConnection,
         path: Path,
         *,
-        max_group_events: int = 500,
+        max_group_events: int = 2_000,
         linger_seconds: float = 0.0,
     ) -> None:
         self.path = path
@@ -53,7 +53,7 @@ class Store:
 
     @classmethod
     def open(
-        cls, path: Path, *, max_group_events: int = 500, linger_seconds: float = 0.0
+        cls, path: Path, *, max_group_events: int = 2_000, linger_seconds: float = 0.0
     ) -> "Store":
         path.parent.mkdir(parents=True, exist_ok=True)
         try:

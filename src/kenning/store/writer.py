@@ -88,7 +88,7 @@ class Writer:
         self,
         con: duckdb.DuckDBPyConnection,
         *,
-        max_group_events: int = 500,
+        max_group_events: int = 2_000,
         linger_seconds: float = 0.0,
         idle_checkpoint_seconds: float = 2.0,
     ) -> None:
