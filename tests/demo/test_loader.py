@@ -1,0 +1,55 @@
+"""``kenning demo`` end to end: generate a small brand, load it through the API, check the store."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from kenning.store.store import Store
+from tests.live import free_port
+
+
+def test_demo_loads_every_message_and_record_through_the_api(tmp_path: Path) -> None:
+    env = {**os.environ, "KENNING_ADMIN_TOKEN": "kn_demo_test"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kenning",
+            "demo",
+            "--people",
+            "150",
+            "--seed",
+            "3",
+            "--dir",
+            str(tmp_path),
+            "--port",
+            str(free_port()),
+            "--no-serve",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "loaded" in result.stderr
+
+    brand = tmp_path / "brand"
+    manifest = orjson.loads((brand / "manifest.json").read_bytes())
+    messages = sum(info["messages"] for info in manifest["sources"].values())
+    records = 0
+    for spec in manifest["imports"]:
+        with (brand / spec["file"]).open() as handle:
+            records += sum(1 for _ in csv.DictReader(handle))
+    with Store.open(tmp_path / "kenning.duckdb") as store:
+        stats = store.stats()
+        names = {s.name for s in store.sources.list()}
+    # Every generated message and record is either stored or quarantined, none lost.
+    assert stats["events"] + stats["quarantined"] == messages + records
+    assert stats["quarantined"] == 0, "the generated brand should be valid Segment data"
+    assert set(manifest["sources"]) <= names
+    assert {spec["source"] for spec in manifest["imports"]} <= names
