@@ -171,8 +171,8 @@ def row_to_message(
     source: str,
     id_column: str | None,
 ) -> dict[str, Any]:
-    """One file row as a Segment message, with a messageId derived from the row so that
-    importing the same file twice stores nothing new."""
+    """One file row as a Segment message, with a messageId derived from the row's content so
+    that importing the same file twice stores nothing new."""
     top = {
         mapping.user_id,
         mapping.anonymous_id,
@@ -216,14 +216,12 @@ def row_to_message(
     if explicit_id not in (None, ""):
         message["messageId"] = str(explicit_id)
     else:
-        basis = (
-            f"{source}|{kind}|{record_id}"
-            if record_id not in (None, "")
-            else (
-                f"{source}|{kind}|" + orjson.dumps(dict(row), option=orjson.OPT_SORT_KEYS).decode()
-            )
+        # From the row's whole content, not its record id: the same row imported again is a
+        # duplicate, while an updated record (or a second line of the same order) is new.
+        basis = f"{source}|{kind}|".encode() + orjson.dumps(
+            dict(row), option=orjson.OPT_SORT_KEYS, default=str
         )
-        message["messageId"] = f"imp-{kind}-" + hashlib.sha1(basis.encode()).hexdigest()[:32]
+        message["messageId"] = f"imp-{kind}-" + hashlib.sha1(basis).hexdigest()[:32]
     return message
 
 
