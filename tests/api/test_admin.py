@@ -59,14 +59,21 @@ def test_admin_endpoints_need_a_valid_token(server: LiveServer, source: SourceUn
     assert httpx.get(server.url + "/v1/sources", auth=(source.write_key, "")).status_code == 401
 
 
-def test_stats_count_events_and_quarantine(admin: httpx.Client, collector: httpx.Client) -> None:
+def test_stats_count_events_quarantine_profiles_and_identifiers(
+    admin: httpx.Client, collector: httpx.Client
+) -> None:
     before = admin.get("/v1/stats").json()
     collector.post(
         "/v1/batch",
         json={
             "batch": [
-                {"type": "track", "userId": "u", "event": "E"},
-                {"type": "track", "userId": "u", "event": "E"},
+                {
+                    "type": "track",
+                    "userId": "stats-user",
+                    "anonymousId": "stats-anon",
+                    "event": "E",
+                },
+                {"type": "track", "userId": "stats-user", "event": "E"},
                 {"type": "track", "event": "no id"},
             ]
         },
@@ -74,7 +81,8 @@ def test_stats_count_events_and_quarantine(admin: httpx.Client, collector: httpx
     after = admin.get("/v1/stats").json()
     assert after["events"] - before["events"] == 2
     assert after["quarantined"] - before["quarantined"] == 1
-    assert after["profiles"] == 0 and after["identifiers"] == 0
+    assert after["profiles"] - before["profiles"] == 1
+    assert after["identifiers"] - before["identifiers"] == 2
 
 
 def test_quarantined_message_is_fixed_and_replayed_once(

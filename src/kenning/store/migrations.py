@@ -72,6 +72,54 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        "identity graph: identifiers, profiles, event profiles, merge log",
+        (
+            # Identifiers keep the profile they were first attached to; a merge writes one
+            # redirect per absorbed profile instead of rewriting every identifier. No key
+            # constraints: the writer's in-memory graph is the single authority on uniqueness,
+            # and keeping varchar keys costs more per event than the rest of the insert.
+            """CREATE TABLE __kenning_identifiers (
+                type VARCHAR NOT NULL,
+                value VARCHAR NOT NULL,
+                profile_id BIGINT NOT NULL,
+                source_id VARCHAR NOT NULL,
+                first_seen TIMESTAMPTZ NOT NULL,
+                first_seq BIGINT NOT NULL
+            )""",
+            """CREATE TABLE __kenning_profile_redirects (
+                profile_id BIGINT NOT NULL,
+                canonical_id BIGINT NOT NULL
+            )""",
+            # Which profile each event was stitched to (derived; rebuilt from the log).
+            """CREATE TABLE __kenning_event_profiles (
+                seq BIGINT NOT NULL,
+                profile_id BIGINT NOT NULL
+            )""",
+            # Append-only: every merge, with the event that caused it and the rule.
+            """CREATE TABLE __kenning_merges (
+                id BIGINT NOT NULL,
+                merged_at TIMESTAMPTZ NOT NULL,
+                seq BIGINT,
+                kept BIGINT NOT NULL,
+                merged BIGINT NOT NULL,
+                identifiers VARCHAR[] NOT NULL,
+                rule VARCHAR NOT NULL,
+                score DOUBLE
+            )""",
+            """CREATE VIEW kenning_identifiers AS
+                SELECT coalesce(r.canonical_id, i.profile_id) AS profile_id, i.type, i.value,
+                       i.source_id, i.first_seen
+                FROM __kenning_identifiers i
+                LEFT JOIN __kenning_profile_redirects r USING (profile_id)""",
+            """CREATE VIEW kenning_events AS
+                SELECT e.*, coalesce(r.canonical_id, ep.profile_id) AS profile_id
+                FROM __kenning_events e
+                LEFT JOIN __kenning_event_profiles ep USING (seq)
+                LEFT JOIN __kenning_profile_redirects r ON r.profile_id = ep.profile_id""",
+        ),
+    ),
 )
 
 

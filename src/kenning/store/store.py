@@ -13,6 +13,8 @@ from typing import Any
 
 import duckdb
 
+from kenning.identity.rules import IdentityRules
+from kenning.identity.stitching import IdentityStage
 from kenning.store.events import Events
 from kenning.store.migrations import migrate
 from kenning.store.quarantine import Quarantine
@@ -41,11 +43,18 @@ class Store:
         *,
         max_group_events: int = 2_000,
         linger_seconds: float = 0.0,
+        identity_rules: IdentityRules | None = None,
     ) -> None:
         self.path = path
         self._con = con
         self._cursor_lock = Lock()
-        self.writer = Writer(con, max_group_events=max_group_events, linger_seconds=linger_seconds)
+        self.identity = IdentityStage(identity_rules or IdentityRules())
+        self.writer = Writer(
+            con,
+            max_group_events=max_group_events,
+            linger_seconds=linger_seconds,
+            stages=[self.identity],
+        )
         self.sources = Sources(self)
         self.tokens = Tokens(self)
         self.events = Events(self)
@@ -53,7 +62,12 @@ class Store:
 
     @classmethod
     def open(
-        cls, path: Path, *, max_group_events: int = 2_000, linger_seconds: float = 0.0
+        cls,
+        path: Path,
+        *,
+        max_group_events: int = 2_000,
+        linger_seconds: float = 0.0,
+        identity_rules: IdentityRules | None = None,
     ) -> "Store":
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -66,7 +80,13 @@ class Store:
         # them out of the way of ingest under load.
         con.execute("SET checkpoint_threshold = '256MB'")
         migrate(con)
-        return cls(con, path, max_group_events=max_group_events, linger_seconds=linger_seconds)
+        return cls(
+            con,
+            path,
+            max_group_events=max_group_events,
+            linger_seconds=linger_seconds,
+            identity_rules=identity_rules,
+        )
 
     def __enter__(self) -> "Store":
         return self
@@ -103,14 +123,15 @@ class Store:
                 """SELECT
                     (SELECT count(*) FROM __kenning_events),
                     (SELECT count(*) FROM __kenning_quarantine WHERE status = 'pending'),
-                    (SELECT count(*) FROM __kenning_sources)"""
+                    (SELECT count(*) FROM __kenning_sources),
+                    (SELECT count(DISTINCT profile_id) FROM kenning_identifiers),
+                    (SELECT count(*) FROM __kenning_identifiers)"""
             ).fetchone()
         assert row is not None
-        # profiles and identifiers stay 0 until identity resolution lands.
         return {
             "events": int(row[0]),
             "quarantined": int(row[1]),
             "sources": int(row[2]),
-            "profiles": 0,
-            "identifiers": 0,
+            "profiles": int(row[3]),
+            "identifiers": int(row[4]),
         }

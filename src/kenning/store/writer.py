@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -77,6 +77,17 @@ class _Job:
     future: "Future[Any]" = field(default_factory=Future)
 
 
+class Stage(Protocol):
+    """A step of the real-time path, run in the group's transaction on the newly stored events
+    (identity stitching, then profiles, audiences, ... as they land)."""
+
+    def load(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Read the stage's in-memory state from the store (at start, and after a rollback)."""
+
+    def apply(self, con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, EventRow]]) -> None:
+        """Process newly stored events, given with their seq, in log order."""
+
+
 _STOP = object()
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -91,8 +102,12 @@ class Writer:
         max_group_events: int = 2_000,
         linger_seconds: float = 0.0,
         idle_checkpoint_seconds: float = 2.0,
+        stages: Sequence[Stage] = (),
     ) -> None:
         self._con = con
+        self._stages = tuple(stages)
+        for stage in self._stages:
+            stage.load(con)
         self._max_group_events = max_group_events
         self._linger = linger_seconds
         self._idle_checkpoint = idle_checkpoint_seconds
@@ -204,7 +219,18 @@ class Writer:
                     rows.append(row)
         try:
             self._con.begin()
-            inserted = self._insert_events(rows) if rows else set()
+            inserted = self._insert_events(rows) if rows else {}
+            if self._stages and inserted:
+                fresh = sorted(
+                    (
+                        (inserted[(r.source_id, r.message_id)], r)
+                        for r in rows
+                        if (r.source_id, r.message_id) in inserted
+                    ),
+                    key=lambda pair: pair[0],
+                )
+                for stage in self._stages:
+                    stage.apply(self._con, fresh)
             quarantine_ids = self._insert_quarantine(group)
             for write in group:
                 if write.also is not None:
@@ -212,6 +238,7 @@ class Writer:
             self._con.commit()
         except BaseException as error:
             self._rollback()
+            self._reload_stages()
             for write in group:
                 write.future.set_exception(error)
             return
@@ -223,12 +250,13 @@ class Writer:
                 key = (row.source_id, row.message_id)
                 if key in inserted:
                     stored += 1
-                    inserted.discard(key)  # a second copy in the same request is a duplicate
+                    del inserted[key]  # a second copy in the same request is a duplicate
             write.future.set_result(
                 WriteResult(stored, len(write.events) - stored, len(ids), tuple(ids))
             )
 
-    def _insert_events(self, rows: list[EventRow]) -> set[tuple[str, str]]:
+    def _insert_events(self, rows: list[EventRow]) -> dict[tuple[str, str], int]:
+        """Insert, skipping keys already stored; returns the stored ones with their seq."""
         first_seq = self._next_seq
         self._next_seq += len(rows)
         table = pa.table(
@@ -252,11 +280,11 @@ class Writer:
         try:
             returned = self._con.execute(
                 "INSERT INTO __kenning_events SELECT * FROM __kenning_incoming "
-                "ON CONFLICT DO NOTHING RETURNING source_id, message_id"
+                "ON CONFLICT DO NOTHING RETURNING source_id, message_id, seq"
             ).fetchall()
         finally:
             self._con.unregister("__kenning_incoming")
-        return {(str(s), str(m)) for s, m in returned}
+        return {(str(s), str(m)): int(q) for s, m, q in returned}
 
     def _insert_quarantine(self, group: list[_EventWrite]) -> list[list[int]]:
         ids: list[list[int]] = []
@@ -281,6 +309,14 @@ class Writer:
                 write_ids.append(quarantine_id)
             ids.append(write_ids)
         return ids
+
+    def _reload_stages(self) -> None:
+        # The stages' memory may hold changes the rollback just undid.
+        try:
+            for stage in self._stages:
+                stage.load(self._con)
+        except duckdb.Error:
+            log.exception("reloading the real-time stages failed")
 
     def _rollback(self) -> None:
         with contextlib.suppress(duckdb.Error):  # when no transaction was open

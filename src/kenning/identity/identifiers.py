@@ -1,0 +1,122 @@
+"""Reading identifiers out of a message, normalised so the same person's values compare equal."""
+
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import phonenumbers
+
+from kenning.identity.rules import IdentityRules
+
+
+class Identifier(NamedTuple):
+    """A typed identifier value. A tuple, so hashing it (the hot path) is C code."""
+
+    type: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.value}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Identifier":
+        """``email:jane@example.com`` -> Identifier("email", "jane@example.com")."""
+        type_, sep, value = text.partition(":")
+        if not sep or not type_ or not value:
+            raise ValueError(f"{text!r} is not TYPE:VALUE")
+        return cls(type_, value)
+
+
+def normalise_email(value: str) -> str | None:
+    email = value.strip().lower()
+    local, at, domain = email.partition("@")
+    return email if at and local and "." in domain else None
+
+
+@lru_cache(maxsize=65_536)
+def normalise_phone(value: str, region: str) -> str | None:
+    """E.164 (``+447700900123``), or None when the text is not a possible number."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise(type_: str, raw: object, rules: IdentityRules) -> str | None:
+    """The canonical text of a value of ``type_``, or None if it identifies nobody."""
+    if isinstance(raw, bool) or raw is None:
+        return None
+    if isinstance(raw, int | float):
+        raw = str(int(raw)) if float(raw).is_integer() else str(raw)
+    if not isinstance(raw, str):
+        return None
+    value: str | None = raw.strip()
+    if type_ == "email":
+        value = normalise_email(raw)
+    elif type_ == "phone":
+        value = normalise_phone(raw, rules.phone_region)
+    if not value or rules.is_blocked(value):
+        return None
+    return value
+
+
+def _dig(message: Mapping[str, Any], dotted: str) -> object:
+    node: object = message
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _raw_identifiers(
+    message: Mapping[str, Any], rules: IdentityRules
+) -> Iterator[tuple[str, object]]:
+    yield "user_id", message.get("userId")
+    yield "anonymous_id", message.get("anonymousId")
+    context = message.get("context")
+    context = context if isinstance(context, Mapping) else {}
+    trait_sources = [context.get("traits")]
+    if message.get("type") == "identify":
+        trait_sources.append(message.get("traits"))
+    for traits in trait_sources:
+        if isinstance(traits, Mapping):
+            yield "email", traits.get("email")
+            yield "phone", traits.get("phone")
+    device = context.get("device")
+    if isinstance(device, Mapping):
+        yield "device_id", device.get("id")
+        yield "advertising_id", device.get("advertisingId")
+        yield "push_token", device.get("token")
+    external = context.get("externalIds")
+    if isinstance(external, list):
+        for entry in external:
+            if isinstance(entry, Mapping) and isinstance(entry.get("type"), str):
+                yield entry["type"], entry.get("id")
+    for type_, paths in rules.custom.items():
+        for path in paths:
+            yield type_, _dig(message, path)
+
+
+def extract_identifiers(message: Mapping[str, Any], rules: IdentityRules) -> list[Identifier]:
+    """Every distinct usable identifier of a message, most important first.
+
+    >>> from kenning.identity.rules import IdentityRules
+    >>> [str(i) for i in extract_identifiers({"type": "identify", "userId": "u1",
+    ...     "traits": {"email": " Jane@Example.COM "}, "anonymousId": "null"}, IdentityRules())]
+    ['user_id:u1', 'email:jane@example.com']
+    """
+    seen: set[Identifier] = set()
+    found: list[Identifier] = []
+    for type_, raw in _raw_identifiers(message, rules):
+        value = normalise(type_, raw, rules)
+        if value is not None:
+            identifier = Identifier(type_, value)
+            if identifier not in seen:
+                seen.add(identifier)
+                found.append(identifier)
+    found.sort(key=lambda i: rules.rank(i.type))
+    return found

@@ -1,0 +1,176 @@
+"""Real-time stitching: the writer runs this stage on every group of newly stored events, inside
+the group's transaction, so an acknowledged event is already resolved to a profile.
+
+Identifiers are read from the stored payload, exactly as a rebuild from the log reads them, so
+live state and a rebuild agree by construction.
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from kenning.identity.graph import RULE_ALIAS, RULE_SHARED_IDENTIFIER, IdentityGraph, Merge
+from kenning.identity.identifiers import Identifier, extract_identifiers
+from kenning.identity.rules import IdentityRules
+from kenning.store.writer import EventRow
+
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def message_identifiers(message: dict[str, Any], rules: IdentityRules) -> list[Identifier]:
+    identifiers = extract_identifiers(message, rules)
+    if message.get("type") == "alias":
+        # previousId is the identity being aliased: usually an anonymousId.
+        previous = message.get("previousId")
+        if isinstance(previous, str | int) and not isinstance(previous, bool):
+            extra = extract_identifiers({"anonymousId": previous}, rules)
+            identifiers += [i for i in extra if i not in identifiers]
+    return identifiers
+
+
+class _Changes:
+    """What one group's stitching must write, column by column."""
+
+    def __init__(self) -> None:
+        self.event_seqs: list[int] = []
+        self.event_profiles: list[int] = []
+        self.identifiers: list[tuple[Identifier, int, str, datetime, int]] = []
+        self.merges: list[tuple[int, int, Merge]] = []  # (merge id, seq, merge)
+
+
+class IdentityStage:
+    """Owns the in-memory identity graph of a store and keeps its tables in step with it."""
+
+    def __init__(self, rules: IdentityRules) -> None:
+        self.rules = rules
+        self.graph = IdentityGraph(rules)
+        self._next_merge_id = 1
+
+    def load(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Read the graph from the store (at open, and after a failed transaction)."""
+        self.graph = IdentityGraph(self.rules)
+        self.graph.load(
+            (str(t), str(v), int(p), f)
+            for t, v, p, f in con.execute(
+                "SELECT type, value, profile_id, first_seen FROM kenning_identifiers"
+            ).fetchall()
+        )
+        row = con.execute(
+            """SELECT greatest(
+                   (SELECT coalesce(max(profile_id), 0) FROM __kenning_identifiers),
+                   (SELECT coalesce(max(profile_id), 0) FROM __kenning_event_profiles))"""
+        ).fetchone()
+        highest = int(row[0]) if row else 0
+        self.graph.next_profile_id = max(self.graph.next_profile_id, highest + 1)
+        row = con.execute("SELECT coalesce(max(id), 0) FROM __kenning_merges").fetchone()
+        self._next_merge_id = (int(row[0]) if row else 0) + 1
+
+    def apply(self, con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, EventRow]]) -> None:
+        """Stitch newly stored events (in log order) and write what changed."""
+        changes = _Changes()
+        for seq, row in rows:
+            identifiers = message_identifiers(orjson.loads(row.payload), self.rules)
+            rule = RULE_ALIAS if row.type == "alias" else RULE_SHARED_IDENTIFIER
+            resolution = self.graph.resolve(identifiers, row.timestamp, rule=rule)
+            if resolution is None:
+                continue  # no usable identifier (e.g. only blocked values): not stitched
+            changes.event_seqs.append(seq)
+            changes.event_profiles.append(resolution.profile_id)
+            for added in resolution.added:
+                changes.identifiers.append(
+                    (added.identifier, added.profile_id, row.source_id, added.first_seen, seq)
+                )
+            for merge in resolution.merges:
+                changes.merges.append((self._next_merge_id, seq, merge))
+                self._next_merge_id += 1
+        write_changes(con, changes)
+
+
+def write_changes(con: duckdb.DuckDBPyConnection, changes: _Changes) -> None:
+    if changes.identifiers:
+        rows = changes.identifiers
+        _insert(
+            con,
+            "__kenning_identifiers",
+            pa.table(
+                {
+                    "type": [r[0].type for r in rows],
+                    "value": [r[0].value for r in rows],
+                    "profile_id": pa.array([r[1] for r in rows], pa.int64()),
+                    "source_id": [r[2] for r in rows],
+                    "first_seen": pa.array([r[3] for r in rows], _TIMESTAMP),
+                    "first_seq": pa.array([r[4] for r in rows], pa.int64()),
+                }
+            ),
+        )
+    if changes.event_seqs:
+        _insert(
+            con,
+            "__kenning_event_profiles",
+            pa.table(
+                {
+                    "seq": pa.array(changes.event_seqs, pa.int64()),
+                    "profile_id": pa.array(changes.event_profiles, pa.int64()),
+                }
+            ),
+        )
+    if changes.merges:
+        _write_merges(con, changes.merges)
+
+
+def _write_merges(con: duckdb.DuckDBPyConnection, merges: list[tuple[int, int, Merge]]) -> None:
+    now = datetime.now(UTC)
+    _insert(
+        con,
+        "__kenning_merges",
+        pa.table(
+            {
+                "id": pa.array([m[0] for m in merges], pa.int64()),
+                "merged_at": pa.array([now] * len(merges), _TIMESTAMP),
+                "seq": pa.array([m[1] for m in merges], pa.int64()),
+                "kept": pa.array([m[2].kept for m in merges], pa.int64()),
+                "merged": pa.array([m[2].merged for m in merges], pa.int64()),
+                "identifiers": pa.array(
+                    [[str(i) for i in m[2].identifiers] for m in merges], pa.list_(pa.string())
+                ),
+                "rule": [m[2].rule for m in merges],
+                "score": pa.array([None] * len(merges), pa.float64()),
+            }
+        ),
+    )
+    # Follow chains within the group (A into B, then B into C): A ends in C.
+    final: dict[int, int] = {m[2].merged: m[2].kept for m in merges}
+    for merged in list(final):
+        target = final[merged]
+        while target in final:
+            target = final[target]
+        final[merged] = target
+    con.register(
+        "__kenning_incoming",
+        pa.table(
+            {
+                "merged": pa.array(list(final), pa.int64()),
+                "kept": pa.array(list(final.values()), pa.int64()),
+            }
+        ),
+    )
+    try:
+        # Profiles that pointed at an absorbed one now point at its final home.
+        con.execute(
+            """UPDATE __kenning_profile_redirects SET canonical_id = m.kept
+               FROM __kenning_incoming m
+               WHERE __kenning_profile_redirects.canonical_id = m.merged"""
+        )
+        con.execute(
+            "INSERT INTO __kenning_profile_redirects SELECT merged, kept FROM __kenning_incoming"
+        )
+    finally:
+        con.unregister("__kenning_incoming")
+
+
+def _insert(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    con.from_arrow(table).insert_into(name)
