@@ -14,10 +14,14 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
+from kenning.identity.explain import explain
+from kenning.identity.identifiers import Identifier
+from kenning.identity.rebuild import rebuild_identity
 from kenning.ingest.importer import ChunkResult
 from kenning.ingest.pipeline import prepare_messages
 from kenning.ingest.replay import replay_quarantine
 from kenning.settings import Settings
+from kenning.store.events import iter_identities
 from kenning.store.sources import SourceExists
 from kenning.store.store import Store, StoreLocked
 
@@ -41,6 +45,9 @@ class Backend(Protocol):
     ) -> int: ...
     def import_chunk(self, source: str, messages: list[dict[str, Any]]) -> ChunkResult: ...
     def ensure_source(self, name: str) -> bool: ...
+    def explain(self, a: str, b: str) -> dict[str, Any]: ...
+    def rebuild_identity(self) -> dict[str, Any]: ...
+    def export_identities(self, out: Path | None, fmt: str) -> None: ...
 
 
 def server_file(db: Path) -> Path:
@@ -106,6 +113,21 @@ class LocalBackend:
             self.store.sources.create(name)
             return True
         return False
+
+    def explain(self, a: str, b: str) -> dict[str, Any]:
+        try:
+            first, second = Identifier.parse(a), Identifier.parse(b)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        return explain(self.store, first, second).as_dict()
+
+    def rebuild_identity(self) -> dict[str, Any]:
+        return {"events": rebuild_identity(self.store), **self.store.stats()}
+
+    def export_identities(self, out: Path | None, fmt: str) -> None:
+        with _output(out) as sink:
+            for chunk in iter_identities(self.store, fmt):
+                sink.write(chunk)
 
     def import_chunk(self, source: str, messages: list[dict[str, Any]]) -> ChunkResult:
         found = self.store.sources.by_name(source)
@@ -206,6 +228,23 @@ class RemoteBackend:
             return False
         self.create_source(name, None)
         return True
+
+    def explain(self, a: str, b: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v1/identity/explain", params={"a": a, "b": b})
+        return result
+
+    def rebuild_identity(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v1/identity/rebuild")
+        return result
+
+    def export_identities(self, out: Path | None, fmt: str) -> None:
+        with self.client.stream("GET", "/v1/identities/export", params={"format": fmt}) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise CommandError(_error_line(response))
+            with _output(out) as sink:
+                for chunk in response.iter_bytes():
+                    sink.write(chunk)
 
     def import_chunk(self, source: str, messages: list[dict[str, Any]]) -> ChunkResult:
         body = self._call(

@@ -50,3 +50,18 @@ def events(
                 out, start, format, progress=lambda done: bar.update(task, completed=done)
             )
     err.print(f"exported {count:,} events to {out}")
+
+
+@app.command("identities")
+def identities(
+    format: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="Write here (default: standard output).")] = None,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Export the identity graph: profile_id, type, value, source, first_seen."""
+    if format not in ("csv", "jsonl"):
+        raise CommandError("--format must be csv or jsonl")
+    with connect(db, url, token) as backend:
+        backend.export_identities(out, format)

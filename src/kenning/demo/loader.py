@@ -14,7 +14,7 @@ import httpx
 import orjson
 
 from kenning.cli.backend import RemoteBackend
-from kenning.ingest.importer import import_file
+from kenning.ingest.importer import ChunkResult, import_file
 from kenning.ingest.mapping import Mapping
 
 # Well under the collection limits (2,500 events, 500 KB per request).
@@ -88,11 +88,15 @@ def load_demo(
     for spec in manifest["imports"]:
         source = spec["source"]
         backend.ensure_source(source)
+
+        def sink(messages: list[dict[str, Any]], name: str = source) -> ChunkResult:
+            return backend.import_chunk(name, messages)
+
         result = import_file(
             directory / spec["file"],
             kind=spec["kind"],
             source=source,
-            sink=lambda m, s=source: backend.import_chunk(s, m),
+            sink=sink,
             mapping=Mapping.from_dict(spec.get("mapping") or {}),
             id_column=spec.get("id_column"),
         )

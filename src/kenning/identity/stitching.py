@@ -69,6 +69,10 @@ class IdentityStage:
         row = con.execute("SELECT coalesce(max(id), 0) FROM __kenning_merges").fetchone()
         self._next_merge_id = (int(row[0]) if row else 0) + 1
 
+    def reset_counters(self) -> None:
+        self.graph.next_profile_id = 1
+        self._next_merge_id = 1
+
     def apply(self, con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, EventRow]]) -> None:
         """Stitch newly stored events (in log order) and write what changed."""
         changes = _Changes()

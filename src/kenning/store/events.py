@@ -78,3 +78,37 @@ class Events:
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+_IDENTITIES_SELECT = """
+    SELECT i.profile_id, i.type, i.value, s.name AS source,
+           strftime(i.first_seen AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS first_seen
+    FROM kenning_identifiers i LEFT JOIN __kenning_sources s ON s.id = i.source_id
+    ORDER BY i.profile_id, i.type, i.value
+"""
+IDENTITY_COLUMNS = ("profile_id", "type", "value", "source", "first_seen")
+
+
+def iter_identities(store: "Store", fmt: str, chunk: int = 10_000) -> Iterator[bytes]:
+    """The identity graph as CSV (with a header) or JSON lines, in chunks of bytes."""
+    import csv
+    import io
+
+    with store.reader() as con:
+        result = con.execute(_IDENTITIES_SELECT)
+        if fmt == "csv":
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(IDENTITY_COLUMNS)
+            while rows := result.fetchmany(chunk):
+                writer.writerows(rows)
+                yield buffer.getvalue().encode()
+                buffer.seek(0)
+                buffer.truncate()
+            if buffer.tell():
+                yield buffer.getvalue().encode()
+            return
+        while rows := result.fetchmany(chunk):
+            yield b"".join(
+                orjson.dumps(dict(zip(IDENTITY_COLUMNS, row, strict=True))) + b"\n" for row in rows
+            )

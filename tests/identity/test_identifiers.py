@@ -1,0 +1,75 @@
+import pytest
+
+from kenning.identity.identifiers import Identifier, extract_identifiers, normalise
+from kenning.identity.rules import IdentityRules
+
+GB = IdentityRules(phone_region="GB")
+
+
+@pytest.mark.parametrize(
+    ("type_", "raw", "expected"),
+    [
+        ("email", "  Jane.Doe@Example.COM ", "jane.doe@example.com"),
+        ("email", "not-an-email", None),
+        ("email", "test@test.com", None),
+        ("phone", "07700 900123", "+447700900123"),
+        ("phone", "+44 (0)7700-900123", "+447700900123"),
+        ("phone", "447700900123", "+447700900123"),  # the country code without its +
+        ("phone", "12", None),
+        ("user_id", 12345, "12345"),
+        ("user_id", " u-1 ", "u-1"),
+        ("user_id", "0000", None),
+        ("user_id", "-1", None),
+        ("anonymous_id", "undefined", None),
+        ("anonymous_id", "NULL", None),
+        ("anonymous_id", "", None),
+        ("anonymous_id", "x" * 1025, None),
+        ("anonymous_id", True, None),
+        ("device_id", "00000000-0000-0000-0000-000000000000", None),
+    ],
+)
+def test_normalise(type_: str, raw: object, expected: str | None) -> None:
+    assert normalise(type_, raw, GB) == expected
+
+
+def test_every_identifier_kind_is_read_and_ordered_by_priority() -> None:
+    message = {
+        "type": "identify",
+        "userId": "u1",
+        "anonymousId": "a1",
+        "traits": {"email": "A@B.com", "phone": "07700900123", "loyalty": "L-9"},
+        "context": {
+            "traits": {"email": "a@b.com"},
+            "device": {"id": "dev-1", "advertisingId": "ad-1", "token": "push-1"},
+            "externalIds": [{"id": "C-7", "type": "crm_id", "collection": "users"}],
+        },
+    }
+    rules = IdentityRules(phone_region="GB", custom={"loyalty_id": ("traits.loyalty",)})
+    assert [str(i) for i in extract_identifiers(message, rules)] == [
+        "user_id:u1",
+        "email:a@b.com",
+        "phone:+447700900123",
+        "advertising_id:ad-1",
+        "device_id:dev-1",
+        "push_token:push-1",
+        "anonymous_id:a1",
+        "crm_id:C-7",
+        "loyalty_id:L-9",
+    ]
+
+
+def test_track_traits_are_not_identity_but_context_traits_are() -> None:
+    message = {
+        "type": "track",
+        "userId": "u",
+        "event": "E",
+        "traits": {"email": "x@y.com"},
+        "context": {"traits": {"phone": "07700900123"}},
+    }
+    assert [i.type for i in extract_identifiers(message, GB)] == ["user_id", "phone"]
+
+
+def test_parse() -> None:
+    assert Identifier.parse("email:a:b@c.com") == Identifier("email", "a:b@c.com")
+    with pytest.raises(ValueError, match="TYPE:VALUE"):
+        Identifier.parse("nocolon")

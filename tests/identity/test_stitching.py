@@ -1,0 +1,169 @@
+"""Stitching in the ingest transaction, on a real store: rebuild equals live, merges logged."""
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kenning.identity.explain import explain
+from kenning.identity.identifiers import Identifier
+from kenning.identity.rebuild import live_partition, rebuild_identity
+from kenning.ingest.pipeline import prepare_messages
+from kenning.spec.limits import Limits
+from kenning.store.events import iter_identities
+from kenning.store.store import Store
+
+NOW = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def send(store: Store, *messages: dict[str, Any]) -> None:
+    prepared = prepare_messages(list(messages), source_id="src", received_at=NOW, limits=Limits())
+    assert not prepared.rejections
+    store.write_events(prepared.events).result()
+
+
+def partition(store: Store) -> set[frozenset[str]]:
+    return set(live_partition(store.identity).values())
+
+
+def test_events_are_stitched_and_merges_logged(store: Store) -> None:
+    send(store, {"type": "page", "anonymousId": "a1", "name": "Home", "messageId": "m1"})
+    send(
+        store,
+        {"type": "identify", "userId": "u1", "traits": {"email": "J@X.com"}, "messageId": "m2"},
+    )
+    send(
+        store,
+        {
+            "type": "identify",
+            "anonymousId": "a1",
+            "traits": {"email": "j@x.com"},
+            "messageId": "m3",
+        },
+    )
+    assert partition(store) == {frozenset({"anonymous_id:a1", "user_id:u1", "email:j@x.com"})}
+    stats = store.stats()
+    assert (stats["profiles"], stats["identifiers"]) == (1, 3)
+    with store.reader() as con:
+        merges = con.execute(
+            "SELECT kept, merged, identifiers, rule, seq FROM __kenning_merges"
+        ).fetchall()
+        profiles = con.execute("SELECT DISTINCT profile_id FROM kenning_events").fetchall()
+    assert merges == [(1, 2, ["email:j@x.com", "anonymous_id:a1"], "shared_identifier", 3)]
+    assert profiles == [(1,)]  # every event, even the ones before the merge, is profile 1
+
+
+def test_alias_joins_previous_id(store: Store) -> None:
+    send(store, {"type": "page", "anonymousId": "anon-9", "name": "Home"})
+    send(store, {"type": "alias", "userId": "u9", "previousId": "anon-9"})
+    assert partition(store) == {frozenset({"anonymous_id:anon-9", "user_id:u9"})}
+
+
+def test_duplicates_do_not_touch_the_graph(store: Store) -> None:
+    message = {"type": "identify", "userId": "u1", "anonymousId": "a1", "messageId": "same"}
+    send(store, message)
+    send(store, message)
+    with store.reader() as con:
+        rows = con.execute("SELECT count(*) FROM __kenning_event_profiles").fetchone()
+    assert rows == (1,)
+
+
+def test_explain_shows_the_chain_and_non_joins(store: Store) -> None:
+    send(
+        store,
+        {
+            "type": "identify",
+            "anonymousId": "a1",
+            "traits": {"email": "e@x.com"},
+            "messageId": "first",
+        },
+    )
+    send(store, {"type": "identify", "userId": "u1", "anonymousId": "a2", "messageId": "second"})
+    send(
+        store,
+        {
+            "type": "track",
+            "userId": "u1",
+            "anonymousId": "a1",
+            "event": "Joined",
+            "messageId": "joiner",
+        },
+    )
+    send(store, {"type": "identify", "userId": "u2", "messageId": "other"})
+    joined = explain(store, Identifier("email", "e@x.com"), Identifier("user_id", "u1"))
+    assert joined.joined
+    kinds = [(s.kind, s.message_id) for s in joined.steps]
+    assert kinds == [("attached", "first"), ("merge", "joiner"), ("attached", "second")]
+    assert joined.steps[1].detail["identifiers"] == ["user_id:u1", "anonymous_id:a1"]
+    apart = explain(store, Identifier("user_id", "u2"), Identifier("user_id", "u1"))
+    assert not apart.joined and apart.profile_a != apart.profile_b
+    unknown = explain(store, Identifier("email", "nobody@x.com"), Identifier("user_id", "u1"))
+    assert not unknown.joined and unknown.profile_a is None
+
+
+def test_identity_export(store: Store) -> None:
+    send(store, {"type": "identify", "userId": "u1", "traits": {"email": "e@x.com"}})
+    csv_text = b"".join(iter_identities(store, "csv")).decode().splitlines()
+    assert csv_text[0] == "profile_id,type,value,source,first_seen"
+    assert sorted(line.split(",")[1] for line in csv_text[1:]) == ["email", "user_id"]
+    rows = [orjson.loads(line) for line in b"".join(iter_identities(store, "jsonl")).splitlines()]
+    assert {r["value"] for r in rows} == {"u1", "e@x.com"}
+
+
+def test_the_graph_survives_a_restart(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "k.duckdb") as store:
+        send(store, {"type": "identify", "userId": "u1", "anonymousId": "a1"})
+        send(store, {"type": "identify", "anonymousId": "a2", "traits": {"email": "e@x.com"}})
+        before = partition(store)
+    with Store.open(tmp_path / "k.duckdb") as store:
+        assert partition(store) == before
+        send(store, {"type": "identify", "userId": "u1", "traits": {"email": "e@x.com"}})
+        assert len(partition(store)) == 1
+
+
+message_strategy = st.fixed_dictionaries(
+    {"type": st.just("identify")},
+    optional={
+        "userId": st.sampled_from(["u1", "u2", "u3"]),
+        "anonymousId": st.sampled_from(["a1", "a2", "a3", "a4"]),
+        "traits": st.fixed_dictionaries({"email": st.sampled_from(["e1@x.com", "e2@x.com"])}),
+        "context": st.fixed_dictionaries(
+            {"device": st.fixed_dictionaries({"id": st.sampled_from(["d1", "d2"])})}
+        ),
+    },
+).filter(lambda m: "userId" in m or "anonymousId" in m)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(message_strategy, min_size=1, max_size=30),
+    st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=10),
+)
+def test_rebuild_from_the_log_equals_live_state(
+    messages: list[dict[str, Any]], group_sizes: list[int]
+) -> None:
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        Store.open(Path(directory) / "k.duckdb") as store,
+    ):
+        position, turn = 0, 0
+        while position < len(messages):
+            size = group_sizes[turn % len(group_sizes)]
+            send(store, *messages[position : position + size])
+            position, turn = position + size, turn + 1
+        live = live_partition(store.identity)
+        with store.reader() as con:
+            live_events = con.execute(
+                "SELECT seq, profile_id FROM kenning_events ORDER BY seq"
+            ).fetchall()
+        rebuild_identity(store)
+        assert live_partition(store.identity) == live
+        with store.reader() as con:
+            rebuilt_events = con.execute(
+                "SELECT seq, profile_id FROM kenning_events ORDER BY seq"
+            ).fetchall()
+        assert rebuilt_events == live_events
