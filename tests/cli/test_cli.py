@@ -134,3 +134,24 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_identity_explain_and_export(tmp_path: Path) -> None:
+    db = str(tmp_path / "k.duckdb")
+    (tmp_path / "events.jsonl").write_text(
+        '{"type": "identify", "userId": "u1", "anonymousId": "a1", "event": "x"}\n'
+        '{"type": "identify", "anonymousId": "a1", "traits": {"email": "e@x.com"}}\n'
+    )
+    imported = kenning("import", "events.jsonl", "--source", "app", "--db", db, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    result = kenning(
+        "identity", "explain", "email:e@x.com", "user_id:u1", "--db", db, "--json", cwd=tmp_path
+    )
+    assert orjson.loads(result.stdout)["joined"] is True
+    text = kenning("identity", "explain", "email:e@x.com", "user_id:u1", "--db", db, cwd=tmp_path)
+    assert "are one profile" in text.stdout
+    bad = kenning("identity", "explain", "nocolon", "user_id:u1", "--db", db, cwd=tmp_path)
+    assert bad.returncode == 1 and "is not TYPE:VALUE" in bad.stderr
+    exported = kenning("export", "identities", "--db", db, cwd=tmp_path)
+    assert exported.stdout.splitlines()[0] == "profile_id,type,value,source,first_seen"
+    assert len(exported.stdout.splitlines()) == 4

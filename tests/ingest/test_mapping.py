@@ -100,3 +100,20 @@ def test_bad_mapping_files_are_reported(tmp_path: Path) -> None:
         Mapping.load(path)
     with pytest.raises(MappingError, match="cannot read mapping"):
         Mapping.load(tmp_path / "absent.yaml")
+
+
+def test_segment_messages_and_kenning_exports_pass_through() -> None:
+    message = {"type": "identify", "userId": "u1", "traits": {"email": "e@x.com"}}
+    passed = row_to_message(message, mapping=Mapping(), kind="events", source="app", id_column=None)
+    assert passed["traits"] == {"email": "e@x.com"} and passed["type"] == "identify"
+    assert passed["messageId"].startswith("imp-events-")
+    exported = {
+        "seq": 4,
+        "messageId": "m-1",
+        "source": "web",
+        "payload": {"type": "track", "event": "E", "userId": "u", "messageId": "m-1"},
+    }
+    assert (
+        row_to_message(exported, mapping=Mapping(), kind="events", source="web", id_column=None)
+        == exported["payload"]
+    )

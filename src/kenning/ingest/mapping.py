@@ -22,6 +22,8 @@ from typing import Any, Literal
 import orjson
 import yaml
 
+from kenning.spec.messages import MESSAGE_TYPES
+
 Kind = Literal["events", "customers", "orders"]
 KINDS: tuple[str, ...] = ("events", "customers", "orders")
 
@@ -172,7 +174,20 @@ def row_to_message(
     id_column: str | None,
 ) -> dict[str, Any]:
     """One file row as a Segment message, with a messageId derived from the row's content so
-    that importing the same file twice stores nothing new."""
+    that importing the same file twice stores nothing new.
+
+    An events row that already is a Segment message (it has a spec ``type``), or a row of
+    Kenning's own export (its ``payload``), is taken as it is.
+    """
+    if kind == "events":
+        embedded = row.get("payload")
+        if isinstance(embedded, MappingABC) and embedded.get("type") in MESSAGE_TYPES:
+            return dict(embedded)
+        if row.get("type") in MESSAGE_TYPES and not mapping.type:
+            message = dict(row)
+            if not message.get("messageId"):
+                message["messageId"] = _content_id(row, kind, source)
+            return message
     top = {
         mapping.user_id,
         mapping.anonymous_id,
@@ -216,13 +231,17 @@ def row_to_message(
     if explicit_id not in (None, ""):
         message["messageId"] = str(explicit_id)
     else:
-        # From the row's whole content, not its record id: the same row imported again is a
-        # duplicate, while an updated record (or a second line of the same order) is new.
-        basis = f"{source}|{kind}|".encode() + orjson.dumps(
-            dict(row), option=orjson.OPT_SORT_KEYS, default=str
-        )
-        message["messageId"] = f"imp-{kind}-" + hashlib.sha1(basis).hexdigest()[:32]
+        message["messageId"] = _content_id(row, kind, source)
     return message
+
+
+def _content_id(row: MappingABC[str, Any], kind: str, source: str) -> str:
+    # From the row's whole content, not its record id: the same row imported again is a
+    # duplicate, while an updated record (or a second line of the same order) is new.
+    basis = f"{source}|{kind}|".encode() + orjson.dumps(
+        dict(row), option=orjson.OPT_SORT_KEYS, default=str
+    )
+    return f"imp-{kind}-" + hashlib.sha1(basis).hexdigest()[:32]
 
 
 def _timestamp_text(value: Any) -> str:
