@@ -184,10 +184,10 @@ def row_to_message(
         if isinstance(embedded, MappingABC) and embedded.get("type") in MESSAGE_TYPES:
             return dict(embedded)
         if row.get("type") in MESSAGE_TYPES and not mapping.type:
-            message = dict(row)
-            if not message.get("messageId"):
-                message["messageId"] = _content_id(row, kind, source)
-            return message
+            passthrough = dict(row)
+            if not passthrough.get("messageId"):
+                passthrough["messageId"] = _content_id(row, kind, source)
+            return passthrough
     top = {
         mapping.user_id,
         mapping.anonymous_id,
