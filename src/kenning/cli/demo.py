@@ -67,9 +67,9 @@ def demo(
     for stale in (db, db.with_name(db.name + ".wal")):
         stale.unlink(missing_ok=True)  # the demo always starts from a fresh store
     settings = Settings.from_env(db_path=db, host=host, port=port)
-    store = open_server_store(settings)
-    token = settings.admin_token or store.tokens.ensure_admin(None) or ""
-    if not token:
+    store, token = open_server_store(settings)
+    if token is None:  # cannot happen on the fresh store the demo makes
+        store.close()
         raise CommandError("no admin token: set KENNING_ADMIN_TOKEN")
     server = uvicorn.Server(uvicorn_config(settings, store))
     failure: list[BaseException] = []
@@ -103,7 +103,11 @@ def _load(
         threading.Event().wait(0.05)
     url = f"http://{settings.host}:{settings.port}"
     manifest = read_manifest(brand)
-    total = sum(info["messages"] for info in manifest["sources"].values())
+    records = 0
+    for spec in manifest["imports"]:
+        with (brand / spec["file"]).open("rb") as handle:
+            records += sum(1 for _ in handle) - 1  # less the header
+    total = sum(info["messages"] for info in manifest["sources"].values()) + records
     try:
         with Progress(
             TextColumn("loading {task.description}"), BarColumn(), MofNCompleteColumn(), console=err

@@ -17,8 +17,12 @@ from kenning.store.store import Store, StoreLocked
 err = Console(stderr=True)
 
 
-def open_server_store(settings: Settings) -> Store:
-    """Open the store for a server and make sure an admin token exists (printed once)."""
+def open_server_store(settings: Settings) -> tuple[Store, str | None]:
+    """Open the store for a server and make sure an admin token exists.
+
+    Returns the store and the admin token when it is known here: the configured one, or one
+    generated now (printed once; afterwards only its hash is kept).
+    """
     try:
         store = Store.open(
             settings.db_path,
@@ -29,8 +33,10 @@ def open_server_store(settings: Settings) -> Store:
         raise CommandError(f"{error}: is a server already running on it?") from None
     generated = store.tokens.ensure_admin(settings.admin_token)
     if generated:
-        err.print(f"Admin token (shown once, store it now): [bold]{generated}[/bold]")
-    return store
+        err.print(
+            f"Admin token (shown once, store it now): [bold]{generated}[/bold]", soft_wrap=True
+        )
+    return store, settings.admin_token or generated
 
 
 def uvicorn_config(settings: Settings, store: Store) -> uvicorn.Config:
@@ -58,7 +64,7 @@ def serve(
 ) -> None:
     """Serve the collection, profile and admin APIs on the store."""
     settings = Settings.from_env(db_path=db, host=host, port=port)
-    store = open_server_store(settings)
+    store, _ = open_server_store(settings)
     server = uvicorn.Server(uvicorn_config(settings, store))
     announce(settings)
     try:
