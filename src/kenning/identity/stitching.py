@@ -77,7 +77,8 @@ class IdentityStage:
         """Stitch newly stored events (in log order) and write what changed."""
         changes = _Changes()
         for seq, row in rows:
-            identifiers = message_identifiers(orjson.loads(row.payload), self.rules)
+            message = row.message if row.message is not None else orjson.loads(row.payload)
+            identifiers = message_identifiers(message, self.rules)
             rule = RULE_ALIAS if row.type == "alias" else RULE_SHARED_IDENTIFIER
             resolution = self.graph.resolve(identifiers, row.timestamp, rule=rule)
             if resolution is None:

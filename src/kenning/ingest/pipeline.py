@@ -61,7 +61,13 @@ class BatchDefaults:
         return merged
 
 
-def event_row(valid: ValidMessage, *, source_id: str, received_at: datetime) -> EventRow:
+def event_row(
+    valid: ValidMessage,
+    *,
+    source_id: str,
+    received_at: datetime,
+    message: dict[str, Any] | None = None,
+) -> EventRow:
     return EventRow(
         source_id=source_id,
         message_id=valid.message_id,
@@ -75,6 +81,7 @@ def event_row(valid: ValidMessage, *, source_id: str, received_at: datetime) -> 
         received_at=received_at,
         flags=valid.flags,
         payload=valid.payload,
+        message=message,
     )
 
 
@@ -119,5 +126,12 @@ def prepare_messages(
                 )
             )
             continue
-        prepared.events.append(event_row(valid, source_id=source_id, received_at=received_at))
+        prepared.events.append(
+            event_row(
+                valid,
+                source_id=source_id,
+                received_at=received_at,
+                message=message if isinstance(message, dict) else None,
+            )
+        )
     return prepared

@@ -129,11 +129,13 @@ def validate_message(
         )
     _check_type_fields(fields, require_user_or_anonymous_id)
 
+    original_timestamp = as_utc(fields.originalTimestamp) if fields.originalTimestamp else None
+    sent_at = as_utc(fields.sentAt) if fields.sentAt else None
     resolved = resolve_timestamp(
         received_at=received_at,
         timestamp=as_utc(fields.timestamp) if fields.timestamp else None,
-        original_timestamp=as_utc(fields.originalTimestamp) if fields.originalTimestamp else None,
-        sent_at=as_utc(fields.sentAt) if fields.sentAt else None,
+        original_timestamp=original_timestamp,
+        sent_at=sent_at,
         max_future=limits.max_future,
     )
     return ValidMessage(
@@ -143,8 +145,8 @@ def validate_message(
         user_id=fields.userId or None,
         anonymous_id=fields.anonymousId or None,
         timestamp=resolved.timestamp,
-        original_timestamp=as_utc(fields.originalTimestamp) if fields.originalTimestamp else None,
-        sent_at=as_utc(fields.sentAt) if fields.sentAt else None,
+        original_timestamp=original_timestamp,
+        sent_at=sent_at,
         flags=resolved.flags,
         payload=payload,
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 FUTURE_TIMESTAMP = "future_timestamp"
+_ZERO = timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,4 +53,7 @@ def resolve_timestamp(
 
 def as_utc(value: datetime) -> datetime:
     """A naive datetime is read as UTC (the spec's timestamps are ISO 8601, usually with Z)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    # Most timestamps already carry Z: converting those is the costly no-op skipped here.
+    return value if value.utcoffset() == _ZERO else value.astimezone(UTC)

@@ -41,6 +41,8 @@ class EventRow:
     received_at: datetime
     flags: tuple[str, ...]
     payload: bytes
+    # The parsed payload when the caller has it, so real-time stages need not parse it again.
+    message: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Benchmarks: one per capability with a cost. ``make bench`` runs them all."""

@@ -1,0 +1,22 @@
+"""``python -m bench``: run every benchmark and rewrite its section of bench/RESULTS.md."""
+
+import sys
+
+from bench.ingest import run as ingest
+
+BENCHMARKS = {"ingest": ingest.main}
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(BENCHMARKS)
+    unknown = [name for name in chosen if name not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; have {', '.join(BENCHMARKS)}")
+        return 2
+    for name in chosen:
+        BENCHMARKS[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

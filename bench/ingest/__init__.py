@@ -1,0 +1,1 @@
+"""Ingest: events/s and acknowledgement latency against a null endpoint on the same stack."""
