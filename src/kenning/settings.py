@@ -4,6 +4,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
+from kenning.identity.rules import IdentityRules
 from kenning.spec.limits import DEFAULT_LIMITS, Limits
 
 DEFAULT_DB = Path("kenning.duckdb")
@@ -24,13 +27,44 @@ class Settings:
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     max_group_events: int = 2_000
     linger_seconds: float = 0.0
+    identity: IdentityRules = field(default_factory=IdentityRules)
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "Settings":
+    def from_env(cls, config: Path | None = None, **overrides: object) -> "Settings":
+        """Settings from a configuration file (``--config`` or ``KENNING_CONFIG``), the
+        environment, and explicit overrides, each winning over the one before."""
         values: dict[str, object] = {}
+        path = config or (
+            Path(os.environ["KENNING_CONFIG"]) if os.environ.get("KENNING_CONFIG") else None
+        )
+        if path is not None:
+            values.update(load_config(path))
         if "KENNING_DB" in os.environ:
             values["db_path"] = Path(os.environ["KENNING_DB"])
         if os.environ.get("KENNING_ADMIN_TOKEN"):
             values["admin_token"] = os.environ["KENNING_ADMIN_TOKEN"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path: Path) -> dict[str, object]:
+    """Read a YAML configuration file. Sections: ``identity`` (see docs/identity.md)."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections")
+    unknown = sorted(set(data) - {"identity"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown sections {', '.join(unknown)}")
+    values: dict[str, object] = {}
+    if "identity" in data:
+        values["identity"] = IdentityRules.from_config(data["identity"] or {})
+    return values

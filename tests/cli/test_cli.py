@@ -155,3 +155,29 @@ def test_identity_explain_and_export(tmp_path: Path) -> None:
     exported = kenning("export", "identities", "--db", db, cwd=tmp_path)
     assert exported.stdout.splitlines()[0] == "profile_id,type,value,source,first_seen"
     assert len(exported.stdout.splitlines()) == 4
+
+
+def test_config_file_phone_region_stitches_national_numbers(tmp_path: Path) -> None:
+    db = str(tmp_path / "k.duckdb")
+    (tmp_path / "kenning.yaml").write_text("identity:\n  phone_region: GB\n")
+    (tmp_path / "calls.jsonl").write_text(
+        '{"type": "identify", "userId": "u1", "traits": {"phone": "+44 7700 900123"}}\n'
+        '{"type": "track", "anonymousId": "call-1", "event": "Call Completed",'
+        ' "context": {"traits": {"phone": "07700900123"}}}\n'
+    )
+    env = {"KENNING_CONFIG": str(tmp_path / "kenning.yaml")}
+    kenning("import", "calls.jsonl", "--source", "calls", "--db", db, cwd=tmp_path, env=env)
+    result = kenning(
+        "identity",
+        "explain",
+        "anonymous_id:call-1",
+        "user_id:u1",
+        "--db",
+        db,
+        "--json",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert orjson.loads(result.stdout)["joined"] is True
+    bad = kenning("stats", "--db", db, cwd=tmp_path, env={"KENNING_CONFIG": "/nonexistent.yaml"})
+    assert bad.returncode == 1 and "cannot read /nonexistent.yaml" in bad.stderr

@@ -295,8 +295,9 @@ def connect(db: Path, url: str | None, token: str | None) -> Iterator[Backend]:
     if url:
         yield RemoteBackend(url, token)
         return
+    settings = Settings.from_env(db_path=db)
     try:
-        store = Store.open(db)
+        store = Store.open(db, identity_rules=settings.identity)
     except StoreLocked:
         running = _running_server(db)
         if running is None:
@@ -306,6 +307,6 @@ def connect(db: Path, url: str | None, token: str | None) -> Iterator[Backend]:
         yield RemoteBackend(running, token)
         return
     try:
-        yield LocalBackend(store, Settings.from_env(db_path=db))
+        yield LocalBackend(store, settings)
     finally:
         store.close()

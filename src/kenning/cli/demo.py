@@ -1,6 +1,8 @@
 """``kenning demo``: the synthetic brand, generated, loaded through the real API, served."""
 
+import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -67,6 +69,9 @@ def demo(
     for stale in (db, db.with_name(db.name + ".wal")):
         stale.unlink(missing_ok=True)  # the demo always starts from a fresh store
     settings = Settings.from_env(db_path=db, host=host, port=port)
+    if not os.environ.get("KENNING_CONFIG"):
+        # The demo brand is British: its phone numbers are written in UK national format.
+        settings = replace(settings, identity=replace(settings.identity, phone_region="GB"))
     store, token = open_server_store(settings)
     if token is None:  # cannot happen on the fresh store the demo makes
         store.close()

@@ -12,6 +12,7 @@ from kenning.cli.serve import serve
 from kenning.cli.stats import stats
 from kenning.ingest.files import FileFormatError
 from kenning.ingest.mapping import MappingError
+from kenning.settings import ConfigError
 
 app = typer.Typer(
     name="kenning",
@@ -30,7 +31,7 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(identity.app, name="identity")
 
 # Failures a user can cause and fix: reported as one line, never a traceback.
-USER_ERRORS = (CommandError, MappingError, FileFormatError, ValueError, OSError)
+USER_ERRORS = (CommandError, MappingError, FileFormatError, ConfigError, ValueError, OSError)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,5 +20,11 @@ Token = Annotated[
     str | None,
     typer.Option("--token", envvar="KENNING_TOKEN", help="An admin bearer token for --url."),
 ]
+Config = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", envvar="KENNING_CONFIG", help="A YAML configuration file (identity rules, ...)."
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 DEFAULT = DEFAULT_DB

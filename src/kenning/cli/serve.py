@@ -10,7 +10,7 @@ from rich.console import Console
 
 from kenning.api.app import create_app
 from kenning.cli.backend import CommandError, server_file
-from kenning.cli.options import DEFAULT, Db
+from kenning.cli.options import DEFAULT, Config, Db
 from kenning.settings import Settings
 from kenning.store.store import Store, StoreLocked
 
@@ -59,11 +59,12 @@ def announce(settings: Settings) -> None:
 
 def serve(
     db: Db = DEFAULT,
+    config: Config = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the collection, profile and admin APIs on the store."""
-    settings = Settings.from_env(db_path=db, host=host, port=port)
+    settings = Settings.from_env(config, db_path=db, host=host, port=port)
     store, _ = open_server_store(settings)
     server = uvicorn.Server(uvicorn_config(settings, store))
     announce(settings)

@@ -1,0 +1,33 @@
+from pathlib import Path
+
+import pytest
+
+from kenning.identity.rules import Limit
+from kenning.settings import ConfigError, Settings
+
+
+def test_config_file_sets_identity_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "kenning.yaml"
+    config.write_text("identity:\n  phone_region: GB\n  limits:\n    loyalty_id: {count: 1}\n")
+    settings = Settings.from_env(config, db_path=tmp_path / "k.duckdb")
+    assert settings.identity.phone_region == "GB"
+    assert settings.identity.limit("loyalty_id") == Limit(1)
+    monkeypatch.setenv("KENNING_CONFIG", str(config))
+    assert Settings.from_env().identity.phone_region == "GB"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("identity: [\n", "not valid YAML"),
+        ("- a\n", "must hold a mapping"),
+        ("audiences: {}\n", "unknown sections audiences"),
+        ("identity: {phone: GB}\n", "unknown identity settings: phone"),
+    ],
+)
+def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "kenning.yaml"
+    config.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env(config)
+    assert issubclass(ConfigError, ValueError)
