@@ -146,9 +146,11 @@ def _person(
     spend_mean = float(GAMMA_GAMMA["p"] / rng.gamma(GAMMA_GAMMA["q"], 1 / GAMMA_GAMMA["gamma"]))
     offline_only = rng.random() < 0.12
     app_user = not offline_only and rng.random() < 0.35
-    email_local = f"{first}.{last}".lower().replace("'", "") + (
-        str(int(rng.integers(1, 99))) if rng.random() < 0.5 else ""
-    )
+    # Real people do not share an email address or a phone number: both are made unique by
+    # the person's index (7919 is coprime to 100,000, so the last five digits never repeat
+    # within a block of 100,000 people, and the block picks the prefix).
+    name = f"{first}.{last}" if rng.random() < 0.6 else f"{first[0]}{last}"
+    email_local = f"{name.lower().replace(chr(39), '')}{index}"
     return Person(
         index=index,
         household=household,
@@ -157,7 +159,7 @@ def _person(
         birthday=date(1950, 1, 1) + timedelta(days=int(rng.integers(0, 365 * 55))),
         address=address,
         email=f"{email_local}@{EMAIL_DOMAINS[int(rng.integers(len(EMAIL_DOMAINS)))]}",
-        phone_national=f"7700 9{int(rng.integers(0, 100_000)):05d}",
+        phone_national=f"7{700 + index // 100_000:03d} 9{index * 7919 % 100_000:05d}",
         start_day=int(rng.integers(0, max(1, days // 2))),
         rate=rate,
         dropout=dropout,
