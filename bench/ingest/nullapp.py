@@ -24,8 +24,9 @@ def main() -> None:
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    settings = Settings.from_env(db_path=args.db, port=args.port,
-                                 admin_token=os.environ["KENNING_ADMIN_TOKEN"])
+    settings = Settings.from_env(
+        db_path=args.db, port=args.port, admin_token=os.environ["KENNING_ADMIN_TOKEN"]
+    )
     store, _ = open_server_store(settings)
     config = uvicorn_config(settings, store)
 

@@ -40,6 +40,7 @@ class Scenario:
 
 
 SCENARIOS = (
+    Scenario("single events", 1, "/v1/track", "/v1/null/track", 32),
     Scenario("single events", 1, "/v1/track", "/v1/null/track", 64),
     Scenario("batches of 100", 100, "/v1/batch", "/v1/null/batch", 16),
 )
@@ -76,24 +77,45 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def wrk(binary: str, url: str, auth: str, per_request: int, connections: int,
-        seconds: int) -> Figures:
+def wrk(
+    binary: str, url: str, auth: str, per_request: int, connections: int, seconds: int
+) -> Figures:
     output = subprocess.run(
-        [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
-         "-H", f"Authorization: {auth}", "-H", "Content-Type: application/json",
-         "-s", str(HERE / "load.lua"), url, "--", _path(url),
-         str(per_request)],
-        capture_output=True, text=True, check=True,
+        [
+            binary,
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-H",
+            f"Authorization: {auth}",
+            "-H",
+            "Content-Type: application/json",
+            "-s",
+            str(HERE / "load.lua"),
+            url,
+            "--",
+            _path(url),
+            str(per_request),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     requests = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", output).group(1))  # type: ignore[union-attr]
     duration = _ms(re.search(r"requests in ([\d.]+\w+)", output).group(1)) / 1000  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                       output)
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     errors = sum(int(g) for g in socket.groups()) if socket else 0
     bad = int(non_2xx.group(1)) if non_2xx else 0
     return Figures(
-        requests=requests, ok=requests - bad, seconds=duration,
+        requests=requests,
+        ok=requests - bad,
+        seconds=duration,
         p50_ms=_ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),  # type: ignore[union-attr]
         p99_ms=_ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),  # type: ignore[union-attr]
         errors=errors + bad,
@@ -105,8 +127,9 @@ def _path(url: str) -> str:
 
 
 def stored_events(base: str) -> int:
-    response = httpx.get(base + "/v1/stats", headers={"Authorization": f"Bearer {TOKEN}"},
-                         timeout=60)
+    response = httpx.get(
+        base + "/v1/stats", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+    )
     response.raise_for_status()
     return int(response.json()["events"])
 
@@ -120,8 +143,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, "
-            f"DuckDB {duckdb.__version__}")
+    return (
+        f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, "
+        f"DuckDB {duckdb.__version__}"
+    )
 
 
 def main() -> None:
@@ -131,25 +156,55 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "KENNING_ADMIN_TOKEN": TOKEN}
     server = subprocess.Popen(
-        [sys.executable, "-m", "bench.ingest.nullapp", "--db", str(workdir / "bench.duckdb"),
-         "--port", str(port)], env=env, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "bench.ingest.nullapp",
+            "--db",
+            str(workdir / "bench.duckdb"),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stderr=subprocess.DEVNULL,
     )
     rows: list[str] = []
     summary: list[str] = []
     try:
         _wait(base)
-        key = httpx.post(base + "/v1/sources", json={"name": "bench"},
-                         headers={"Authorization": f"Bearer {TOKEN}"}).json()["write_key"]
+        key = httpx.post(
+            base + "/v1/sources",
+            json={"name": "bench"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ).json()["write_key"]
         auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
         for scenario in SCENARIOS:
             for path in (scenario.null_path, scenario.path):
-                wrk(binary, base + path, auth, scenario.events_per_request,
-                    scenario.connections, WARMUP_SECONDS)
-            null = wrk(binary, base + scenario.null_path, auth, scenario.events_per_request,
-                       scenario.connections, RUN_SECONDS)
+                wrk(
+                    binary,
+                    base + path,
+                    auth,
+                    scenario.events_per_request,
+                    scenario.connections,
+                    WARMUP_SECONDS,
+                )
+            null = wrk(
+                binary,
+                base + scenario.null_path,
+                auth,
+                scenario.events_per_request,
+                scenario.connections,
+                RUN_SECONDS,
+            )
             before = stored_events(base)
-            real = wrk(binary, base + scenario.path, auth, scenario.events_per_request,
-                       scenario.connections, RUN_SECONDS)
+            real = wrk(
+                binary,
+                base + scenario.path,
+                auth,
+                scenario.events_per_request,
+                scenario.connections,
+                RUN_SECONDS,
+            )
             time.sleep(0.5)
             stored = stored_events(base) - before
             acked = real.ok * scenario.events_per_request
@@ -162,8 +217,10 @@ def main() -> None:
                 f"| {ratio:.0%} | {acked:,} acknowledged, {stored:,} stored, "
                 f"{real.errors} errors |"
             )
-            summary.append(f"{scenario.name}: {real.events_per_second(per):,.0f} events/s, "
-                           f"p99 {real.p99_ms:.1f} ms, {ratio:.0%} of null")
+            summary.append(
+                f"{scenario.name}: {real.events_per_second(per):,.0f} events/s, "
+                f"p99 {real.p99_ms:.1f} ms, {ratio:.0%} of null"
+            )
             print(rows[-1], flush=True)
     finally:
         server.send_signal(signal.SIGINT)
@@ -172,19 +229,25 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
         shutil.rmtree(workdir, ignore_errors=True)
-    table = "\n".join([
-        "| scenario | Kenning events/s | p50 ms | p99 ms | null events/s | null p50 ms "
-        "| null p99 ms | Kenning / null | check |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
-        *rows,
-    ])
-    write_section("ingest", (
-        f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}. `make bench` "
-        f"(or `.venv/bin/python -m bench ingest`); wrk with one thread on the same machine, "
-        f"{RUN_SECONDS} s per run after a {WARMUP_SECONDS} s warm-up; each event ~700 bytes. "
-        "Latency is the acknowledgement: the answer comes after the commit. The null endpoint is "
-        "a route in the same server process that reads the body and answers.\n\n" + table
-    ))
+    table = "\n".join(
+        [
+            "| scenario | Kenning events/s | p50 ms | p99 ms | null events/s | null p50 ms "
+            "| null p99 ms | Kenning / null | check |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+            *rows,
+        ]
+    )
+    write_section(
+        "ingest",
+        (
+            f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}. `make bench` "
+            f"(or `.venv/bin/python -m bench ingest`); wrk with one thread on the same machine, "
+            f"{RUN_SECONDS} s per run after a {WARMUP_SECONDS} s warm-up; each event ~700 bytes. "
+            "Latency is the acknowledgement: the answer comes after the commit. "
+            "The null endpoint is a route in the same server process that reads the body "
+            "and answers.\n\n" + table
+        ),
+    )
     print("\n".join(summary))
 
 
