@@ -13,7 +13,7 @@ import uvicorn
 from fastapi import Request
 from starlette.responses import Response
 
-from kenning.cli.serve import open_server_store, uvicorn_config
+from kenning.cli.serve import open_server_store, tune_garbage_collection, uvicorn_config
 from kenning.settings import Settings
 
 _SUCCESS = b'{"success":true}'
@@ -37,8 +37,10 @@ def main() -> None:
     app = config.app
     app.add_api_route("/v1/null/track", null, methods=["POST"])  # type: ignore[attr-defined]
     app.add_api_route("/v1/null/batch", null, methods=["POST"])  # type: ignore[attr-defined]
+    server = uvicorn.Server(config)
+    tune_garbage_collection()
     try:
-        uvicorn.Server(config).run()
+        server.run()
     finally:
         store.close()
 

@@ -18,7 +18,7 @@ def ids(*texts: str) -> list[Identifier]:
 
 
 def partition(graph: IdentityGraph) -> set[frozenset[str]]:
-    return {frozenset(str(i) for i in members) for members in graph.members.values()}
+    return set(graph.partition().values())
 
 
 def test_new_attach_and_merge_keeping_the_oldest_id() -> None:
@@ -52,7 +52,7 @@ def test_a_merge_that_would_join_two_user_ids_is_refused() -> None:
     graph.resolve(ids("user_id:u2", "phone:+447700900123"), T0)
     result = graph.resolve(ids("email:a@x.com", "phone:+447700900123"), T0)
     assert result is not None and not result.merges
-    assert len(graph.members) == 2
+    assert graph.profile_count == 2
 
 
 def test_windowed_limit_counts_only_recent_values() -> None:
@@ -64,14 +64,14 @@ def test_windowed_limit_counts_only_recent_values() -> None:
     assert refused is not None and refused.dropped == [Identifier("anonymous_id", "new1")]
     later = graph.resolve(ids("user_id:u", "anonymous_id:new2"), T0 + timedelta(days=30))
     assert later is not None and not later.dropped
-    assert Identifier("anonymous_id", "new2") in graph.members[later.profile_id]
+    assert Identifier("anonymous_id", "new2") in graph.identifiers_of(later.profile_id)
 
 
 def test_cap_on_identifiers_per_profile() -> None:
     graph = IdentityGraph(IdentityRules(max_identifiers_per_profile=3))
     for n in range(5):
         graph.resolve(ids("user_id:u", f"device_id:d{n}"), T0)
-    assert all(len(m) <= 3 for m in graph.members.values())
+    assert all(len(m) <= 3 for m in graph.partition().values())
 
 
 def test_only_blocked_or_no_identifiers_resolve_to_nothing() -> None:
@@ -114,7 +114,8 @@ def test_no_profile_ever_breaks_a_limit(batch: list[tuple[list[Identifier], int]
         max_identifiers_per_profile=6,
     )
     graph = run(rules, batch)
-    for members in graph.members.values():
+    for profile_id in graph.partition():
+        members = graph.identifiers_of(profile_id)
         assert len(members) <= 6
         for type_ in TYPES:
             limit = rules.limit(type_)
@@ -127,8 +128,8 @@ def test_no_profile_ever_breaks_a_limit(batch: list[tuple[list[Identifier], int]
                     recent = [v for v in values if end - limit.window <= v <= end]
                     assert len(recent) <= limit.count
     # every identifier belongs to exactly one profile
-    owners = [i for members in graph.members.values() for i in members]
-    assert len(owners) == len(set(owners)) == len(graph.profile_of)
+    owners = [i for members in graph.partition().values() for i in members]
+    assert len(owners) == len(set(owners)) == graph.identifier_count
 
 
 @settings(max_examples=200, deadline=None)

@@ -12,7 +12,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from kenning.cli.backend import CommandError, server_file
-from kenning.cli.serve import announce, open_server_store, uvicorn_config
+from kenning.cli.serve import (
+    announce,
+    open_server_store,
+    tune_garbage_collection,
+    uvicorn_config,
+)
 from kenning.demo.loader import load_demo, read_manifest
 from kenning.settings import Settings
 
@@ -77,6 +82,7 @@ def demo(
         store.close()
         raise CommandError("no admin token: set KENNING_ADMIN_TOKEN")
     server = uvicorn.Server(uvicorn_config(settings, store))
+    tune_garbage_collection()
     failure: list[BaseException] = []
     loader = threading.Thread(
         target=_load,

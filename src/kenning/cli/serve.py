@@ -1,5 +1,6 @@
 """``kenning serve``: run the HTTP API on the store."""
 
+import gc
 import os
 from typing import Annotated
 
@@ -51,6 +52,21 @@ def uvicorn_config(settings: Settings, store: Store) -> uvicorn.Config:
     )
 
 
+def tune_garbage_collection() -> None:
+    """Keep Python's cycle collector out of acknowledgement latency.
+
+    A request allocates thousands of short-lived objects that reference counting frees. With the
+    default threshold (700) the young generation is collected many times inside one request,
+    survivors are promoted, and full collections follow every second or so, each walking every
+    object the process holds and pausing the writer for 20-40 ms (the p99). A young threshold of
+    20,000 lets request garbage die young, and freezing what start-up loaded (modules, app,
+    identity graph) keeps it out of every later full pass. Measured in bench/ingest.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 10)
+
+
 def announce(settings: Settings) -> None:
     url = f"http://{settings.host}:{settings.port}"
     server_file(settings.db_path).write_bytes(orjson.dumps({"url": url, "pid": os.getpid()}))
@@ -67,6 +83,7 @@ def serve(
     settings = Settings.from_env(config, db_path=db, host=host, port=port)
     store, _ = open_server_store(settings)
     server = uvicorn.Server(uvicorn_config(settings, store))
+    tune_garbage_collection()
     announce(settings)
     try:
         server.run()

@@ -78,4 +78,4 @@ def rebuild_identity(store: Store, *, progress: Callable[[int, int], None] | Non
 
 def live_partition(stage: IdentityStage) -> dict[int, frozenset[str]]:
     """The graph's profiles as sets of identifiers: for comparing a rebuild with live state."""
-    return {p: frozenset(str(i) for i in members) for p, members in stage.graph.members.items()}
+    return stage.graph.partition()

@@ -68,6 +68,7 @@ class IdentityRules:
     custom: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_CUSTOM))
     # By default two different user_ids never share a profile: the user_id limit is 1.
     _blocked_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _ranks: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -75,6 +76,7 @@ class IdentityRules:
         except re.error as error:
             raise RulesError(f"identity.blocked has an invalid pattern: {error}") from None
         object.__setattr__(self, "_blocked_re", compiled)
+        object.__setattr__(self, "_ranks", {type_: i for i, type_ in enumerate(self.priority)})
 
     def is_blocked(self, value: str) -> bool:
         return len(value) > MAX_VALUE_CHARS or bool(self._blocked_re.search(value))
@@ -84,10 +86,7 @@ class IdentityRules:
 
     def rank(self, type_: str) -> int:
         """Lower is more important; types not listed rank after all listed ones."""
-        try:
-            return self.priority.index(type_)
-        except ValueError:
-            return len(self.priority)
+        return self._ranks.get(type_, len(self.priority))
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "IdentityRules":
