@@ -46,3 +46,55 @@ def test_bad_identifier_is_400_with_the_field(admin: httpx.Client) -> None:
     response = admin.get("/v1/identity/explain", params={"a": "nocolon", "b": "user_id:x"})
     assert response.status_code == 400
     assert (response.json()["code"], response.json()["field"]) == ("invalid_identifier", "a")
+
+
+def test_overrides_unmerge_and_lift_over_http(admin: httpx.Client, collector: httpx.Client) -> None:
+    collector.post(
+        "/v1/batch",
+        json={
+            "batch": [
+                {
+                    "type": "page",
+                    "anonymousId": "ov-a",
+                    "context": {"traits": {"email": "ov@x.com"}},
+                },
+                {
+                    "type": "page",
+                    "anonymousId": "ov-b",
+                    "context": {"traits": {"email": "ov@x.com"}},
+                },
+            ]
+        },
+    )
+    pair = {"a": "anonymous_id:ov-a", "b": "anonymous_id:ov-b"}
+    assert admin.get("/v1/identity/explain", params=pair).json()["joined"]
+
+    created = admin.post(
+        "/v1/identity/overrides", json={"kind": "never_join", **pair, "reason": "two people"}
+    )
+    assert created.status_code == 201
+    body = created.json()
+    watched = body["rebuild"]["watched"]
+    assert watched["anonymous_id:ov-a"]["after"] != watched["anonymous_id:ov-b"]["after"]
+    assert not admin.get("/v1/identity/explain", params=pair).json()["joined"]
+    listed = admin.get("/v1/identity/overrides").json()["overrides"]
+    assert [(o["id"], o["kind"], o["reason"]) for o in listed] == [
+        (body["override"]["id"], "never_join", "two people")
+    ]
+
+    lifted = admin.delete(f"/v1/identity/overrides/{body['override']['id']}")
+    assert lifted.status_code == 200
+    assert admin.get("/v1/identity/explain", params=pair).json()["joined"]
+    assert admin.get("/v1/identity/overrides").json()["overrides"] == []
+    missing = admin.delete(f"/v1/identity/overrides/{body['override']['id']}")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+
+
+def test_bad_override_is_400_with_the_field(admin: httpx.Client) -> None:
+    response = admin.post(
+        "/v1/identity/overrides", json={"kind": "never_join", "a": "email:a@x.com"}
+    )
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["field"]) == ("invalid_override", "b")
+    response = admin.post("/v1/identity/overrides", json={"kind": "split", "a": "email:a@x.com"})
+    assert response.status_code == 400 and response.json()["field"] == "kind"

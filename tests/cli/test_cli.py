@@ -157,6 +157,37 @@ def test_identity_explain_and_export(tmp_path: Path) -> None:
     assert len(exported.stdout.splitlines()) == 4
 
 
+def test_identity_detach_overrides_and_lift(tmp_path: Path) -> None:
+    db = str(tmp_path / "k.duckdb")
+    (tmp_path / "events.jsonl").write_text(
+        '{"type": "page", "anonymousId": "a1", "context": {"traits": {"email": "f@x.com"}}}\n'
+        '{"type": "page", "anonymousId": "a2", "context": {"traits": {"email": "f@x.com"}}}\n'
+    )
+    kenning("import", "events.jsonl", "--source", "web", "--db", db, cwd=tmp_path)
+    pair = ("anonymous_id:a1", "anonymous_id:a2")
+    detached = kenning(
+        "identity", "detach", "email:F@x.com", "--reason", "shared", "--db", db, cwd=tmp_path
+    )
+    assert detached.returncode == 0, detached.stderr
+    assert "override 1 (detach)" in detached.stdout and "1 -> 2 profiles" in detached.stdout
+    apart = kenning("identity", "explain", *pair, "--db", db, "--json", cwd=tmp_path)
+    assert orjson.loads(apart.stdout)["joined"] is False
+    why = kenning("identity", "explain", "email:f@x.com", pair[0], "--db", db, cwd=tmp_path)
+    assert "override 1: detach email:f@x.com" in why.stdout
+    listed = kenning("identity", "overrides", "--db", db, "--json", cwd=tmp_path)
+    assert [(o["kind"], o["a"], o["reason"]) for o in orjson.loads(listed.stdout)] == [
+        ("detach", "email:f@x.com", "shared")
+    ]
+    lifted = kenning("identity", "lift", "1", "--db", db, cwd=tmp_path)
+    assert lifted.returncode == 0 and "2 -> 1 profiles" in lifted.stdout
+    again = kenning("identity", "lift", "1", "--db", db, cwd=tmp_path)
+    assert again.returncode == 1 and "no active override 1" in again.stderr
+    bad = kenning(
+        "identity", "never-join", "email:a@x.com", "email:A@x.com", "--db", db, cwd=tmp_path
+    )
+    assert bad.returncode == 1 and "cannot be kept apart from itself" in bad.stderr
+
+
 def test_config_file_phone_region_stitches_national_numbers(tmp_path: Path) -> None:
     db = str(tmp_path / "k.duckdb")
     (tmp_path / "kenning.yaml").write_text("identity:\n  phone_region: GB\n")

@@ -1,15 +1,18 @@
-"""Identity admin endpoints: explain a join, rebuild from the log, export the graph."""
+"""Identity admin endpoints: explain a join, overrides (unmerge), rebuild, export the graph."""
 
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
 from starlette.responses import Response, StreamingResponse
 
 from kenning.api.auth import require_scope
 from kenning.api.errors import ApiError, json_response
 from kenning.identity.explain import explain
 from kenning.identity.identifiers import Identifier
+from kenning.identity.overrides import OverrideError
 from kenning.identity.rebuild import rebuild_identity
+from kenning.identity.unmerge import lift_override, record_override
 from kenning.store.events import iter_identities
 from kenning.store.store import Store
 
@@ -32,8 +35,41 @@ def explain_join(a: str, b: str, request: Request) -> Response:
 @router.post("/v1/identity/rebuild")
 def rebuild(request: Request) -> Response:
     store: Store = request.app.state.store
-    replayed = rebuild_identity(store)
-    return json_response({"events": replayed, **store.stats()})
+    rebuilt = rebuild_identity(store)
+    return json_response({**rebuilt.as_dict(), **store.stats()})
+
+
+class OverrideIn(BaseModel):
+    kind: Literal["never_join", "detach"]
+    a: str = Field(min_length=1, max_length=2_048)
+    b: str | None = Field(default=None, max_length=2_048)
+    reason: str | None = Field(default=None, max_length=1_000)
+
+
+@router.post("/v1/identity/overrides")
+def add_override(body: OverrideIn, request: Request) -> Response:
+    """Record an override and rebuild the graph under it, in one transaction."""
+    store: Store = request.app.state.store
+    try:
+        applied = record_override(store, body.kind, body.a, body.b, body.reason)
+    except OverrideError as error:
+        raise ApiError(400, "invalid_override", str(error), error.field) from None
+    return json_response(applied.as_dict(), status=201)
+
+
+@router.get("/v1/identity/overrides")
+def list_overrides(request: Request) -> Response:
+    store: Store = request.app.state.store
+    return json_response({"overrides": [o.as_dict() for o in store.identity.overrides]})
+
+
+@router.delete("/v1/identity/overrides/{override_id}")
+def remove_override(override_id: int, request: Request) -> Response:
+    """Lift an override; the graph is rebuilt without it."""
+    applied = lift_override(request.app.state.store, override_id)
+    if applied is None:
+        raise ApiError(404, "not_found", f"no active override {override_id}", "override_id")
+    return json_response(applied.as_dict())
 
 
 @router.get("/v1/identities/export")

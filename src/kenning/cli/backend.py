@@ -16,7 +16,9 @@ import orjson
 
 from kenning.identity.explain import explain
 from kenning.identity.identifiers import Identifier
+from kenning.identity.overrides import OverrideError
 from kenning.identity.rebuild import rebuild_identity
+from kenning.identity.unmerge import lift_override, record_override
 from kenning.ingest.importer import ChunkResult
 from kenning.ingest.pipeline import prepare_messages
 from kenning.ingest.replay import replay_quarantine
@@ -47,6 +49,11 @@ class Backend(Protocol):
     def ensure_source(self, name: str) -> bool: ...
     def explain(self, a: str, b: str) -> dict[str, Any]: ...
     def rebuild_identity(self) -> dict[str, Any]: ...
+    def add_override(
+        self, kind: str, a: str, b: str | None, reason: str | None
+    ) -> dict[str, Any]: ...
+    def list_overrides(self) -> list[dict[str, Any]]: ...
+    def remove_override(self, override_id: int) -> dict[str, Any]: ...
     def export_identities(self, out: Path | None, fmt: str) -> None: ...
 
 
@@ -122,7 +129,22 @@ class LocalBackend:
         return explain(self.store, first, second).as_dict()
 
     def rebuild_identity(self) -> dict[str, Any]:
-        return {"events": rebuild_identity(self.store), **self.store.stats()}
+        return {**rebuild_identity(self.store).as_dict(), **self.store.stats()}
+
+    def add_override(self, kind: str, a: str, b: str | None, reason: str | None) -> dict[str, Any]:
+        try:
+            return record_override(self.store, kind, a, b, reason).as_dict()
+        except OverrideError as error:
+            raise CommandError(str(error)) from None
+
+    def list_overrides(self) -> list[dict[str, Any]]:
+        return [o.as_dict() for o in self.store.identity.overrides]
+
+    def remove_override(self, override_id: int) -> dict[str, Any]:
+        applied = lift_override(self.store, override_id)
+        if applied is None:
+            raise CommandError(f"no active override {override_id}")
+        return applied.as_dict()
 
     def export_identities(self, out: Path | None, fmt: str) -> None:
         with _output(out) as sink:
@@ -235,6 +257,22 @@ class RemoteBackend:
 
     def rebuild_identity(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/v1/identity/rebuild")
+        return result
+
+    def add_override(self, kind: str, a: str, b: str | None, reason: str | None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST",
+            "/v1/identity/overrides",
+            json={"kind": kind, "a": a, "b": b, "reason": reason},
+        )
+        return result
+
+    def list_overrides(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/v1/identity/overrides")["overrides"]
+        return result
+
+    def remove_override(self, override_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/v1/identity/overrides/{override_id}")
         return result
 
     def export_identities(self, out: Path | None, fmt: str) -> None:

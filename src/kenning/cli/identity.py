@@ -1,15 +1,20 @@
-"""``kenning identity``: explain why two identifiers are one person, rebuild the graph."""
+"""``kenning identity``: explain joins, unmerge (overrides), rebuild the graph."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from kenning.cli.backend import connect
 from kenning.cli.options import DEFAULT, Db, Json, Token, Url
 
-app = typer.Typer(help="Identity resolution: explain joins, rebuild the graph from the log.")
+app = typer.Typer(
+    help="Identity resolution: explain joins, unmerge, rebuild the graph from the log."
+)
+Identifier = Annotated[str, typer.Argument(help="An identifier, TYPE:VALUE.")]
+Reason = Annotated[str | None, typer.Option(help="Why: kept with the override.")]
 
 
 @app.command("explain")
@@ -33,6 +38,9 @@ def explain_command(
             f"{a} and {b} are [bold]not joined[/bold] "
             f"(profiles {result['profile_a']} and {result['profile_b']})"
         )
+        for override in result.get("overrides", []):
+            pair = override["a"] + (f" / {override['b']}" if override["b"] else "")
+            out.print(f"  override {override['id']}: {override['kind']} {pair}")
         return
     out.print(f"{a} and {b} are one profile: [bold]{result['profile_a']}[/bold]")
     for step in result["steps"]:
@@ -63,3 +71,77 @@ def rebuild_command(
             f"replayed {result['events']:,} events: {result['profiles']:,} profiles, "
             f"{result['identifiers']:,} identifiers"
         )
+
+
+def _print_applied(result: dict[str, Any], json: bool) -> None:
+    if json:
+        print(orjson.dumps(result).decode())
+        return
+    out = Console()
+    override, rebuild = result["override"], result["rebuild"]
+    out.print(
+        f"override {override['id']} ({override['kind']}): replayed {rebuild['events']:,} events; "
+        f"{rebuild['profiles_before']:,} -> {rebuild['profiles_after']:,} profiles"
+    )
+    for identifier, moved in rebuild["watched"].items():
+        out.print(f"  {identifier}: profile {moved['before']} -> {moved['after']}")
+
+
+@app.command("detach")
+def detach_command(
+    identifier: Identifier,
+    reason: Reason = None,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Unmerge: the identifier links nothing any more; its profile is rebuilt without it."""
+    with connect(db, url, token) as backend:
+        _print_applied(backend.add_override("detach", identifier, None, reason), json)
+
+
+@app.command("never-join")
+def never_join_command(
+    a: Identifier,
+    b: Identifier,
+    reason: Reason = None,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Declare that two identifiers are never one person; profiles are rebuilt to obey."""
+    with connect(db, url, token) as backend:
+        _print_applied(backend.add_override("never_join", a, b, reason), json)
+
+
+@app.command("overrides")
+def overrides_command(
+    db: Db = DEFAULT, url: Url = None, token: Token = None, json: Json = False
+) -> None:
+    """List the active overrides."""
+    with connect(db, url, token) as backend:
+        found = backend.list_overrides()
+    if json:
+        print(orjson.dumps(found).decode())
+        return
+    table = Table("id", "kind", "a", "b", "reason", "created")
+    for o in found:
+        table.add_row(
+            str(o["id"]), o["kind"], o["a"], o["b"] or "", o["reason"] or "", o["created_at"]
+        )
+    Console().print(table)
+
+
+@app.command("lift")
+def lift_command(
+    override_id: Annotated[int, typer.Argument(help="The override's id (see `overrides`).")],
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Lift an override; the graph is rebuilt without it."""
+    with connect(db, url, token) as backend:
+        _print_applied(backend.remove_override(override_id), json)

@@ -28,6 +28,8 @@ class Explanation:
     profile_a: int | None
     profile_b: int | None
     steps: list[Step] = field(default_factory=list)
+    # Active overrides naming either identifier: why two may be apart despite shared events.
+    overrides: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +39,7 @@ class Explanation:
             "profile_a": self.profile_a,
             "profile_b": self.profile_b,
             "steps": [s.__dict__ for s in self.steps],
+            "overrides": self.overrides,
         }
 
 
@@ -61,6 +64,12 @@ def explain(store: Store, a: Identifier, b: Identifier) -> Explanation:
         }
         ea, eb = found.get(a), found.get(b)
         result = Explanation(str(a), str(b), False, ea[1] if ea else None, eb[1] if eb else None)
+        named = {str(a), str(b)}
+        result.overrides = [
+            o.as_dict()
+            for o in store.identity.overrides
+            if str(o.a) in named or (o.b is not None and str(o.b) in named)
+        ]
         if ea is None or eb is None or ea[1] != eb[1]:
             return result
         result.joined = True

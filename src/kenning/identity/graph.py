@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from kenning.identity.identifiers import Identifier
+from kenning.identity.overrides import OverrideIndex
 from kenning.identity.rules import IdentityRules
 
 RULE_SHARED_IDENTIFIER = "shared_identifier"
@@ -59,8 +60,15 @@ class IdentityGraph:
     walked the whole graph and stalled ingest for tens of milliseconds.
     """
 
-    def __init__(self, rules: IdentityRules, *, next_profile_id: int = 1) -> None:
+    def __init__(
+        self,
+        rules: IdentityRules,
+        *,
+        overrides: OverrideIndex | None = None,
+        next_profile_id: int = 1,
+    ) -> None:
         self.rules = rules
+        self.overrides = overrides or OverrideIndex()
         self._profile_of: dict[str, int] = {}
         self._members: dict[int, dict[str, datetime]] = {}
         self.next_profile_id = next_profile_id
@@ -110,11 +118,33 @@ class IdentityGraph:
         dropped: list[Identifier] = []
         while candidates:
             matched = sorted({p for k in keys if (p := self._profile_of.get(k)) is not None})
-            if self._allowed(matched, keys, at):
-                return self._apply(matched, candidates, keys, at, dropped, rule)
-            dropped.append(candidates.pop())
-            keys.pop()
+            blocker = self._overridden(matched, keys) if self.overrides else None
+            if blocker is None:
+                if self._allowed(matched, keys, at):
+                    return self._apply(matched, candidates, keys, at, dropped, rule)
+                blocker = len(candidates) - 1
+            dropped.append(candidates.pop(blocker))
+            keys.pop(blocker)
         return None
+
+    def _overridden(self, matched: list[int], keys: list[str]) -> int | None:
+        """The candidate to leave out because an override forbids the join, if any.
+
+        The lowest-priority candidate that takes part: one named by the override, or one that
+        matched a profile holding a named identifier.
+        """
+        union = set(keys)
+        for profile_id in matched:
+            union.update(self._members[profile_id])
+        conflicting = self.overrides.conflicts(union)
+        if not conflicting:
+            return None
+        involved = {self._profile_of[k] for k in conflicting if k in self._profile_of}
+        for index in range(len(keys) - 1, -1, -1):
+            key = keys[index]
+            if key in conflicting or self._profile_of.get(key) in involved:
+                return index
+        return len(keys) - 1  # not reached: a conflict always involves a candidate
 
     def _allowed(self, matched: list[int], keys: list[str], at: datetime) -> bool:
         combined: dict[str, datetime] = {}

@@ -1,11 +1,20 @@
-"""Rebuilding the identity graph from the event log: the log is the truth, the graph derived."""
+"""Rebuilding the identity graph from the event log: the log is the truth, the graph derived.
 
-from collections.abc import Callable
+A rebuild replays every event, in log order, through a fresh graph under the current rules and
+overrides, then maps the replay's profile numbering onto the ids the profiles had before (see
+``stable_ids``), so that nobody downstream sees a person renumbered.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from kenning.identity.graph import IdentityGraph
-from kenning.identity.stitching import IdentityStage
+from kenning.identity.identifiers import Identifier
+from kenning.identity.stable_ids import stable_ids
+from kenning.identity.stitching import IdentityStage, highest_profile_id
 from kenning.store.store import Store
 from kenning.store.writer import EventRow
 
@@ -16,64 +25,173 @@ DERIVED_TABLES = (
     "__kenning_profile_redirects",
 )
 _CHUNK = 50_000
+Progress = Callable[[int, int], None]
 
 
-def rebuild_identity(store: Store, *, progress: Callable[[int, int], None] | None = None) -> int:
+@dataclass
+class Rebuilt:
+    events: int
+    profiles_before: int
+    profiles_after: int
+    # For each identifier asked about: its profile before and after (None: in no profile).
+    watched: dict[str, dict[str, int | None]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "profiles_before": self.profiles_before,
+            "profiles_after": self.profiles_after,
+            "watched": self.watched,
+        }
+
+
+def rebuild_identity(
+    store: Store,
+    *,
+    first: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
+    watch: Sequence[Identifier] = (),
+    progress: Progress | None = None,
+) -> Rebuilt:
     """Drop the derived identity tables and stitch every event again in log order.
 
-    Runs as one writer job (one transaction): ingest waits, and a failure leaves the previous
-    graph in place. Returns the number of events replayed.
+    ``first`` runs in the same transaction before the replay (recording an override, say), so
+    the change and the graph it implies land together or not at all. Runs as one writer job:
+    ingest waits, and a failure leaves the previous graph in place.
     """
     stage = store.identity
 
-    def run(con: duckdb.DuckDBPyConnection) -> int:
-        for table in DERIVED_TABLES:
-            con.execute(f"DELETE FROM {table}")
-        stage.graph = IdentityGraph(stage.rules)
-        stage.reset_counters()
-        total_row = con.execute("SELECT count(*) FROM __kenning_events").fetchone()
-        total = int(total_row[0]) if total_row else 0
-        done = 0
-        last_seq = 0
-        # Chunks by seq, each fetched whole: the same connection then writes the results.
-        while batch := con.execute(
-            """SELECT seq, source_id, message_id, type, event, user_id, anonymous_id, timestamp,
-                      original_timestamp, sent_at, received_at, flags, payload
-               FROM __kenning_events WHERE seq > ? ORDER BY seq LIMIT ?""",
-            [last_seq, _CHUNK],
-        ).fetchall():
-            rows = [
-                (
-                    int(r[0]),
-                    EventRow(
-                        r[1],
-                        r[2],
-                        r[3],
-                        r[4],
-                        r[5],
-                        r[6],
-                        r[7],
-                        r[8],
-                        r[9],
-                        r[10],
-                        tuple(r[11]),
-                        r[12].encode(),
-                    ),
-                )
-                for r in batch
-            ]
-            stage.apply(con, rows)
-            last_seq = rows[-1][0]
-            done += len(rows)
-            if progress is not None:
-                progress(done, total)
-        return done
+    def run(con: duckdb.DuckDBPyConnection) -> Rebuilt:
+        if first is not None:
+            first(con)
+        return replay(con, stage, watch=watch, progress=progress)
 
     try:
         return store.writer.run(run).result()
     except BaseException:
         store.writer.run(stage.load).result()  # back to what the store holds
         raise
+
+
+def replay(
+    con: duckdb.DuckDBPyConnection,
+    stage: IdentityStage,
+    *,
+    watch: Sequence[Identifier] = (),
+    progress: Progress | None = None,
+) -> Rebuilt:
+    """Replay the log into a fresh graph on ``con`` (inside the caller's transaction)."""
+    old = stage.graph
+    old_partition = old.partition()
+    before = {str(i): old.profile_for(i) for i in watch}
+    old_redirects = {
+        int(m): int(c)
+        for m, c in con.execute(
+            "SELECT profile_id, canonical_id FROM __kenning_profile_redirects"
+        ).fetchall()
+    }
+    first_fresh = max(highest_profile_id(con), old.next_profile_id - 1) + 1
+    for table in DERIVED_TABLES:
+        con.execute(f"DELETE FROM {table}")
+    stage.load_overrides(con)
+    stage.reset()
+    total_row = con.execute("SELECT count(*) FROM __kenning_events").fetchone()
+    total = int(total_row[0]) if total_row else 0
+    done = 0
+    last_seq = 0
+    # Chunks by seq, each fetched whole: the same connection then writes the results.
+    while batch := con.execute(
+        """SELECT seq, source_id, message_id, type, event, user_id, anonymous_id, timestamp,
+                  original_timestamp, sent_at, received_at, flags, payload
+           FROM __kenning_events WHERE seq > ? ORDER BY seq LIMIT ?""",
+        [last_seq, _CHUNK],
+    ).fetchall():
+        rows = [
+            (
+                int(r[0]),
+                EventRow(
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    r[6],
+                    r[7],
+                    r[8],
+                    r[9],
+                    r[10],
+                    tuple(r[11]),
+                    r[12].encode(),
+                ),
+            )
+            for r in batch
+        ]
+        stage.apply(con, rows)
+        last_seq = rows[-1][0]
+        done += len(rows)
+        if progress is not None:
+            progress(done, total)
+    _renumber(con, stage, old_partition, old_redirects, first_fresh)
+    after = stage.graph
+    return Rebuilt(
+        events=done,
+        profiles_before=len(old_partition),
+        profiles_after=after.profile_count,
+        watched={str(i): {"before": before[str(i)], "after": after.profile_for(i)} for i in watch},
+    )
+
+
+def _renumber(
+    con: duckdb.DuckDBPyConnection,
+    stage: IdentityStage,
+    old_partition: dict[int, frozenset[str]],
+    old_redirects: dict[int, int],
+    first_fresh: int,
+) -> None:
+    """Give the replayed profiles their stable ids, in the tables and in the live graph."""
+    transient = [
+        int(r[0])
+        for r in con.execute(
+            "SELECT kept FROM __kenning_merges UNION SELECT merged FROM __kenning_merges"
+        ).fetchall()
+    ]
+    ids = stable_ids(
+        old_partition,
+        stage.graph.partition(),
+        transient=transient,
+        old_redirects=old_redirects,
+        first_fresh=first_fresh,
+    )
+    if any(new != stable for new, stable in ids.mapping.items()):
+        con.register(
+            "__kenning_renumber",
+            pa.table(
+                {
+                    "new_id": pa.array(list(ids.mapping), pa.int64()),
+                    "stable_id": pa.array(list(ids.mapping.values()), pa.int64()),
+                }
+            ),
+        )
+        try:
+            for table, column in (
+                ("__kenning_identifiers", "profile_id"),
+                ("__kenning_event_profiles", "profile_id"),
+                ("__kenning_merges", "kept"),
+                ("__kenning_merges", "merged"),
+                ("__kenning_profile_redirects", "profile_id"),
+                ("__kenning_profile_redirects", "canonical_id"),
+            ):
+                con.execute(
+                    f"""UPDATE {table} SET {column} = m.stable_id FROM __kenning_renumber m
+                        WHERE {table}.{column} = m.new_id"""
+                )
+        finally:
+            con.unregister("__kenning_renumber")
+    if ids.redirects:
+        con.executemany(
+            "INSERT INTO __kenning_profile_redirects VALUES (?, ?)",
+            [[old, stable] for old, stable in ids.redirects.items()],
+        )
+    stage.load(con)
 
 
 def live_partition(stage: IdentityStage) -> dict[int, frozenset[str]]:

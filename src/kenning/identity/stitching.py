@@ -15,6 +15,8 @@ import pyarrow as pa
 
 from kenning.identity.graph import RULE_ALIAS, RULE_SHARED_IDENTIFIER, IdentityGraph, Merge
 from kenning.identity.identifiers import Identifier, extract_identifiers
+from kenning.identity.overrides import Override, OverrideIndex
+from kenning.identity.overrides import load as load_overrides
 from kenning.identity.rules import IdentityRules
 from kenning.store.writer import EventRow
 
@@ -47,30 +49,34 @@ class IdentityStage:
 
     def __init__(self, rules: IdentityRules) -> None:
         self.rules = rules
+        self.overrides: list[Override] = []
         self.graph = IdentityGraph(rules)
         self._next_merge_id = 1
 
+    def fresh_graph(self) -> IdentityGraph:
+        """An empty graph under the stage's rules and overrides."""
+        return IdentityGraph(self.rules, overrides=OverrideIndex(self.overrides))
+
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
         """Read the graph from the store (at open, and after a failed transaction)."""
-        self.graph = IdentityGraph(self.rules)
+        self.load_overrides(con)
+        self.graph = self.fresh_graph()
         self.graph.load(
             (str(t), str(v), int(p), f)
             for t, v, p, f in con.execute(
                 "SELECT type, value, profile_id, first_seen FROM kenning_identifiers"
             ).fetchall()
         )
-        row = con.execute(
-            """SELECT greatest(
-                   (SELECT coalesce(max(profile_id), 0) FROM __kenning_identifiers),
-                   (SELECT coalesce(max(profile_id), 0) FROM __kenning_event_profiles))"""
-        ).fetchone()
-        highest = int(row[0]) if row else 0
-        self.graph.next_profile_id = max(self.graph.next_profile_id, highest + 1)
+        self.graph.next_profile_id = max(self.graph.next_profile_id, highest_profile_id(con) + 1)
         row = con.execute("SELECT coalesce(max(id), 0) FROM __kenning_merges").fetchone()
         self._next_merge_id = (int(row[0]) if row else 0) + 1
 
-    def reset_counters(self) -> None:
-        self.graph.next_profile_id = 1
+    def load_overrides(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.overrides = load_overrides(con)
+
+    def reset(self) -> None:
+        """Start from an empty graph (a rebuild replays the log into it)."""
+        self.graph = self.fresh_graph()
         self._next_merge_id = 1
 
     def apply(self, con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, EventRow]]) -> None:
@@ -93,6 +99,19 @@ class IdentityStage:
                 changes.merges.append((self._next_merge_id, seq, merge))
                 self._next_merge_id += 1
         write_changes(con, changes)
+
+
+def highest_profile_id(con: duckdb.DuckDBPyConnection) -> int:
+    """The highest profile id ever handed out: ids are never reused for someone else."""
+    row = con.execute(
+        """SELECT greatest(
+               (SELECT coalesce(max(profile_id), 0) FROM __kenning_identifiers),
+               (SELECT coalesce(max(profile_id), 0) FROM __kenning_event_profiles),
+               (SELECT coalesce(max(greatest(profile_id, canonical_id)), 0)
+                FROM __kenning_profile_redirects),
+               (SELECT coalesce(max(greatest(kept, merged)), 0) FROM __kenning_merges))"""
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def write_changes(con: duckdb.DuckDBPyConnection, changes: _Changes) -> None:

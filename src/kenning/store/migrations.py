@@ -120,6 +120,23 @@ MIGRATIONS: tuple[Migration, ...] = (
                 LEFT JOIN __kenning_profile_redirects r ON r.profile_id = ep.profile_id""",
         ),
     ),
+    Migration(
+        3,
+        "identity overrides: never join, detach",
+        (
+            # Inputs, like the event log: a rebuild obeys them and never deletes them. Lifting
+            # one marks it removed, so what was decided, and when, stays on record.
+            """CREATE TABLE __kenning_identity_overrides (
+                id BIGINT PRIMARY KEY,
+                kind VARCHAR NOT NULL,
+                a VARCHAR NOT NULL,
+                b VARCHAR,
+                reason VARCHAR,
+                created_at TIMESTAMPTZ NOT NULL,
+                removed_at TIMESTAMPTZ
+            )""",
+        ),
+    ),
 )
 
 

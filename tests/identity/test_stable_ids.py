@@ -1,0 +1,74 @@
+"""Profile ids across a rebuild: a split keeps the id on the larger part, a merge the oldest."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kenning.identity.stable_ids import stable_ids
+
+
+def test_unchanged_partition_keeps_every_id() -> None:
+    old = {3: ["a", "b"], 9: ["c"]}
+    ids = stable_ids(old, {1: ["a", "b"], 2: ["c"]}, first_fresh=10)
+    assert ids.mapping == {1: 3, 2: 9}
+    assert ids.redirects == {}
+
+
+def test_split_keeps_the_id_on_the_larger_part() -> None:
+    ids = stable_ids({5: ["a", "b", "c"]}, {1: ["a", "b"], 2: ["c"]}, first_fresh=6)
+    assert ids.mapping == {1: 5, 2: 6}
+
+
+def test_split_tie_goes_to_the_part_created_first() -> None:
+    ids = stable_ids({5: ["a", "b"]}, {2: ["b"], 1: ["a"]}, first_fresh=6)
+    assert ids.mapping == {1: 5, 2: 6}
+
+
+def test_merge_keeps_the_oldest_id_and_redirects_the_other() -> None:
+    ids = stable_ids({4: ["a"], 7: ["b"]}, {1: ["a", "b"]}, first_fresh=8)
+    assert ids.mapping == {1: 4}
+    assert ids.redirects == {7: 4}
+
+
+def test_transient_and_new_profiles_get_fresh_ids_and_old_redirects_follow() -> None:
+    ids = stable_ids(
+        {4: ["a", "b"]},
+        {1: ["a", "b"], 3: ["z"]},
+        transient=[1, 2, 3],
+        old_redirects={2: 4},
+        first_fresh=10,
+    )
+    assert ids.mapping == {1: 4, 3: 10, 2: 11}
+    assert ids.redirects == {2: 4}  # an id merged away long ago still finds its person
+
+
+partitions = st.lists(
+    st.sets(st.sampled_from("abcdefghij"), min_size=1, max_size=4), min_size=1, max_size=5
+)
+
+
+def _disjoint(groups: list[set[str]]) -> dict[int, list[str]]:
+    seen: set[str] = set()
+    result: dict[int, list[str]] = {}
+    for index, group in enumerate(groups):
+        fresh = sorted(group - seen)
+        if fresh:
+            result[index + 1] = fresh
+            seen |= group
+    return result
+
+
+@given(partitions, partitions)
+def test_ids_are_unique_and_never_taken_from_someone_else(
+    before: list[set[str]], after: list[set[str]]
+) -> None:
+    old = {p * 10: keys for p, keys in _disjoint(before).items()}
+    new = _disjoint(after)
+    ids = stable_ids(old, new, first_fresh=1_000)
+    assigned = list(ids.mapping.values())
+    assert len(assigned) == len(set(assigned))  # no two profiles share an id
+    for new_id, stable in ids.mapping.items():
+        if stable < 1_000:
+            # an old id only goes to a profile holding some of that old profile's identifiers
+            assert set(old[stable]) & set(new[new_id])
+    for old_id, target in ids.redirects.items():
+        assert old_id not in assigned and target in assigned
