@@ -5,6 +5,8 @@ import io
 
 import httpx
 
+from tests.conftest import SourceUnderTest
+
 
 def test_explain_export_and_rebuild(admin: httpx.Client, collector: httpx.Client) -> None:
     collector.post(
@@ -98,3 +100,26 @@ def test_bad_override_is_400_with_the_field(admin: httpx.Client) -> None:
     assert (response.json()["code"], response.json()["field"]) == ("invalid_override", "b")
     response = admin.post("/v1/identity/overrides", json={"kind": "split", "a": "email:a@x.com"})
     assert response.status_code == 400 and response.json()["field"] == "kind"
+
+
+def test_evaluate_against_truth_over_http(
+    admin: httpx.Client, collector: httpx.Client, source: SourceUnderTest
+) -> None:
+    collector.post(
+        "/v1/batch",
+        json={
+            "batch": [
+                {"type": "page", "anonymousId": "ev-a", "messageId": "ev-1"},
+                {"type": "page", "anonymousId": "ev-a", "messageId": "ev-2"},
+                {"type": "page", "anonymousId": "ev-b", "messageId": "ev-3"},
+            ]
+        },
+    )
+    name = source.name
+    truth = f"source,message_id,person_id\n{name},ev-1,p\n{name},ev-2,p\n{name},ev-3,p\n"
+    scores = admin.post("/v1/identity/evaluate", json={"truth": [truth]}).json()
+    # ev-3 is the same person on a device never linked: one of three true pairs found
+    assert (scores["items"], scores["pairwise_precision"]) == (3, 1.0)
+    assert abs(scores["pairwise_recall"] - 1 / 3) < 1e-9
+    bad = admin.post("/v1/identity/evaluate", json={"truth": ["x,y\n1,2\n"]})
+    assert (bad.status_code, bad.json()["code"]) == (400, "invalid_truth")

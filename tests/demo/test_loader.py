@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 
+from kenning.identity.evaluate import evaluate
 from kenning.store.store import Store
 from tests.live import free_port
 
@@ -53,3 +54,10 @@ def test_demo_loads_every_message_and_record_through_the_api(tmp_path: Path) -> 
     assert stats["quarantined"] == 0, "the generated brand should be valid Segment data"
     assert set(manifest["sources"]) <= names
     assert {spec["source"] for spec in manifest["imports"]} <= names
+
+    # Deterministic stitching never joins two people on the synthetic brand.
+    with Store.open(tmp_path / "kenning.duckdb") as store:
+        scores = evaluate(store, [brand / "truth/events.csv", brand / "truth/records.csv"])
+    assert scores.missing <= records // 100  # a record id left out by a limit, at most
+    assert scores.pairwise_precision >= 0.995
+    assert scores.bcubed_precision >= 0.995

@@ -1,5 +1,7 @@
 """Identity admin endpoints: explain a join, overrides (unmerge), rebuild, export the graph."""
 
+import tempfile
+from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -8,6 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from kenning.api.auth import require_scope
 from kenning.api.errors import ApiError, json_response
+from kenning.identity.evaluate import TruthError, evaluate
 from kenning.identity.explain import explain
 from kenning.identity.identifiers import Identifier
 from kenning.identity.overrides import OverrideError
@@ -70,6 +73,27 @@ def remove_override(override_id: int, request: Request) -> Response:
     if applied is None:
         raise ApiError(404, "not_found", f"no active override {override_id}", "override_id")
     return json_response(applied.as_dict())
+
+
+class TruthIn(BaseModel):
+    truth: list[str] = Field(min_length=1, max_length=20)
+
+
+@router.post("/v1/identity/evaluate")
+def evaluate_graph(body: TruthIn, request: Request) -> Response:
+    """Score the graph against ground-truth CSVs sent as text (see identity/evaluate.py)."""
+    store: Store = request.app.state.store
+    with tempfile.TemporaryDirectory(prefix="kenning-truth-") as directory:
+        paths = []
+        for index, text in enumerate(body.truth):
+            path = Path(directory) / f"truth-{index}.csv"
+            path.write_text(text, encoding="utf-8")
+            paths.append(path)
+        try:
+            scores = evaluate(store, paths)
+        except TruthError as error:
+            raise ApiError(400, "invalid_truth", str(error), "truth") from None
+    return json_response(scores.as_dict())
 
 
 @router.get("/v1/identities/export")

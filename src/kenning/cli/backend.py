@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
+from kenning.identity.evaluate import TruthError, evaluate
 from kenning.identity.explain import explain
 from kenning.identity.identifiers import Identifier
 from kenning.identity.overrides import OverrideError
@@ -53,6 +54,7 @@ class Backend(Protocol):
         self, kind: str, a: str, b: str | None, reason: str | None
     ) -> dict[str, Any]: ...
     def list_overrides(self) -> list[dict[str, Any]]: ...
+    def evaluate_identity(self, truth: list[Path]) -> dict[str, Any]: ...
     def remove_override(self, override_id: int) -> dict[str, Any]: ...
     def export_identities(self, out: Path | None, fmt: str) -> None: ...
 
@@ -139,6 +141,12 @@ class LocalBackend:
 
     def list_overrides(self) -> list[dict[str, Any]]:
         return [o.as_dict() for o in self.store.identity.overrides]
+
+    def evaluate_identity(self, truth: list[Path]) -> dict[str, Any]:
+        try:
+            return evaluate(self.store, truth).as_dict()
+        except TruthError as error:
+            raise CommandError(str(error)) from None
 
     def remove_override(self, override_id: int) -> dict[str, Any]:
         applied = lift_override(self.store, override_id)
@@ -273,6 +281,14 @@ class RemoteBackend:
 
     def remove_override(self, override_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self._call("DELETE", f"/v1/identity/overrides/{override_id}")
+        return result
+
+    def evaluate_identity(self, truth: list[Path]) -> dict[str, Any]:
+        try:
+            texts = [path.read_text(encoding="utf-8") for path in truth]
+        except OSError as error:
+            raise CommandError(f"cannot read {error.filename}: {error.strerror}") from None
+        result: dict[str, Any] = self._call("POST", "/v1/identity/evaluate", json={"truth": texts})
         return result
 
     def export_identities(self, out: Path | None, fmt: str) -> None:

@@ -1,5 +1,6 @@
 """``kenning identity``: explain joins, unmerge (overrides), rebuild the graph."""
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -145,3 +146,37 @@ def lift_command(
     """Lift an override; the graph is rebuilt without it."""
     with connect(db, url, token) as backend:
         _print_applied(backend.remove_override(override_id), json)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    truth: Annotated[
+        list[Path],
+        typer.Option(
+            "--truth",
+            help="A ground-truth CSV: person_id with source,message_id or identifier. Repeatable.",
+        ),
+    ],
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Score the identity graph against ground truth: pairwise and B-cubed precision, recall, F1."""
+    with connect(db, url, token) as backend:
+        scores = backend.evaluate_identity(truth)
+    if json:
+        print(orjson.dumps(scores).decode())
+        return
+    out = Console()
+    out.print(
+        f"{scores['items']:,} items ({scores['missing']:,} not in the store), "
+        f"{scores['people']:,} people, {scores['profiles']:,} profiles"
+    )
+    table = Table("", "precision", "recall", "F1")
+    for name in ("pairwise", "bcubed"):
+        table.add_row(
+            "B-cubed" if name == "bcubed" else name,
+            *(f"{scores[f'{name}_{m}']:.4f}" for m in ("precision", "recall", "f1")),
+        )
+    out.print(table)

@@ -149,7 +149,9 @@ def generate(
         with (
             _Csv(out_dir / "files/customers.csv", CUSTOMER_COLUMNS) as customers,
             _Csv(out_dir / "files/pos_orders.csv", POS_COLUMNS) as orders,
-            _Csv(out_dir / "truth/records.csv", ("file", "record_id", "person_id")) as truth,
+            _Csv(
+                out_dir / "truth/records.csv", ("file", "record_id", "identifier", "person_id")
+            ) as truth,
             _Csv(out_dir / "truth/people.csv", PEOPLE_COLUMNS) as people_truth,
             (out_dir / "truth/events.csv").open("w", newline="") as events_truth,
         ):
@@ -256,11 +258,25 @@ def _live(
 
     def customer(row: dict[str, str]) -> None:
         customers.writerow(row)
-        truth.writerow({"file": "customers.csv", "record_id": row["customer_id"], "person_id": pid})
+        truth.writerow(
+            {
+                "file": "customers.csv",
+                "record_id": row["customer_id"],
+                "identifier": f"crm_id:{row['customer_id']}",  # the import's --id-column type
+                "person_id": pid,
+            }
+        )
 
     def pos_order(row: dict[str, str]) -> None:
         orders.writerow(row)
-        truth.writerow({"file": "pos_orders.csv", "record_id": row["order_id"], "person_id": pid})
+        truth.writerow(
+            {
+                "file": "pos_orders.csv",
+                "record_id": row["order_id"],
+                "identifier": f"pos_id:{row['order_id']}",
+                "person_id": pid,
+            }
+        )
 
     timeline = PersonTimeline(rng, person, days, start, emit, Records(customer, pos_order))
     timeline.live()
