@@ -143,3 +143,32 @@ def test_without_limits_the_partition_does_not_depend_on_order(
     shuffled = list(batch)
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
     assert partition(run(unlimited, batch)) == partition(run(unlimited, shuffled))
+
+
+def test_a_conflict_leaves_out_only_the_identifier_that_causes_it() -> None:
+    graph = IdentityGraph(IdentityRules())
+    graph.resolve(ids("user_id:u1", "email:e@x.com"), T0)
+    graph.resolve(ids("user_id:u2", "device_id:d2"), T0)
+    # a CRM record: the email is u1's, the device u2's; a brand-new record id rides along
+    result = graph.resolve(ids("email:e@x.com", "device_id:d2", "crm_id:C1"), T0)
+    assert result is not None and not result.merges
+    # Segment's rule would drop crm_id first (lowest priority), then the device as well;
+    # only the device causes the conflict, so the record id stays with the email's profile
+    assert result.dropped == [Identifier("device_id", "d2")]
+    assert partition(graph) == {
+        frozenset({"user_id:u1", "email:e@x.com", "crm_id:C1"}),
+        frozenset({"user_id:u2", "device_id:d2"}),
+    }
+
+
+def test_an_old_record_is_judged_by_its_own_time_not_by_values_seen_since() -> None:
+    graph = IdentityGraph(IdentityRules())  # anonymous_id: 5 per week
+    for day in (10, 11, 12, 13, 14, 30):
+        graph.resolve(ids("user_id:u", f"anonymous_id:a{day}"), T0 + timedelta(days=day))
+    # an imported CRM record dated before all of them: nothing about anonymous ids changes
+    result = graph.resolve(ids("user_id:u", "crm_id:C1"), T0)
+    assert result is not None and result.dropped == []
+    assert Identifier("crm_id", "C1") in graph.identifiers_of(result.profile_id)
+    # while a sixth anonymous id inside the busy week is still refused
+    crowded = graph.resolve(ids("user_id:u", "anonymous_id:a-extra"), T0 + timedelta(days=12))
+    assert crowded is not None and crowded.dropped == [Identifier("anonymous_id", "a-extra")]

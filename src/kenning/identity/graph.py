@@ -106,8 +106,11 @@ class IdentityGraph:
         """Stitch one event's identifiers (most important first) seen at ``at``.
 
         Creates a profile, attaches to the one profile they match, or merges several. When the
-        result would break a limit, the event's lowest-priority identifier is left out of
-        matching and matching is tried again (Segment's rule). None if no identifier is usable.
+        result would break a limit, an identifier is left out of matching and matching is tried
+        again, as in Segment: the lowest-priority one whose leaving out alone resolves the
+        conflict, else the lowest-priority one. (Segment always leaves out the lowest-priority
+        one; that drops harmless new identifiers, such as an imported record's id, together
+        with the one that caused the conflict.) None if no identifier is usable.
         """
         candidates = list(identifiers)
         keys = [_key(i) for i in candidates]
@@ -122,10 +125,21 @@ class IdentityGraph:
             if blocker is None:
                 if self._allowed(matched, keys, at):
                     return self._apply(matched, candidates, keys, at, dropped, rule)
-                blocker = len(candidates) - 1
+                blocker = self._culprit(keys, at)
             dropped.append(candidates.pop(blocker))
             keys.pop(blocker)
         return None
+
+    def _culprit(self, keys: list[str], at: datetime) -> int:
+        """The lowest-priority candidate whose leaving out alone makes the rest allowed."""
+        for index in range(len(keys) - 1, 0, -1):
+            rest = keys[:index] + keys[index + 1 :]
+            matched = sorted({p for k in rest if (p := self._profile_of.get(k)) is not None})
+            if self._allowed(matched, rest, at) and (
+                not self.overrides or self._overridden(matched, rest) is None
+            ):
+                return index
+        return len(keys) - 1
 
     def _overridden(self, matched: list[int], keys: list[str]) -> int | None:
         """The candidate to leave out because an override forbids the join, if any.
@@ -147,24 +161,41 @@ class IdentityGraph:
         return len(keys) - 1  # not reached: a conflict always involves a candidate
 
     def _allowed(self, matched: list[int], keys: list[str], at: datetime) -> bool:
-        combined: dict[str, datetime] = {}
-        for profile_id in matched:
+        """Whether the profile these identifiers would make keeps every limit.
+
+        Only types that gain a value are checked: the profile as it stands kept its limits
+        when each value came. A windowed limit holds when no window of that length holds more
+        values first seen in it than the limit, wherever the window falls: an import of old
+        records (seen "in the past") is judged by the values around its own time.
+        """
+        base = self._members[matched[0]] if matched else {}
+        combined: dict[str, datetime] = dict(base)
+        for profile_id in matched[1:]:
             combined.update(self._members[profile_id])
         for key in keys:
             combined.setdefault(key, at)
-        unchanged = len(matched) == 1 and len(combined) == len(self._members[matched[0]])
-        if unchanged:
+        if len(combined) == len(base):
             return True  # an existing profile as it is: no limit can newly break
         if len(combined) > self.rules.max_identifiers_per_profile:
             return False
-        counts: dict[str, int] = {}
+        gaining = {key.partition(":")[0] for key in combined if key not in base}
+        seen: dict[str, list[datetime]] = {type_: [] for type_ in gaining}
         for key, first_seen in combined.items():
-            type_ = key.partition(":")[0]
+            times = seen.get(key.partition(":")[0])
+            if times is not None:
+                times.append(first_seen)
+        for type_, times in seen.items():
             limit = self.rules.limit(type_)
-            if limit.window is not None and not (at - limit.window <= first_seen):
-                continue  # outside the window: does not count against it
-            counts[type_] = counts.get(type_, 0) + 1
-            if counts[type_] > limit.count:
+            if len(times) <= limit.count:
+                continue
+            if limit.window is None:
+                return False
+            times.sort()
+            # the densest window: limit.count + 1 values within one window length
+            if any(
+                times[i + limit.count] - times[i] <= limit.window
+                for i in range(len(times) - limit.count)
+            ):
                 return False
         return True
 
