@@ -2,9 +2,10 @@
 
 import sys
 
+from bench.identity import run as identity
 from bench.ingest import run as ingest
 
-BENCHMARKS = {"ingest": ingest.main}
+BENCHMARKS = {"ingest": ingest.main, "identity": identity.main}
 
 
 def main(argv: list[str]) -> int:

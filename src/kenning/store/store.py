@@ -44,6 +44,7 @@ class Store:
         max_group_events: int = 2_000,
         linger_seconds: float = 0.0,
         identity_rules: IdentityRules | None = None,
+        stitch: bool = True,
     ) -> None:
         self.path = path
         self._con = con
@@ -53,7 +54,9 @@ class Store:
             con,
             max_group_events=max_group_events,
             linger_seconds=linger_seconds,
-            stages=[self.identity],
+            # Without stitching (benchmarks, bulk loads rebuilt afterwards) nothing resolves
+            # until `kenning identity rebuild`.
+            stages=[self.identity] if stitch else [],
         )
         self.sources = Sources(self)
         self.tokens = Tokens(self)
@@ -68,6 +71,7 @@ class Store:
         max_group_events: int = 2_000,
         linger_seconds: float = 0.0,
         identity_rules: IdentityRules | None = None,
+        stitch: bool = True,
     ) -> "Store":
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -86,6 +90,7 @@ class Store:
             max_group_events=max_group_events,
             linger_seconds=linger_seconds,
             identity_rules=identity_rules,
+            stitch=stitch,
         )
 
     def __enter__(self) -> "Store":

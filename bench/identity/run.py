@@ -1,0 +1,130 @@
+"""The identity benchmark: stitching cost at ingest, and a full rebuild beside scipy.
+
+1. Stitching cost: the synthetic brand's messages go through the writer in groups of 1,000
+   (as batched ingest does), into one store that stitches and one that does not, in the same
+   run; the difference is what real-time identity costs.
+2. Rebuild: `rebuild_identity` replays the log into the graph. The reference is scipy's
+   connected components over the same event-identifier links, string encoding included: the
+   lower bound for grouping those links, without Kenning's rules (limits, priority, overrides).
+"""
+
+import os
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from bench.ingest.run import machine
+from bench.results import write_section
+from kenning.demo.generator import generate
+from kenning.identity.rebuild import rebuild_identity
+from kenning.identity.rules import IdentityRules
+from kenning.identity.stitching import message_identifiers
+from kenning.ingest.pipeline import prepare_messages
+from kenning.spec.limits import Limits
+from kenning.store.store import Store
+
+PEOPLE = int(os.environ.get("KENNING_BENCH_IDENTITY_PEOPLE", "3000"))
+GROUP = 1_000
+
+
+def _messages(brand: Path) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    for path in sorted((brand / "events").glob("*.jsonl")):
+        with path.open("rb") as handle:
+            messages.extend(orjson.loads(line) for line in handle if line.strip())
+    return messages
+
+
+def _ingest(path: Path, messages: list[dict[str, Any]], *, stitch: bool) -> float:
+    """Seconds to write every message through the writer, groups of GROUP."""
+    now = datetime.now(UTC)
+    limits = Limits()
+    prepared = [
+        prepare_messages(
+            messages[i : i + GROUP], source_id="bench", received_at=now, limits=limits
+        ).events
+        for i in range(0, len(messages), GROUP)
+    ]
+    with Store.open(path, stitch=stitch) as store:
+        started = time.perf_counter()
+        for events in prepared:
+            store.write_events(events).result()
+        return time.perf_counter() - started
+
+
+def _scipy_components(messages: list[dict[str, Any]]) -> tuple[float, float, int, int]:
+    """Seconds to extract the links, seconds to encode and group them; links; components."""
+    rules = IdentityRules()
+    started = time.perf_counter()
+    texts: list[str] = []
+    events: list[int] = []
+    for index, message in enumerate(messages):
+        for identifier in message_identifiers(message, rules):
+            texts.append(f"{identifier.type}:{identifier.value}")
+            events.append(index)
+    extracted = time.perf_counter() - started
+    started = time.perf_counter()
+    _, codes = np.unique(np.array(texts, dtype=object), return_inverse=True)
+    nodes = len(messages) + int(codes.max()) + 1
+    rows = np.array(events, dtype=np.int64)
+    cols = codes.astype(np.int64) + len(messages)
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(nodes, nodes))
+    count, _ = connected_components(graph, directed=False)
+    return extracted, time.perf_counter() - started, len(texts), int(count)
+
+
+def main() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="kenning-bench-identity-"))
+    try:
+        print(f"generating the synthetic brand for {PEOPLE:,} people ...", flush=True)
+        generate(PEOPLE, 7, workdir / "brand")
+        messages = _messages(workdir / "brand")
+        plain = _ingest(workdir / "plain.duckdb", messages, stitch=False)
+        stitched = _ingest(workdir / "stitched.duckdb", messages, stitch=True)
+        with Store.open(workdir / "stitched.duckdb") as store:
+            started = time.perf_counter()
+            rebuilt = rebuild_identity(store)
+            rebuild_seconds = time.perf_counter() - started
+            profiles = store.stats()["profiles"]
+        extract_seconds, scipy_seconds, links, components = _scipy_components(messages)
+        with_extraction = extract_seconds + scipy_seconds
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    n = len(messages)
+    rows = [
+        "| measure | Kenning | reference | ratio |",
+        "|---|---:|---:|---:|",
+        f"| ingest through the writer, events/s (groups of {GROUP:,}) "
+        f"| {n / stitched:,.0f} with stitching | {n / plain:,.0f} without "
+        f"| {stitched / plain:.2f}x the time |",
+        f"| stitching cost per event | {(stitched - plain) / n * 1e6:.1f} µs | | |",
+        f"| full rebuild of {links:,} links ({n:,} events) | {rebuild_seconds:.2f} s "
+        f"({links / rebuild_seconds:,.0f} links/s) | scipy: encoding and components "
+        f"{scipy_seconds:.2f} s; with extraction from the messages {with_extraction:.2f} s "
+        f"| {rebuild_seconds / with_extraction:.1f}x |",
+        f"| profiles | {profiles:,} live, {rebuilt.profiles_after:,} after the rebuild "
+        f"| {components:,} components (no limits) | |",
+    ]
+    write_section(
+        "identity",
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}. `make bench` (or "
+        "`.venv/bin/python -m bench identity`); the synthetic brand with "
+        f"{PEOPLE:,} people (`KENNING_BENCH_IDENTITY_PEOPLE` scales it), all in one process. "
+        "The rebuild replays every event through the graph under the rules (limits, priority, "
+        "overrides) in one transaction and writes the derived tables; scipy only groups the "
+        "links, with no rules, and writes nothing.\n\n" + "\n".join(rows),
+    )
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
