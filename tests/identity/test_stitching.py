@@ -167,3 +167,12 @@ def test_rebuild_from_the_log_equals_live_state(
                 "SELECT seq, profile_id FROM kenning_events ORDER BY seq"
             ).fetchall()
         assert rebuilt_events == live_events
+
+
+def test_a_store_that_does_not_stitch_resolves_on_rebuild(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "bulk.duckdb", stitch=False) as bulk:
+        send(bulk, {"type": "identify", "userId": "u1", "anonymousId": "a1", "messageId": "m1"})
+        assert (bulk.stats()["events"], bulk.stats()["profiles"]) == (1, 0)
+    with Store.open(tmp_path / "bulk.duckdb") as store:
+        rebuild_identity(store)
+        assert partition(store) == {frozenset({"user_id:u1", "anonymous_id:a1"})}
