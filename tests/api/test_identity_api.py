@@ -5,6 +5,7 @@ import io
 
 import httpx
 
+from kenning.identity.households import address_key, household_id
 from tests.conftest import SourceUnderTest
 
 
@@ -123,3 +124,23 @@ def test_evaluate_against_truth_over_http(
     assert abs(scores["pairwise_recall"] - 1 / 3) < 1e-9
     bad = admin.post("/v1/identity/evaluate", json={"truth": ["x,y\n1,2\n"]})
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_truth")
+
+
+def test_households_over_http(admin: httpx.Client, collector: httpx.Client) -> None:
+    address = {"street": "7 Api Close", "postalCode": "AP1 1AA", "country": "GB"}
+    collector.post(
+        "/v1/batch",
+        json={
+            "batch": [
+                {"type": "identify", "anonymousId": "hh-1", "traits": {"address": address}},
+                {"type": "identify", "anonymousId": "hh-2", "traits": {"address": address}},
+            ]
+        },
+    )
+    summary = admin.post("/v1/identity/households", json={}).json()
+    assert summary["profiles_in_shared_households"] >= 2
+    home = household_id(address_key("7 Api Close", "AP1 1AA", None, "GB") or "")
+    found = admin.get(f"/v1/identity/households/{home}").json()
+    assert (found["household_id"], found["size"], len(found["profiles"])) == (home, 2, 2)
+    missing = admin.get("/v1/identity/households/hh-nothere")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 
 from kenning.identity.evaluate import evaluate
+from kenning.identity.households import compute_households
 from kenning.store.store import Store
 from tests.live import free_port
 
@@ -61,3 +62,30 @@ def test_demo_loads_every_message_and_record_through_the_api(tmp_path: Path) -> 
     assert scores.missing == 0  # every message and record id resolves to a profile
     assert scores.pairwise_precision >= 0.995
     assert scores.bcubed_precision >= 0.995
+
+    # Households by address match the brand's planted households.
+    with Store.open(tmp_path / "kenning.duckdb") as store:
+        compute_households(store)
+        with store.reader() as con:
+            together, predicted, true = con.execute(
+                f"""WITH person AS (
+                        SELECT e.profile_id, any_value(t.person_id) AS person
+                        FROM read_csv('{brand}/truth/events.csv', all_varchar = true) t
+                        JOIN __kenning_sources s ON s.name = t.source
+                        JOIN kenning_events e
+                          ON e.source_id = s.id AND e.message_id = t.message_id
+                        GROUP BY 1),
+                    items AS (
+                        SELECT DISTINCT p.person, t.household_id AS truth, h.household_id AS pred
+                        FROM kenning_households h JOIN person p USING (profile_id)
+                        JOIN read_csv('{brand}/truth/people.csv', all_varchar = true) t
+                          ON t.person_id = p.person),
+                    cells AS (SELECT truth, pred, count(*)::DOUBLE AS n FROM items GROUP BY ALL)
+                    SELECT sum(n * (n - 1) / 2),
+                           (SELECT sum(n * (n - 1) / 2) FROM
+                               (SELECT sum(n) AS n FROM cells GROUP BY pred)),
+                           (SELECT sum(n * (n - 1) / 2) FROM
+                               (SELECT sum(n) AS n FROM cells GROUP BY truth))
+                    FROM cells"""
+            ).fetchall()[0]
+    assert true > 0 and together / predicted >= 0.99 and together / true >= 0.95

@@ -12,6 +12,7 @@ from kenning.api.auth import require_scope
 from kenning.api.errors import ApiError, json_response
 from kenning.identity.evaluate import TruthError, evaluate
 from kenning.identity.explain import explain
+from kenning.identity.households import compute_households, household_members
 from kenning.identity.identifiers import Identifier
 from kenning.identity.overrides import OverrideError
 from kenning.identity.rebuild import rebuild_identity
@@ -94,6 +95,26 @@ def evaluate_graph(body: TruthIn, request: Request) -> Response:
         except TruthError as error:
             raise ApiError(400, "invalid_truth", str(error), "truth") from None
     return json_response(scores.as_dict())
+
+
+class HouseholdsIn(BaseModel):
+    by_surname: bool = False
+
+
+@router.post("/v1/identity/households")
+def recompute_households(request: Request, body: HouseholdsIn | None = None) -> Response:
+    """Recompute every household from the profiles' latest addresses."""
+    store: Store = request.app.state.store
+    by_surname = body.by_surname if body is not None else False
+    return json_response(compute_households(store, by_surname=by_surname).as_dict())
+
+
+@router.get("/v1/identity/households/{household}")
+def get_household(household: str, request: Request) -> Response:
+    members = household_members(request.app.state.store, household)
+    if not members:
+        raise ApiError(404, "not_found", f"no household {household}", "household")
+    return json_response({"household_id": household, "size": len(members), "profiles": members})
 
 
 @router.get("/v1/identities/export")

@@ -16,6 +16,7 @@ import orjson
 
 from kenning.identity.evaluate import TruthError, evaluate
 from kenning.identity.explain import explain
+from kenning.identity.households import compute_households
 from kenning.identity.identifiers import Identifier
 from kenning.identity.overrides import OverrideError
 from kenning.identity.rebuild import rebuild_identity
@@ -55,6 +56,7 @@ class Backend(Protocol):
     ) -> dict[str, Any]: ...
     def list_overrides(self) -> list[dict[str, Any]]: ...
     def evaluate_identity(self, truth: list[Path]) -> dict[str, Any]: ...
+    def households(self, by_surname: bool) -> dict[str, Any]: ...
     def remove_override(self, override_id: int) -> dict[str, Any]: ...
     def export_identities(self, out: Path | None, fmt: str) -> None: ...
 
@@ -141,6 +143,9 @@ class LocalBackend:
 
     def list_overrides(self) -> list[dict[str, Any]]:
         return [o.as_dict() for o in self.store.identity.overrides]
+
+    def households(self, by_surname: bool) -> dict[str, Any]:
+        return compute_households(self.store, by_surname=by_surname).as_dict()
 
     def evaluate_identity(self, truth: list[Path]) -> dict[str, Any]:
         try:
@@ -281,6 +286,12 @@ class RemoteBackend:
 
     def remove_override(self, override_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self._call("DELETE", f"/v1/identity/overrides/{override_id}")
+        return result
+
+    def households(self, by_surname: bool) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", "/v1/identity/households", json={"by_surname": by_surname}
+        )
         return result
 
     def evaluate_identity(self, truth: list[Path]) -> dict[str, Any]:

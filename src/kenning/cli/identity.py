@@ -180,3 +180,30 @@ def evaluate_command(
             *(f"{scores[f'{name}_{m}']:.4f}" for m in ("precision", "recall", "f1")),
         )
     out.print(table)
+
+
+@app.command("households")
+def households_command(
+    by_surname: Annotated[
+        bool, typer.Option("--by-surname", help="Split an address's profiles by surname.")
+    ] = False,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Group profiles into households by their latest address; prints the size distribution."""
+    with connect(db, url, token) as backend:
+        summary = backend.households(by_surname)
+    if json:
+        print(orjson.dumps(summary).decode())
+        return
+    out = Console()
+    out.print(
+        f"{summary['households']:,} households from {summary['profiles_with_address']:,} "
+        f"profiles with an address; {summary['profiles_in_shared_households']:,} share a home"
+    )
+    table = Table("size", "households")
+    for size, count in summary["sizes"].items():
+        table.add_row(size, f"{count:,}")
+    out.print(table)

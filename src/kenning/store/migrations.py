@@ -137,6 +137,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        4,
+        "households",
+        (
+            # Derived: recomputed whole by `kenning identity households`.
+            """CREATE TABLE __kenning_households (
+                profile_id BIGINT NOT NULL,
+                household_id VARCHAR NOT NULL
+            )""",
+            # Profiles merged since the computation are shown under their current id.
+            """CREATE VIEW kenning_households AS
+                WITH current AS (
+                    SELECT DISTINCT ON (coalesce(r.canonical_id, h.profile_id))
+                           coalesce(r.canonical_id, h.profile_id) AS profile_id, h.household_id
+                    FROM __kenning_households h
+                    LEFT JOIN __kenning_profile_redirects r USING (profile_id)
+                    ORDER BY coalesce(r.canonical_id, h.profile_id), h.household_id
+                )
+                SELECT household_id, profile_id,
+                       count(*) OVER (PARTITION BY household_id) AS size
+                FROM current""",
+        ),
+    ),
 )
 
 
