@@ -38,7 +38,7 @@ def test_demo_loads_every_message_and_record_through_the_api(tmp_path: Path) -> 
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "loaded" in result.stderr
+    assert "loaded" in result.stderr and "households" in result.stderr
 
     brand = tmp_path / "brand"
     manifest = orjson.loads((brand / "manifest.json").read_bytes())

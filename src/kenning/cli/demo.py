@@ -139,7 +139,7 @@ def _load(
     rejected = sum(summary.rejected.values())
     err.print(
         f"loaded {sent:,} events through /v1/batch and {imported:,} imported records "
-        f"({rejected:,} quarantined)"
+        f"({rejected:,} quarantined); {summary.households:,} households"
     )
     if serve:
         err.print(f"Kenning is serving the demo brand on {url} (Ctrl-C to stop)")

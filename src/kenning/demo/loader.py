@@ -27,6 +27,7 @@ class LoadSummary:
     sent: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     imported: dict[str, int] = field(default_factory=dict)
+    households: int = 0
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -104,6 +105,8 @@ def load_demo(
         summary.rejected[source] = summary.rejected.get(source, 0) + result.rejected
         if progress is not None:
             progress(source, result.rows)
+    # Derived from the loaded profiles' addresses, so the demo shows its households.
+    summary.households = int(backend.households(by_surname=False)["households"])
     return summary
 
 
