@@ -21,6 +21,7 @@ import orjson
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from bench.identity import resolve
 from bench.ingest.run import machine
 from bench.results import write_section
 from kenning.demo.generator import generate
@@ -96,6 +97,9 @@ def main() -> None:
             profiles = store.stats()["profiles"]
         extract_seconds, scipy_seconds, links, components = _scipy_components(messages)
         with_extraction = extract_seconds + scipy_seconds
+        print(f"filling a store with {resolve.PROFILES:,} profiles ...", flush=True)
+        fill_seconds = resolve.fill(workdir / "million.duckdb")
+        timings = resolve.measure(workdir / "million.duckdb")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -114,6 +118,22 @@ def main() -> None:
         f"| profiles | {profiles:,} live, {rebuilt.profiles_after:,} after the rebuild "
         f"| {components:,} components (no limits) | |",
     ]
+    health = resolve.summary(timings["health"])
+    for label, name in (
+        ("a returning person on a new device", "returning"),
+        ("a brand-new person", "new"),
+    ):
+        median, p99 = resolve.summary(timings[name])
+        rows.append(
+            f"| {label}, resolved against {resolve.PROFILES:,} profiles (HTTP, acknowledged "
+            f"after the commit; {resolve.REQUESTS:,} sequential requests) "
+            f"| median {median:.1f} ms, p99 {p99:.1f} ms "
+            f"| `GET /health` median {health[0]:.1f} ms, p99 {health[1]:.1f} ms | |"
+        )
+    rows.append(
+        f"| filling the store with {resolve.PROFILES:,} profiles (in process, groups of 2,000) "
+        f"| {fill_seconds:.0f} s ({resolve.PROFILES / fill_seconds:,.0f} profiles/s) | | |"
+    )
     write_section(
         "identity",
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}. `make bench` (or "

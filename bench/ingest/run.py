@@ -262,8 +262,8 @@ def _free_port() -> int:
         return port
 
 
-def _wait(base: str) -> None:
-    deadline = time.monotonic() + 60
+def _wait(base: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             if httpx.get(base + "/health", timeout=1).status_code == 200:
