@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
 from kenning.spec.limits import DEFAULT_LIMITS, Limits
 
@@ -28,6 +29,7 @@ class Settings:
     max_group_events: int = 2_000
     linger_seconds: float = 0.0
     identity: IdentityRules = field(default_factory=IdentityRules)
+    matching: MatchSettings = field(default_factory=MatchSettings)
 
     @classmethod
     def from_env(cls, config: Path | None = None, **overrides: object) -> "Settings":
@@ -52,7 +54,8 @@ class ConfigError(ValueError):
 
 
 def load_config(path: Path) -> dict[str, object]:
-    """Read a YAML configuration file. Sections: ``identity`` (see docs/identity.md)."""
+    """Read a YAML configuration file. Sections: ``identity`` and ``matching`` (see
+    docs/identity.md)."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except OSError as error:
@@ -61,10 +64,12 @@ def load_config(path: Path) -> dict[str, object]:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of sections")
-    unknown = sorted(set(data) - {"identity"})
+    unknown = sorted(set(data) - {"identity", "matching"})
     if unknown:
         raise ConfigError(f"{path}: unknown sections {', '.join(unknown)}")
     values: dict[str, object] = {}
     if "identity" in data:
         values["identity"] = IdentityRules.from_config(data["identity"] or {})
+    if "matching" in data:
+        values["matching"] = MatchSettings.from_config(data["matching"] or {})
     return values

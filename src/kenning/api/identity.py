@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response, StreamingResponse
 
@@ -14,6 +14,9 @@ from kenning.identity.evaluate import TruthError, evaluate
 from kenning.identity.explain import explain
 from kenning.identity.households import compute_households, household_members
 from kenning.identity.identifiers import Identifier
+from kenning.identity.matching.review import ReviewError, decide_review, list_reviews
+from kenning.identity.matching.run import match_identities
+from kenning.identity.matching.settings import MatchSettingsError
 from kenning.identity.overrides import OverrideError
 from kenning.identity.rebuild import rebuild_identity
 from kenning.identity.unmerge import lift_override, record_override
@@ -115,6 +118,48 @@ def get_household(household: str, request: Request) -> Response:
     if not members:
         raise ApiError(404, "not_found", f"no household {household}", "household")
     return json_response({"household_id": household, "size": len(members), "profiles": members})
+
+
+class MatchIn(BaseModel):
+    match_probability: float | None = Field(default=None, gt=0, lt=1)
+    review_probability: float | None = Field(default=None, gt=0, lt=1)
+
+
+@router.post("/v1/identity/match")
+def run_match(request: Request, body: MatchIn | None = None) -> Response:
+    """Probabilistic matching over every profile: merges, and pairs queued for review."""
+    settings = request.app.state.settings.matching
+    if body is not None:
+        try:
+            settings = settings.with_thresholds(body.match_probability, body.review_probability)
+        except MatchSettingsError as error:
+            raise ApiError(400, "invalid_thresholds", str(error), "review_probability") from None
+    report = match_identities(request.app.state.store, settings)
+    return json_response(report.as_dict())
+
+
+@router.get("/v1/identity/reviews")
+def get_reviews(
+    request: Request,
+    status: Literal["pending", "accepted", "rejected", "all"] = "pending",
+    limit: int = Query(default=100, ge=1, le=10_000),
+) -> Response:
+    reviews = list_reviews(
+        request.app.state.store, status=None if status == "all" else status, limit=limit
+    )
+    return json_response({"reviews": [r.as_dict() for r in reviews]})
+
+
+@router.post("/v1/identity/reviews/{review_id}/{decision}")
+def decide(review_id: int, decision: Literal["accept", "reject"], request: Request) -> Response:
+    """Accept (merge the pair now) or reject (never ask again) a pending review."""
+    try:
+        decided = decide_review(request.app.state.store, review_id, decision == "accept")
+    except ReviewError as error:
+        status = 404 if error.missing else 409
+        code = "not_found" if error.missing else "already_decided"
+        raise ApiError(status, code, str(error), "review_id") from None
+    return json_response(decided.as_dict())
 
 
 @router.get("/v1/identities/export")

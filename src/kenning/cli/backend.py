@@ -13,11 +13,15 @@ from typing import Any, Protocol
 
 import httpx
 import orjson
+from rich.progress import Progress
 
 from kenning.identity.evaluate import TruthError, evaluate
 from kenning.identity.explain import explain
 from kenning.identity.households import compute_households
 from kenning.identity.identifiers import Identifier
+from kenning.identity.matching.review import ReviewError, decide_review, list_reviews
+from kenning.identity.matching.run import match_identities
+from kenning.identity.matching.settings import MatchSettingsError
 from kenning.identity.overrides import OverrideError
 from kenning.identity.rebuild import rebuild_identity
 from kenning.identity.unmerge import lift_override, record_override
@@ -59,6 +63,11 @@ class Backend(Protocol):
     def households(self, by_surname: bool) -> dict[str, Any]: ...
     def remove_override(self, override_id: int) -> dict[str, Any]: ...
     def export_identities(self, out: Path | None, fmt: str) -> None: ...
+    def match(
+        self, match_probability: float | None, review_probability: float | None
+    ) -> dict[str, Any]: ...
+    def reviews(self, status: str, limit: int) -> list[dict[str, Any]]: ...
+    def decide_review(self, review_id: int, accept: bool) -> dict[str, Any]: ...
 
 
 def server_file(db: Path) -> Path:
@@ -163,6 +172,35 @@ class LocalBackend:
         with _output(out) as sink:
             for chunk in iter_identities(self.store, fmt):
                 sink.write(chunk)
+
+    def match(
+        self, match_probability: float | None, review_probability: float | None
+    ) -> dict[str, Any]:
+        try:
+            settings = self.settings.matching.with_thresholds(match_probability, review_probability)
+        except MatchSettingsError as error:
+            raise CommandError(str(error)) from None
+        with Progress(transient=True) as bar:
+            task = bar.add_task("matching", total=None)
+            report = match_identities(
+                self.store, settings, step=lambda s: bar.update(task, description=s)
+            )
+        return report.as_dict()
+
+    def reviews(self, status: str, limit: int) -> list[dict[str, Any]]:
+        try:
+            found = list_reviews(
+                self.store, status=None if status == "all" else status, limit=limit
+            )
+        except ReviewError as error:
+            raise CommandError(str(error)) from None
+        return [r.as_dict() for r in found]
+
+    def decide_review(self, review_id: int, accept: bool) -> dict[str, Any]:
+        try:
+            return decide_review(self.store, review_id, accept).as_dict()
+        except ReviewError as error:
+            raise CommandError(str(error)) from None
 
     def import_chunk(self, source: str, messages: list[dict[str, Any]]) -> ChunkResult:
         found = self.store.sources.by_name(source)
@@ -286,6 +324,25 @@ class RemoteBackend:
 
     def remove_override(self, override_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self._call("DELETE", f"/v1/identity/overrides/{override_id}")
+        return result
+
+    def match(
+        self, match_probability: float | None, review_probability: float | None
+    ) -> dict[str, Any]:
+        body = {"match_probability": match_probability, "review_probability": review_probability}
+        result: dict[str, Any] = self._call("POST", "/v1/identity/match", json=body)
+        return result
+
+    def reviews(self, status: str, limit: int) -> list[dict[str, Any]]:
+        result: dict[str, Any] = self._call(
+            "GET", "/v1/identity/reviews", params={"status": status, "limit": limit}
+        )
+        reviews: list[dict[str, Any]] = result["reviews"]
+        return reviews
+
+    def decide_review(self, review_id: int, accept: bool) -> dict[str, Any]:
+        decision = "accept" if accept else "reject"
+        result: dict[str, Any] = self._call("POST", f"/v1/identity/reviews/{review_id}/{decision}")
         return result
 
     def households(self, by_surname: bool) -> dict[str, Any]:

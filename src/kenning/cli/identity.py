@@ -1,5 +1,6 @@
 """``kenning identity``: explain joins, unmerge (overrides), rebuild the graph."""
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -207,3 +208,113 @@ def households_command(
     for size, count in summary["sizes"].items():
         table.add_row(size, f"{count:,}")
     out.print(table)
+
+
+@app.command("match")
+def match_command(
+    match_probability: Annotated[
+        float | None,
+        typer.Option(help="Merge pairs at or above this probability (default: configured)."),
+    ] = None,
+    review_probability: Annotated[
+        float | None,
+        typer.Option(help="Queue pairs from this probability up for review."),
+    ] = None,
+    every: Annotated[
+        float | None,
+        typer.Option(help="Run again every this many minutes, until interrupted (a schedule)."),
+    ] = None,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Probabilistic matching (Splink): merge profiles that are one person by their traits."""
+    while True:
+        with connect(db, url, token) as backend:
+            report = backend.match(match_probability, review_probability)
+        _print_match(report, json)
+        if every is None:
+            return
+        time.sleep(every * 60)
+
+
+def _print_match(report: dict[str, Any], json: bool) -> None:
+    if json:
+        print(orjson.dumps(report).decode())
+        return
+    out = Console()
+    out.print(
+        f"run {report['run_id']}: {report['records']:,} records of {report['profiles']:,} "
+        f"profiles, {report['pairs_scored']:,} pairs scored in {report['seconds']:.1f} s "
+        f"({report['records_per_second']:,.0f} records/s)"
+    )
+    out.print(
+        f"  [bold]{report['merged']:,} merged[/bold], {report['queued_for_review']:,} queued "
+        f"for review, {report['already_decided']:,} already decided"
+    )
+    for reason, count in report["refused"].items():
+        out.print(f"  {count:,} not merged: {reason}")
+    for note in report["notes"]:
+        out.print(f"  note: {note}")
+
+
+@app.command("reviews")
+def reviews_command(
+    status: Annotated[str, typer.Option(help="pending, accepted, rejected or all.")] = "pending",
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """List the pairs probabilistic matching left for a person to decide."""
+    with connect(db, url, token) as backend:
+        reviews = backend.reviews(status, limit)
+    if json:
+        print(orjson.dumps(reviews).decode())
+        return
+    table = Table("id", "a", "b", "probability", "status", "reason")
+    for r in reviews:
+        table.add_row(
+            str(r["id"]), r["a"], r["b"], f"{r['probability']:.4f}", r["status"], r["reason"]
+        )
+    Console().print(table)
+
+
+ReviewId = Annotated[int, typer.Argument(help="The review's id (see `kenning identity reviews`).")]
+
+
+@app.command("accept")
+def accept_command(
+    review_id: ReviewId,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Accept a reviewed pair: the two profiles merge now (and after every rebuild)."""
+    _decide(review_id, True, db, url, token, json)
+
+
+@app.command("reject")
+def reject_command(
+    review_id: ReviewId,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Reject a reviewed pair: later match runs will not ask again."""
+    _decide(review_id, False, db, url, token, json)
+
+
+def _decide(
+    review_id: int, accept: bool, db: Path, url: str | None, token: str | None, json: bool
+) -> None:
+    with connect(db, url, token) as backend:
+        result = backend.decide_review(review_id, accept)
+    if json:
+        print(orjson.dumps(result).decode())
+        return
+    Console().print(f"review {review_id}: {result['outcome']}")

@@ -16,6 +16,8 @@ from kenning.identity.rules import IdentityRules
 
 RULE_SHARED_IDENTIFIER = "shared_identifier"
 RULE_ALIAS = "alias"
+RULE_PROBABILISTIC = "probabilistic"
+RULE_REVIEWED = "reviewed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,7 @@ class Merge:
     merged: int
     identifiers: tuple[Identifier, ...]
     rule: str
+    score: float | None = None  # a probabilistic match's probability
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,27 @@ class IdentityGraph:
             dropped.append(candidates.pop(blocker))
             keys.pop(blocker)
         return None
+
+    def join(
+        self, a: Identifier, b: Identifier, *, rule: str, score: float | None = None
+    ) -> Merge | str:
+        """Merge the profiles holding ``a`` and ``b``: a decision from outside the event log
+        (a probabilistic match, a reviewer). The merge or, when it is not made, why not."""
+        first, second = self._profile_of.get(_key(a)), self._profile_of.get(_key(b))
+        if first is None or second is None:
+            return f"{a if first is None else b} is in no profile"
+        if first == second:
+            return "already one profile"
+        kept, merged = sorted((first, second))  # a merge keeps the oldest id
+        union = set(self._members[kept]) | set(self._members[merged])
+        if self.overrides and self.overrides.conflicts(union):
+            return "an override keeps them apart"
+        if not self._allowed([kept, merged], [], datetime.min):
+            return "together they would break an identifier limit"
+        for key, first_seen in self._members.pop(merged).items():
+            self._profile_of[key] = kept
+            self._members[kept][key] = first_seen
+        return Merge(kept, merged, (a, b), rule, score)
 
     def _culprit(self, keys: list[str], at: datetime) -> int:
         """The lowest-priority candidate whose leaving out alone makes the rest allowed."""

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from kenning.identity import links
 from kenning.identity.identifiers import Identifier
 from kenning.identity.stable_ids import stable_ids
 from kenning.identity.stitching import IdentityStage, highest_profile_id
@@ -130,6 +131,8 @@ def replay(
         done += len(rows)
         if progress is not None:
             progress(done, total)
+    # Decisions from outside the log (probabilistic matches, reviews) come after it.
+    stage.apply_links(con, links.load(con))
     _renumber(con, stage, old_partition, old_redirects, first_fresh)
     after = stage.graph
     return Rebuilt(

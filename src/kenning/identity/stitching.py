@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from kenning.identity.graph import RULE_ALIAS, RULE_SHARED_IDENTIFIER, IdentityGraph, Merge
 from kenning.identity.identifiers import Identifier, extract_identifiers
+from kenning.identity.links import Link
 from kenning.identity.overrides import Override, OverrideIndex
 from kenning.identity.overrides import load as load_overrides
 from kenning.identity.rules import IdentityRules
@@ -100,6 +101,23 @@ class IdentityStage:
                 self._next_merge_id += 1
         write_changes(con, changes)
 
+    def apply_links(
+        self, con: duckdb.DuckDBPyConnection, links: Sequence[Link]
+    ) -> list[Merge | str]:
+        """Join the profiles each link names (in order) and write the merges: for each link,
+        its merge or why it was not made."""
+        outcomes: list[Merge | str] = []
+        merges: list[tuple[int, int | None, Merge]] = []
+        for link in links:
+            outcome = self.graph.join(link.a, link.b, rule=link.rule, score=link.probability)
+            outcomes.append(outcome)
+            if isinstance(outcome, Merge):
+                merges.append((self._next_merge_id, None, outcome))
+                self._next_merge_id += 1
+        if merges:
+            _write_merges(con, merges)
+        return outcomes
+
 
 def highest_profile_id(con: duckdb.DuckDBPyConnection) -> int:
     """The highest profile id ever handed out: ids are never reused for someone else."""
@@ -146,7 +164,9 @@ def write_changes(con: duckdb.DuckDBPyConnection, changes: _Changes) -> None:
         _write_merges(con, changes.merges)
 
 
-def _write_merges(con: duckdb.DuckDBPyConnection, merges: list[tuple[int, int, Merge]]) -> None:
+def _write_merges(
+    con: duckdb.DuckDBPyConnection, merges: Sequence[tuple[int, int | None, Merge]]
+) -> None:
     now = datetime.now(UTC)
     _insert(
         con,
@@ -162,7 +182,7 @@ def _write_merges(con: duckdb.DuckDBPyConnection, merges: list[tuple[int, int, M
                     [[str(i) for i in m[2].identifiers] for m in merges], pa.list_(pa.string())
                 ),
                 "rule": [m[2].rule for m in merges],
-                "score": pa.array([None] * len(merges), pa.float64()),
+                "score": pa.array([m[2].score for m in merges], pa.float64()),
             }
         ),
     )

@@ -160,6 +160,45 @@ MIGRATIONS: tuple[Migration, ...] = (
                 FROM current""",
         ),
     ),
+    Migration(
+        5,
+        "probabilistic matching: links, review queue, runs",
+        (
+            # Inputs, like overrides: decisions that two identifiers' profiles are one person
+            # (a match run's, or a reviewer's). A rebuild replays them after the log.
+            """CREATE TABLE __kenning_identity_links (
+                id BIGINT PRIMARY KEY,
+                a VARCHAR NOT NULL,
+                b VARCHAR NOT NULL,
+                probability DOUBLE,
+                decided_by VARCHAR NOT NULL,
+                run_id BIGINT,
+                created_at TIMESTAMPTZ NOT NULL,
+                removed_at TIMESTAMPTZ
+            )""",
+            # Pairs a person should decide: pending, then accepted (a link) or rejected.
+            """CREATE TABLE __kenning_match_reviews (
+                id BIGINT PRIMARY KEY,
+                a VARCHAR NOT NULL,
+                b VARCHAR NOT NULL,
+                probability DOUBLE NOT NULL,
+                reason VARCHAR NOT NULL,
+                status VARCHAR NOT NULL,
+                run_id BIGINT,
+                created_at TIMESTAMPTZ NOT NULL,
+                decided_at TIMESTAMPTZ
+            )""",
+            # Every match run with what it did and the model it used (its weights explain a
+            # merge it made).
+            """CREATE TABLE __kenning_match_runs (
+                id BIGINT PRIMARY KEY,
+                started_at TIMESTAMPTZ NOT NULL,
+                finished_at TIMESTAMPTZ NOT NULL,
+                summary JSON NOT NULL,
+                model JSON
+            )""",
+        ),
+    ),
 )
 
 

@@ -1,0 +1,186 @@
+"""The review queue: pairs of profiles a person should decide on.
+
+A pair waits here when its probability falls in the grey band, or when merging it would chain
+two groups of profiles together (see guard.py). Accepting one records a link (decided by
+review) and merges the two profiles at once; rejecting one keeps it on record, so later match
+runs do not ask again. Pairs are stored by each profile's representative identifier.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import duckdb
+
+from kenning.identity import links
+from kenning.identity.graph import Merge
+from kenning.identity.identifiers import Identifier
+from kenning.identity.links import Link
+from kenning.store.store import Store
+
+Status = Literal["pending", "accepted", "rejected"]
+STATUSES: tuple[str, ...] = ("pending", "accepted", "rejected")
+
+
+class ReviewError(ValueError):
+    """A review that cannot be decided; ``field`` names the offending input."""
+
+    def __init__(self, message: str, field: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.field = field
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class Review:
+    id: int
+    a: Identifier
+    b: Identifier
+    probability: float
+    reason: str
+    status: str
+    run_id: int | None
+    created_at: datetime
+    decided_at: datetime | None
+    # the profiles the two identifiers are in now (None: in none)
+    profile_a: int | None = None
+    profile_b: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "a": str(self.a),
+            "b": str(self.b),
+            "profile_a": self.profile_a,
+            "profile_b": self.profile_b,
+            "probability": self.probability,
+            "reason": self.reason,
+            "status": self.status,
+            "run_id": self.run_id,
+            "created_at": self.created_at.isoformat(),
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class Queued:
+    a: Identifier
+    b: Identifier
+    probability: float
+    reason: str
+
+
+def queue(con: duckdb.DuckDBPyConnection, pairs: Sequence[Queued], run_id: int) -> None:
+    row = con.execute("SELECT coalesce(max(id), 0) FROM __kenning_match_reviews").fetchone()
+    first = (int(row[0]) if row else 0) + 1
+    now = datetime.now(UTC)
+    if pairs:
+        con.executemany(
+            "INSERT INTO __kenning_match_reviews VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, NULL)",
+            [
+                [first + i, str(q.a), str(q.b), q.probability, q.reason, run_id, now]
+                for i, q in enumerate(pairs)
+            ],
+        )
+
+
+def asked(con: duckdb.DuckDBPyConnection) -> set[frozenset[str]]:
+    """Pairs already in the queue, waiting or rejected: a run does not ask again."""
+    return {
+        frozenset((str(a), str(b)))
+        for a, b in con.execute(
+            "SELECT a, b FROM __kenning_match_reviews WHERE status <> 'accepted'"
+        ).fetchall()
+    }
+
+
+_SELECT = """SELECT id, a, b, probability, reason, status, run_id, created_at, decided_at
+             FROM __kenning_match_reviews"""
+
+
+def _review(row: Sequence[Any], store: Store) -> Review:
+    a, b = Identifier.parse(str(row[1])), Identifier.parse(str(row[2]))
+    graph = store.identity.graph
+    return Review(
+        int(row[0]),
+        a,
+        b,
+        float(row[3]),
+        str(row[4]),
+        str(row[5]),
+        row[6],
+        row[7],
+        row[8],
+        graph.profile_for(a),
+        graph.profile_for(b),
+    )
+
+
+def list_reviews(store: Store, *, status: str | None = "pending", limit: int = 100) -> list[Review]:
+    if status is not None and status not in STATUSES:
+        raise ReviewError(f"status must be one of {', '.join(STATUSES)}", "status")
+    where, params = ("WHERE status = ?", [status]) if status else ("", [])
+    with store.reader() as con:
+        rows = con.execute(f"{_SELECT} {where} ORDER BY id LIMIT ?", [*params, limit]).fetchall()
+    return [_review(row, store) for row in rows]
+
+
+@dataclass(frozen=True)
+class Decided:
+    review: Review
+    merge: Merge | None  # an accepted pair's merge
+    outcome: str  # what happened, in words
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "review": self.review.as_dict(),
+            "merged": self.merge is not None,
+            "profile_id": self.merge.kept if self.merge else None,
+            "outcome": self.outcome,
+        }
+
+
+def decide_review(store: Store, review_id: int, accept: bool) -> Decided:
+    """Accept (link and merge now) or reject a pending review."""
+
+    def run(con: duckdb.DuckDBPyConnection) -> Decided:
+        row = con.execute(f"{_SELECT} WHERE id = ?", [review_id]).fetchone()
+        if row is None:
+            raise ReviewError(f"no review {review_id}", "id", missing=True)
+        if row[5] != "pending":
+            raise ReviewError(f"review {review_id} was already {row[5]}", "id")
+        status = "accepted" if accept else "rejected"
+        con.execute(
+            "UPDATE __kenning_match_reviews SET status = ?, decided_at = now() WHERE id = ?",
+            [status, review_id],
+        )
+        merge: Merge | None = None
+        outcome = "rejected: later match runs will not ask again"
+        if accept:
+            [link] = links.insert(
+                con,
+                [
+                    Link(
+                        Identifier.parse(str(row[1])),
+                        Identifier.parse(str(row[2])),
+                        float(row[3]),
+                        links.BY_REVIEW,
+                        row[6],
+                    )
+                ],
+            )
+            [result] = store.identity.apply_links(con, [link])
+            merge = result if isinstance(result, Merge) else None
+            outcome = f"merged into profile {merge.kept}" if merge else f"not merged: {result}"
+        updated = con.execute(f"{_SELECT} WHERE id = ?", [review_id]).fetchone()
+        assert updated is not None
+        return Decided(_review(updated, store), merge, outcome)
+
+    try:
+        return store.writer.run(run).result()
+    except ReviewError:
+        raise
+    except BaseException:
+        store.writer.run(store.identity.load).result()  # back to what the store holds
+        raise
