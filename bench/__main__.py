@@ -4,8 +4,9 @@ import sys
 
 from bench.identity import run as identity
 from bench.ingest import run as ingest
+from bench.matching import run as matching
 
-BENCHMARKS = {"ingest": ingest.main, "identity": identity.main}
+BENCHMARKS = {"ingest": ingest.main, "identity": identity.main, "matching": matching.main}
 
 
 def main(argv: list[str]) -> int:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from kenning.identity.graph import RULE_PROBABILISTIC, RULE_REVIEWED
 from kenning.identity.identifiers import Identifier
@@ -59,7 +60,10 @@ def load(con: duckdb.DuckDBPyConnection) -> list[Link]:
 
 def insert(con: duckdb.DuckDBPyConnection, links: Sequence[Link]) -> list[Link]:
     """Record links; returns them with their ids."""
-    row = con.execute("SELECT coalesce(max(id), 0) FROM __kenning_identity_links").fetchone()
+    row = next(
+        iter(con.execute("SELECT coalesce(max(id), 0) FROM __kenning_identity_links").fetchall()),
+        None,
+    )
     first = (int(row[0]) if row else 0) + 1
     now = datetime.now(UTC)
     stored = [
@@ -67,19 +71,18 @@ def insert(con: duckdb.DuckDBPyConnection, links: Sequence[Link]) -> list[Link]:
         for i, link in enumerate(links)
     ]
     if stored:
-        con.executemany(
-            "INSERT INTO __kenning_identity_links VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-            [
-                [
-                    link.id,
-                    str(link.a),
-                    str(link.b),
-                    link.probability,
-                    link.decided_by,
-                    link.run_id,
-                    now,
-                ]
-                for link in stored
-            ],
-        )
+        con.from_arrow(
+            pa.table(
+                {
+                    "id": pa.array([link.id for link in stored], pa.int64()),
+                    "a": [str(link.a) for link in stored],
+                    "b": [str(link.b) for link in stored],
+                    "probability": pa.array([link.probability for link in stored], pa.float64()),
+                    "decided_by": [link.decided_by for link in stored],
+                    "run_id": pa.array([link.run_id for link in stored], pa.int64()),
+                    "created_at": pa.array([now] * len(stored), pa.timestamp("us", tz="UTC")),
+                    "removed_at": pa.array([None] * len(stored), pa.timestamp("us", tz="UTC")),
+                }
+            )
+        ).insert_into("__kenning_identity_links")
     return stored

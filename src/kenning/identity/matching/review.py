@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import duckdb
+import pyarrow as pa
 
 from kenning.identity import links
 from kenning.identity.graph import Merge
@@ -72,17 +73,29 @@ class Queued:
 
 
 def queue(con: duckdb.DuckDBPyConnection, pairs: Sequence[Queued], run_id: int) -> None:
-    row = con.execute("SELECT coalesce(max(id), 0) FROM __kenning_match_reviews").fetchone()
+    row = next(
+        iter(con.execute("SELECT coalesce(max(id), 0) FROM __kenning_match_reviews").fetchall()),
+        None,
+    )
     first = (int(row[0]) if row else 0) + 1
     now = datetime.now(UTC)
     if pairs:
-        con.executemany(
-            "INSERT INTO __kenning_match_reviews VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, NULL)",
-            [
-                [first + i, str(q.a), str(q.b), q.probability, q.reason, run_id, now]
-                for i, q in enumerate(pairs)
-            ],
-        )
+        stamp = pa.timestamp("us", tz="UTC")
+        con.from_arrow(
+            pa.table(
+                {
+                    "id": pa.array(range(first, first + len(pairs)), pa.int64()),
+                    "a": [str(q.a) for q in pairs],
+                    "b": [str(q.b) for q in pairs],
+                    "probability": pa.array([q.probability for q in pairs], pa.float64()),
+                    "reason": [q.reason for q in pairs],
+                    "status": ["pending"] * len(pairs),
+                    "run_id": pa.array([run_id] * len(pairs), pa.int64()),
+                    "created_at": pa.array([now] * len(pairs), stamp),
+                    "decided_at": pa.array([None] * len(pairs), stamp),
+                }
+            )
+        ).insert_into("__kenning_match_reviews")
 
 
 def asked(con: duckdb.DuckDBPyConnection) -> set[frozenset[str]]:
@@ -145,7 +158,7 @@ def decide_review(store: Store, review_id: int, accept: bool) -> Decided:
     """Accept (link and merge now) or reject a pending review."""
 
     def run(con: duckdb.DuckDBPyConnection) -> Decided:
-        row = con.execute(f"{_SELECT} WHERE id = ?", [review_id]).fetchone()
+        row = next(iter(con.execute(f"{_SELECT} WHERE id = ?", [review_id]).fetchall()), None)
         if row is None:
             raise ReviewError(f"no review {review_id}", "id", missing=True)
         if row[5] != "pending":
@@ -173,7 +186,7 @@ def decide_review(store: Store, review_id: int, accept: bool) -> Decided:
             [result] = store.identity.apply_links(con, [link])
             merge = result if isinstance(result, Merge) else None
             outcome = f"merged into profile {merge.kept}" if merge else f"not merged: {result}"
-        updated = con.execute(f"{_SELECT} WHERE id = ?", [review_id]).fetchone()
+        updated = next(iter(con.execute(f"{_SELECT} WHERE id = ?", [review_id]).fetchall()), None)
         assert updated is not None
         return Decided(_review(updated, store), merge, outcome)
 

@@ -93,7 +93,12 @@ def match_identities(
 
     def apply(con: duckdb.DuckDBPyConnection) -> MatchReport:
         asked = review.asked(con)
-        row = con.execute("SELECT coalesce(max(id), 0) + 1 FROM __kenning_match_runs").fetchone()
+        row = next(
+            iter(
+                con.execute("SELECT coalesce(max(id), 0) + 1 FROM __kenning_match_runs").fetchall()
+            ),
+            None,
+        )
         run_id = int(row[0]) if row else 1
         to_link: list[Link] = []
         to_queue: list[review.Queued] = []
