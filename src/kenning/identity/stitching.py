@@ -115,7 +115,7 @@ class IdentityStage:
                 merges.append((self._next_merge_id, None, outcome))
                 self._next_merge_id += 1
         if merges:
-            _write_merges(con, merges)
+            write_merges(con, merges)
         return outcomes
 
 
@@ -161,10 +161,10 @@ def write_changes(con: duckdb.DuckDBPyConnection, changes: _Changes) -> None:
             ),
         )
     if changes.merges:
-        _write_merges(con, changes.merges)
+        write_merges(con, changes.merges)
 
 
-def _write_merges(
+def write_merges(
     con: duckdb.DuckDBPyConnection, merges: Sequence[tuple[int, int | None, Merge]]
 ) -> None:
     now = datetime.now(UTC)
