@@ -102,20 +102,7 @@ def replay(
         ).fetchall()
     }
     first_fresh = max(highest_profile_id(con), old.next_profile_id - 1) + 1
-    for table in DERIVED_TABLES:
-        con.execute(f"DELETE FROM {table}")
-    stage.load_overrides(con)
-    stage.reset()
-    total_row = con.execute("SELECT count(*) FROM __kenning_events").fetchone()
-    total = int(total_row[0]) if total_row else 0
-    if sequential or not log_links.supported(stage.rules):
-        done = _replay_event_by_event(con, stage, total, progress)
-    else:
-        fast_replay(con, stage.rules, OverrideIndex(stage.overrides))
-        stage.load(con)  # the graph the replayed tables hold
-        done = total
-        if progress is not None:
-            progress(done, total)
+    done = replay_log(con, stage, progress=progress, sequential=sequential)
     # Decisions from outside the log (probabilistic matches, reviews) come after it.
     stage.apply_links(con, links.load(con))
     _renumber(con, stage, old_partition, old_redirects, first_fresh)
@@ -126,6 +113,30 @@ def replay(
         profiles_after=after.profile_count,
         watched={str(i): {"before": before[str(i)], "after": after.profile_for(i)} for i in watch},
     )
+
+
+def replay_log(
+    con: duckdb.DuckDBPyConnection,
+    stage: IdentityStage,
+    *,
+    progress: Progress | None = None,
+    sequential: bool = False,
+) -> int:
+    """Empty the derived tables and stitch the log into them and into a fresh graph, with the
+    replay's own numbering (no links, no stable ids); returns the events read."""
+    for table in DERIVED_TABLES:
+        con.execute(f"DELETE FROM {table}")
+    stage.load_overrides(con)
+    stage.reset()
+    total_row = con.execute("SELECT count(*) FROM __kenning_events").fetchone()
+    total = int(total_row[0]) if total_row else 0
+    if sequential or not log_links.supported(stage.rules):
+        return _replay_event_by_event(con, stage, total, progress)
+    fast_replay(con, stage.rules, OverrideIndex(stage.overrides))
+    stage.load(con)  # the graph the replayed tables hold
+    if progress is not None:
+        progress(total, total)
+    return total
 
 
 def _replay_event_by_event(
