@@ -87,7 +87,8 @@ def fast_replay(
     np.minimum.at(born, log.codes, event_of_link)
     newborn = born[log.codes] == event_of_link
     root = _roots(log, event_of_link, newborn, born)
-    component = _components(log, event_of_link, newborn, root)
+    pair_events, pair_a, pair_b = _root_pairs(log, event_of_link, newborn, root)
+    component = _components(root, pair_a, pair_b)
     bound_component = _bound_components(log, rules, overrides, component, born, events.time)
     bound_event = bound_component[component[log.codes[log.offsets[:-1]]]]
 
@@ -103,7 +104,7 @@ def fast_replay(
 
     root_profile = profile_of_creation[born[root]]
     free_merges, absorbed_into, absorbed_at = _free_merges(
-        log, events, event_of_link, newborn, root, root_profile, bound_event, len(creations)
+        log, events, pair_events, newborn, root, root_profile, bound_event, len(creations)
     )
     event_profile = _follow(
         root_profile[root[log.codes[log.offsets[:-1]]]],
@@ -198,9 +199,8 @@ def _root_pairs(
     return events[order], a[order], b[order]
 
 
-def _components(log: LogLinks, event_of_link: Codes, newborn: Flags, root: Codes) -> Codes:
+def _components(root: Codes, a: Codes, b: Codes) -> Codes:
     """A component label per identifier code: roots joined by any event carrying both."""
-    _, a, b = _root_pairs(log, event_of_link, newborn, root)
     parent: dict[int, int] = {}
 
     def find(x: int) -> int:
@@ -302,7 +302,7 @@ def _replay_bound(
 def _free_merges(
     log: LogLinks,
     events: _Events,
-    event_of_link: Codes,
+    pair_events: Codes,
     newborn: Flags,
     root: Codes,
     root_profile: Codes,
@@ -314,7 +314,6 @@ def _free_merges(
     never = len(log.seq)
     absorbed_into = np.arange(profiles + 1, dtype=np.int64)
     absorbed_at = np.full(profiles + 1, never, dtype=np.int64)
-    pair_events, _, _ = _root_pairs(log, event_of_link, newborn, root)
     into: dict[int, int] = {}
 
     def current(profile: int) -> int:

@@ -11,7 +11,6 @@ alias's ``previousId`` last. A test checks it against ``message_identifiers`` ev
 Identifiers come out as integer codes, so that grouping them is array work.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +39,11 @@ _FIXED_PATHS = (
     ("$.context.device.token", "push_token", _ALWAYS),
     ("$.context.externalIds", "", _EXTERNAL),
 )
-# An alias's previousId comes after every other identifier, whatever its priority.
-_LAST = 1 << 62
-# Room for the entries of one externalIds list within one slot's place in the order.
-_ENTRIES = 1 << 20
+# An identifier's place in its event, as one number: its priority rank, then the slot it was
+# read from, then its entry in an externalIds list. An alias's previousId comes after every
+# other identifier, whatever its priority.
+_RANK_SHIFT = 40
+_SLOT_SHIFT = 20
 
 
 @dataclass(frozen=True)
@@ -101,16 +101,6 @@ def supported(rules: IdentityRules) -> bool:
     return _slots(rules) is not None
 
 
-def _normaliser(rules: IdentityRules) -> Callable[[str, str, bool], str | None]:
-    def value_of(type_: str, raw_json: str, previous: bool) -> str | None:
-        raw: Any = orjson.loads(raw_json)
-        if previous and (isinstance(raw, bool) or not isinstance(raw, str | int)):
-            return None  # message_identifiers takes a previousId only as text or a number
-        return normalise(type_, raw, rules)
-
-    return value_of
-
-
 def read_log_links(con: duckdb.DuckDBPyConnection, rules: IdentityRules) -> LogLinks:
     """Every event's identifiers, as ``message_identifiers`` reads them, for the whole log."""
     slots = _slots(rules)
@@ -150,13 +140,14 @@ def read_log_links(con: duckdb.DuckDBPyConnection, rules: IdentityRules) -> LogL
         # Ordered by priority, then by where in the message; duplicates are removed below.
         seq, offsets, codes = _ordered(
             con.sql(
-                f"""SELECT r.seq, c.code, c.rank, r.slot::BIGINT * {_ENTRIES} AS place
-                    FROM __kenning_raw_links r JOIN __kenning_slot_codes c USING (slot, v)
-                    UNION ALL
-                    SELECT x.seq, c.code, c.rank, {external}::BIGINT * {_ENTRIES} + x.entry
-                    FROM __kenning_raw_external x JOIN __kenning_external_codes c USING (type, v)
-                    ORDER BY seq, rank, place"""
-            ).to_arrow_table()
+                """SELECT r.seq, c.code, c.place
+                   FROM __kenning_raw_links r JOIN __kenning_slot_codes c USING (slot, v)
+                   UNION ALL
+                   SELECT x.seq, c.code, c.place + x.entry
+                   FROM __kenning_raw_external x JOIN __kenning_external_codes c USING (type, v)
+                   ORDER BY seq, place"""
+            ).to_arrow_table(),
+            last_rank=len(rules.priority) + 1,
         )
     finally:
         for name in ("__kenning_slot_codes", "__kenning_external_codes"):
@@ -177,41 +168,77 @@ def _dictionaries(
     external: int,
 ) -> tuple[list[Identifier], pa.Table, pa.Table]:
     """Normalise each distinct raw value once; number the identifiers they make."""
-    value_of = _normaliser(rules)
     code_of: dict[Identifier, int] = {}
     identifiers: list[Identifier] = []
+    # One normalisation per (type, how read, raw value), whichever slots it was read from.
+    normalised: dict[tuple[str, bool, str], int | None] = {}
+    is_blocked = rules.is_blocked
 
-    def code(type_: str, raw_json: str, previous: bool) -> int | None:
-        value = value_of(type_, raw_json, previous)
-        if value is None:
-            return None
-        identifier = Identifier(type_, value)
-        found = code_of.get(identifier)
-        if found is None:
-            found = code_of[identifier] = len(identifiers)
-            identifiers.append(identifier)
+    def code(type_: str, raw_json: str, text: str | None, previous: bool) -> int | None:
+        key = (type_, previous, raw_json)
+        if key in normalised:
+            return normalised[key]
+        value: str | None
+        if text is not None and type_ != "email" and type_ != "phone":
+            # normalise() for text of a plain type, inlined: this runs once per distinct value
+            value = text.strip()
+            if not value or is_blocked(value):
+                value = None
+        else:
+            raw: Any = text if text is not None else orjson.loads(raw_json)
+            if previous and (isinstance(raw, bool) or not isinstance(raw, str | int)):
+                value = None  # message_identifiers takes a previousId only as text or a number
+            else:
+                value = normalise(type_, raw, rules)
+        found = None
+        if value is not None:
+            identifier = Identifier(type_, value)
+            found = code_of.get(identifier)
+            if found is None:
+                found = code_of[identifier] = len(identifiers)
+                identifiers.append(identifier)
+        normalised[key] = found
         return found
 
-    slot_rows = con.execute(
-        f"SELECT DISTINCT slot, v FROM __kenning_raw_links WHERE slot <> {external}"
-    ).fetchall()
+    last_rank = len(rules.priority) + 1
+
+    def place(type_: str, slot: int, previous: bool) -> int:
+        rank = last_rank if previous else rules.rank(type_)
+        return (rank << _RANK_SHIFT) | (slot << _SLOT_SHIFT)
+
+    # Text values are unquoted by DuckDB; other JSON values are decoded in Python.
+    text_of = "CASE WHEN json_type(v) = 'VARCHAR' THEN json_extract_string(v, '$') END AS text"
+    found = con.sql(
+        f"""SELECT slot, v, {text_of} FROM (
+                SELECT DISTINCT slot, v FROM __kenning_raw_links WHERE slot <> {external})"""
+    ).to_arrow_table()
+    slot_numbers = found.column("slot").to_pylist()
+    raws = found.column("v").to_pylist()
+    texts = found.column("text").to_pylist()
+    slot_codes = [
+        code(slots[slot - 2].type, raw, text, slots[slot - 2].when == _ALIAS)
+        for slot, raw, text in zip(slot_numbers, raws, texts, strict=True)
+    ]
+    slot_places = {
+        n + 2: place(slot.type, n + 2, slot.when == _ALIAS) for n, slot in enumerate(slots)
+    }
     slot_table = _code_table(
         "slot",
         [
-            (
-                slot,
-                raw,
-                code(slots[slot - 2].type, raw, slots[slot - 2].when == _ALIAS),
-                _LAST if slots[slot - 2].when == _ALIAS else rules.rank(slots[slot - 2].type),
-            )
-            for slot, raw in slot_rows
+            (slot, raw, found_code, slot_places[slot])
+            for slot, raw, found_code in zip(slot_numbers, raws, slot_codes, strict=True)
         ],
         key_type=pa.int32(),
     )
-    external_rows = con.execute("SELECT DISTINCT type, v FROM __kenning_raw_external").fetchall()
+    external_rows = con.execute(
+        f"SELECT type, v, {text_of} FROM (SELECT DISTINCT type, v FROM __kenning_raw_external)"
+    ).fetchall()
     external_table = _code_table(
         "type",
-        [(t, raw, code(t, raw, False), rules.rank(t)) for t, raw in external_rows],
+        [
+            (t, raw, code(t, raw, text, False), place(t, external, False))
+            for t, raw, text in external_rows
+        ],
         key_type=pa.string(),
     )
     return identifiers, slot_table, external_table
@@ -224,27 +251,27 @@ def _code_table(name: str, rows: list[tuple[Any, str, int | None, int]], key_typ
             name: pa.array([row[0] for row in usable], key_type),
             "v": pa.array([row[1] for row in usable], pa.string()),
             "code": pa.array([row[2] for row in usable], pa.int64()),
-            "rank": pa.array([row[3] for row in usable], pa.int64()),
+            "place": pa.array([row[3] for row in usable], pa.int64()),
         }
     )
 
 
-def _ordered(table: pa.Table) -> tuple[Codes, Codes, Codes]:
-    """Event starts and codes from rows ordered by (seq, rank, place), each identifier kept
-    at its first place in its event (extract_identifiers keeps the first of duplicates)."""
+def _ordered(table: pa.Table, last_rank: int) -> tuple[Codes, Codes, Codes]:
+    """Event starts and codes from rows ordered by (seq, place), each identifier kept at its
+    first place in its event (extract_identifiers keeps the first of duplicates)."""
     seqs = table.column("seq").to_numpy().astype(np.int64, copy=False)
     codes = table.column("code").to_numpy().astype(np.int64, copy=False)
-    ranks = table.column("rank").to_numpy().astype(np.int64, copy=False)
+    ranks = table.column("place").to_numpy().astype(np.int64, copy=False) >> _RANK_SHIFT
     # A duplicate has the type, so the rank, of its first: it can only follow a row of the
     # same event and rank, or be an alias's previousId. Only those events are looked at.
     same_event = seqs[1:] == seqs[:-1]
-    suspect = same_event & ((ranks[1:] == ranks[:-1]) | (ranks[1:] == _LAST))
-    keep = np.ones(len(codes), dtype=bool)
+    suspect = same_event & ((ranks[1:] == ranks[:-1]) | (ranks[1:] == last_rank))
     if suspect.any():
+        keep = np.ones(len(codes), dtype=bool)
         starts_all = np.flatnonzero(np.r_[True, ~same_event])
         ends_all = np.append(starts_all[1:], len(seqs))
         event_of_row = np.cumsum(np.r_[True, ~same_event]) - 1
-        for event in np.unique(event_of_row[1:][suspect]):
+        for event in np.unique(event_of_row[1:][suspect]).tolist():
             seen: set[int] = set()
             for row in range(int(starts_all[event]), int(ends_all[event])):
                 code = int(codes[row])

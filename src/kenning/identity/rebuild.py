@@ -200,7 +200,8 @@ def _renumber(
         old_redirects=old_redirects,
         first_fresh=first_fresh,
     )
-    if any(new != stable for new, stable in ids.mapping.items()):
+    renumbered = any(new != stable for new, stable in ids.mapping.items())
+    if renumbered:
         con.register(
             "__kenning_renumber",
             pa.table(
@@ -230,7 +231,10 @@ def _renumber(
             "INSERT INTO __kenning_profile_redirects VALUES (?, ?)",
             [[old, stable] for old, stable in ids.redirects.items()],
         )
-    stage.load(con)
+    if renumbered or ids.redirects:
+        stage.load(con)
+    # else the graph already holds what the tables hold (ids and all): reading it back from
+    # them costs about as much as the rest of a large rebuild.
 
 
 def live_partition(stage: IdentityStage) -> dict[int, frozenset[str]]:
