@@ -200,14 +200,16 @@ def _renumber(
         old_redirects=old_redirects,
         first_fresh=first_fresh,
     )
-    renumbered = any(new != stable for new, stable in ids.mapping.items())
+    # Only the ids that change: rewriting a row to its own value still costs a rewrite.
+    changed = {new: stable for new, stable in ids.mapping.items() if new != stable}
+    renumbered = bool(changed)
     if renumbered:
         con.register(
             "__kenning_renumber",
             pa.table(
                 {
-                    "new_id": pa.array(list(ids.mapping), pa.int64()),
-                    "stable_id": pa.array(list(ids.mapping.values()), pa.int64()),
+                    "new_id": pa.array(list(changed), pa.int64()),
+                    "stable_id": pa.array(list(changed.values()), pa.int64()),
                 }
             ),
         )
