@@ -212,10 +212,13 @@ def main() -> None:
         "identity",
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}. `make bench` (or "
         "`.venv/bin/python -m bench identity`); the synthetic brand with "
-        f"{PEOPLE:,} people (`KENNING_BENCH_IDENTITY_PEOPLE` scales it), all in one process. "
-        "The rebuild replays every event through the graph under the rules (limits, priority, "
-        "overrides) in one transaction and writes the derived tables; scipy only groups the "
-        "links, with no rules, and writes nothing.\n\n" + "\n".join(rows),
+        f"{PEOPLE:,} people (`KENNING_BENCH_IDENTITY_PEOPLE` scales it), all in one process; "
+        f"the large rebuild copies its log to about {REBUILD_LINKS:,} links "
+        "(`KENNING_BENCH_REBUILD_LINKS`, default 1,000,000). "
+        "The rebuild stitches every event under the rules (limits, priority, overrides), in "
+        "bulk where no rule can bite and event by event where one can, in one transaction, "
+        "and writes the derived tables; scipy only groups the links, with no rules, and writes "
+        "nothing.\n\n" + "\n".join(rows),
     )
     print("\n".join(rows))
 
