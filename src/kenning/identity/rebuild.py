@@ -3,6 +3,10 @@
 A rebuild replays every event, in log order, through a fresh graph under the current rules and
 overrides, then maps the replay's profile numbering onto the ids the profiles had before (see
 ``stable_ids``), so that nobody downstream sees a person renumbered.
+
+The replay is done in bulk (``fast_replay``): array work for the identifiers no rule can
+touch, event by event for the rest; its tables equal the event-by-event replay's, which stays
+here (``sequential=True``) as the reference the tests hold it to.
 """
 
 from collections.abc import Callable, Sequence
@@ -12,8 +16,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from kenning.identity import links
+from kenning.identity import links, log_links
+from kenning.identity.fast_replay import fast_replay
 from kenning.identity.identifiers import Identifier
+from kenning.identity.overrides import OverrideIndex
 from kenning.identity.stable_ids import stable_ids
 from kenning.identity.stitching import IdentityStage, highest_profile_id
 from kenning.store.store import Store
@@ -79,8 +85,13 @@ def replay(
     *,
     watch: Sequence[Identifier] = (),
     progress: Progress | None = None,
+    sequential: bool = False,
 ) -> Rebuilt:
-    """Replay the log into a fresh graph on ``con`` (inside the caller's transaction)."""
+    """Replay the log into a fresh graph on ``con`` (inside the caller's transaction).
+
+    ``sequential`` stitches event by event, as ingest does (slow: the reference for tests);
+    otherwise the log is replayed in bulk, with the same result.
+    """
     old = stage.graph
     old_partition = old.partition()
     before = {str(i): old.profile_for(i) for i in watch}
@@ -91,12 +102,46 @@ def replay(
         ).fetchall()
     }
     first_fresh = max(highest_profile_id(con), old.next_profile_id - 1) + 1
+    done = replay_log(con, stage, progress=progress, sequential=sequential)
+    # Decisions from outside the log (probabilistic matches, reviews) come after it.
+    stage.apply_links(con, links.load(con))
+    _renumber(con, stage, old_partition, old_redirects, first_fresh)
+    after = stage.graph
+    return Rebuilt(
+        events=done,
+        profiles_before=len(old_partition),
+        profiles_after=after.profile_count,
+        watched={str(i): {"before": before[str(i)], "after": after.profile_for(i)} for i in watch},
+    )
+
+
+def replay_log(
+    con: duckdb.DuckDBPyConnection,
+    stage: IdentityStage,
+    *,
+    progress: Progress | None = None,
+    sequential: bool = False,
+) -> int:
+    """Empty the derived tables and stitch the log into them and into a fresh graph, with the
+    replay's own numbering (no links, no stable ids); returns the events read."""
     for table in DERIVED_TABLES:
         con.execute(f"DELETE FROM {table}")
     stage.load_overrides(con)
     stage.reset()
     total_row = con.execute("SELECT count(*) FROM __kenning_events").fetchone()
     total = int(total_row[0]) if total_row else 0
+    if sequential or not log_links.supported(stage.rules):
+        return _replay_event_by_event(con, stage, total, progress)
+    fast_replay(con, stage.rules, OverrideIndex(stage.overrides))
+    stage.load(con)  # the graph the replayed tables hold
+    if progress is not None:
+        progress(total, total)
+    return total
+
+
+def _replay_event_by_event(
+    con: duckdb.DuckDBPyConnection, stage: IdentityStage, total: int, progress: Progress | None
+) -> int:
     done = 0
     last_seq = 0
     # Chunks by seq, each fetched whole: the same connection then writes the results.
@@ -131,16 +176,7 @@ def replay(
         done += len(rows)
         if progress is not None:
             progress(done, total)
-    # Decisions from outside the log (probabilistic matches, reviews) come after it.
-    stage.apply_links(con, links.load(con))
-    _renumber(con, stage, old_partition, old_redirects, first_fresh)
-    after = stage.graph
-    return Rebuilt(
-        events=done,
-        profiles_before=len(old_partition),
-        profiles_after=after.profile_count,
-        watched={str(i): {"before": before[str(i)], "after": after.profile_for(i)} for i in watch},
-    )
+    return done
 
 
 def _renumber(
@@ -164,13 +200,16 @@ def _renumber(
         old_redirects=old_redirects,
         first_fresh=first_fresh,
     )
-    if any(new != stable for new, stable in ids.mapping.items()):
+    # Only the ids that change: rewriting a row to its own value still costs a rewrite.
+    changed = {new: stable for new, stable in ids.mapping.items() if new != stable}
+    renumbered = bool(changed)
+    if renumbered:
         con.register(
             "__kenning_renumber",
             pa.table(
                 {
-                    "new_id": pa.array(list(ids.mapping), pa.int64()),
-                    "stable_id": pa.array(list(ids.mapping.values()), pa.int64()),
+                    "new_id": pa.array(list(changed), pa.int64()),
+                    "stable_id": pa.array(list(changed.values()), pa.int64()),
                 }
             ),
         )
@@ -194,7 +233,10 @@ def _renumber(
             "INSERT INTO __kenning_profile_redirects VALUES (?, ?)",
             [[old, stable] for old, stable in ids.redirects.items()],
         )
-    stage.load(con)
+    if renumbered or ids.redirects:
+        stage.load(con)
+    # else the graph already holds what the tables hold (ids and all): reading it back from
+    # them costs about as much as the rest of a large rebuild.
 
 
 def live_partition(stage: IdentityStage) -> dict[int, frozenset[str]]:

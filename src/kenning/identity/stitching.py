@@ -6,7 +6,7 @@ live state and a rebuild agree by construction.
 """
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -22,6 +22,7 @@ from kenning.identity.rules import IdentityRules
 from kenning.store.writer import EventRow
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def message_identifiers(message: dict[str, Any], rules: IdentityRules) -> list[Identifier]:
@@ -62,10 +63,12 @@ class IdentityStage:
         """Read the graph from the store (at open, and after a failed transaction)."""
         self.load_overrides(con)
         self.graph = self.fresh_graph()
+        # Times as microseconds: DuckDB's conversion of each TIMESTAMPTZ to a datetime costs
+        # more than the rest of loading a large graph.
         self.graph.load(
-            (str(t), str(v), int(p), f)
-            for t, v, p, f in con.execute(
-                "SELECT type, value, profile_id, first_seen FROM kenning_identifiers"
+            (str(t), str(v), int(p), _EPOCH + timedelta(microseconds=us))
+            for t, v, p, us in con.execute(
+                "SELECT type, value, profile_id, epoch_us(first_seen) FROM kenning_identifiers"
             ).fetchall()
         )
         self.graph.next_profile_id = max(self.graph.next_profile_id, highest_profile_id(con) + 1)
@@ -115,7 +118,7 @@ class IdentityStage:
                 merges.append((self._next_merge_id, None, outcome))
                 self._next_merge_id += 1
         if merges:
-            _write_merges(con, merges)
+            write_merges(con, merges)
         return outcomes
 
 
@@ -161,10 +164,10 @@ def write_changes(con: duckdb.DuckDBPyConnection, changes: _Changes) -> None:
             ),
         )
     if changes.merges:
-        _write_merges(con, changes.merges)
+        write_merges(con, changes.merges)
 
 
-def _write_merges(
+def write_merges(
     con: duckdb.DuckDBPyConnection, merges: Sequence[tuple[int, int | None, Merge]]
 ) -> None:
     now = datetime.now(UTC)

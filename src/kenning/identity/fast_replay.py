@@ -1,0 +1,408 @@
+"""Replaying the whole log with array work where the rules cannot bite, event by event where
+they can; the tables come out exactly as the event-by-event replay writes them.
+
+Why it is exact. Group the log's identifiers into connected components (two identifiers are
+joined when an event carries both). Every limit is monotone: a set of identifiers that keeps
+the per-type counts, the windows and the cap keeps them in every subset too. So when a
+component's whole identifier set keeps every limit (each identifier counted as first seen at
+the first event carrying it) and no override names any of its identifiers, no event of it ever
+has an identifier left out, and event-by-event stitching does nothing but grow and join groups:
+what it writes follows from the order of first appearances alone. Those *free* components are
+computed here with arrays; the others (*bound*: a limit or an override may bite) go through
+``IdentityGraph.resolve`` event by event, with their own profile numbering. Components never
+share an identifier, so the two never interact, except through the numbering: profile ids are
+handed out in order of the events that create profiles, and merge ids in order of the events
+that merge, so both are renumbered over the union at the end.
+
+How a free component is read without replaying it. Each identifier is *born* at the first
+event carrying it; an event whose identifiers are all born there creates a profile, any other
+event attaches its newborn identifiers to the profile its older ones are in. Following "born
+at, attached to the profile of an older identifier" back gives each identifier a *root*: the
+first identifier of the event that created the profile it was born into. Profiles only change
+by merges, which happen at events whose older identifiers have different roots not yet joined;
+those are few, and are walked in log order with a union-find over profile ids (the merge keeps
+the smallest). An event's profile is then its root's profile, followed through the merges made
+up to and including that event.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from kenning.identity.graph import RULE_ALIAS, RULE_SHARED_IDENTIFIER, IdentityGraph, Merge
+from kenning.identity.identifiers import Identifier
+from kenning.identity.log_links import Codes, LogLinks, read_log_links
+from kenning.identity.overrides import OverrideIndex
+from kenning.identity.rules import IdentityRules
+from kenning.identity.stitching import write_merges
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+Flags = npt.NDArray[np.bool_]
+
+
+@dataclass
+class _Events:
+    """Attributes of the events that carry identifiers, index-aligned with ``LogLinks.seq``."""
+
+    time: Codes  # microseconds since the epoch
+    source: Codes  # index into ``sources``
+    sources: list[str]
+    alias: Flags  # stored as an alias call: its merges are logged under the alias rule
+
+
+@dataclass
+class _Bound:
+    """What event-by-event stitching of the bound components decided, in local numbering."""
+
+    creations: list[int] = field(default_factory=list)  # event index per local profile id - 1
+    profiles: dict[int, int] = field(default_factory=dict)  # event index -> local profile
+    added: list[tuple[int, int, int]] = field(default_factory=list)  # (code, local, event)
+    merges: list[tuple[int, Merge]] = field(default_factory=list)  # (event index, merge)
+
+
+@dataclass
+class Replayed:
+    events: int
+    links: int
+    bound_events: int
+
+
+def fast_replay(
+    con: duckdb.DuckDBPyConnection, rules: IdentityRules, overrides: OverrideIndex
+) -> Replayed:
+    """Stitch the whole log into the (emptied) derived tables, as a replay in log order does."""
+    log = read_log_links(con, rules)
+    if not log.links:
+        return Replayed(0, 0, 0)
+    events = _read_events(con, log.seq)
+    n_events, n_codes = len(log.seq), len(log.identifiers)
+    event_of_link = np.repeat(np.arange(n_events, dtype=np.int64), np.diff(log.offsets))
+    born = np.full(n_codes, n_events, dtype=np.int64)
+    np.minimum.at(born, log.codes, event_of_link)
+    newborn = born[log.codes] == event_of_link
+    root = _roots(log, event_of_link, newborn, born)
+    pair_events, pair_a, pair_b = _root_pairs(log, event_of_link, newborn, root)
+    component = _components(root, pair_a, pair_b)
+    bound_component = _bound_components(log, rules, overrides, component, born, events.time)
+    bound_event = bound_component[component[log.codes[log.offsets[:-1]]]]
+
+    bound = _replay_bound(log, events, rules, overrides, np.flatnonzero(bound_event))
+    older_count = np.add.reduceat((~newborn).astype(np.int64), log.offsets[:-1])
+    free_creation = ~bound_event & (older_count == 0)
+    bound_creations = np.asarray(bound.creations, dtype=np.int64)
+    creations = np.sort(np.concatenate([np.flatnonzero(free_creation), bound_creations]))
+    profile_of_creation = np.zeros(n_events + 1, dtype=np.int64)
+    profile_of_creation[creations] = np.arange(1, len(creations) + 1)
+    # Bound profiles keep their order of creation, so renumbering them keeps every decision.
+    global_id = np.r_[0, profile_of_creation[bound_creations]]
+
+    root_profile = profile_of_creation[born[root]]
+    free_merges, absorbed_into, absorbed_at = _free_merges(
+        log, events, pair_events, newborn, root, root_profile, bound_event, len(creations)
+    )
+    event_profile = _follow(
+        root_profile[root[log.codes[log.offsets[:-1]]]],
+        np.arange(n_events, dtype=np.int64),
+        absorbed_into,
+        absorbed_at,
+    )
+    for event, local in bound.profiles.items():
+        event_profile[event] = global_id[local]
+    resolved = ~bound_event
+    resolved[list(bound.profiles)] = True
+
+    free_codes = np.flatnonzero(~bound_component[component] & (born < n_events))
+    added_codes = np.r_[free_codes, np.asarray([a[0] for a in bound.added], dtype=np.int64)]
+    added_events = np.r_[born[free_codes], np.asarray([a[2] for a in bound.added], np.int64)]
+    added_profiles = np.r_[
+        event_profile[born[free_codes]],
+        global_id[np.asarray([a[1] for a in bound.added], dtype=np.int64)],
+    ]
+    merges = sorted(
+        free_merges
+        + [
+            (event, Merge(int(global_id[m.kept]), int(global_id[m.merged]), m.identifiers, m.rule))
+            for event, m in bound.merges
+        ],
+        key=lambda item: item[0],  # stable: an event's own merges keep their order
+    )
+    _write(
+        con,
+        log,
+        events,
+        np.flatnonzero(resolved),
+        event_profile,
+        (added_codes, added_events, added_profiles),
+        merges,
+    )
+    return Replayed(n_events, log.links, int(bound_event.sum()))
+
+
+def _read_events(con: duckdb.DuckDBPyConnection, seqs: Codes) -> _Events:
+    table = con.sql(
+        """SELECT seq, epoch_us(timestamp) AS time, source_id, type = 'alias' AS alias
+           FROM __kenning_events ORDER BY seq"""
+    ).to_arrow_table()
+    all_seqs = table.column("seq").to_numpy()
+    index = np.searchsorted(all_seqs, seqs)
+    sources = table.column("source_id").combine_chunks().dictionary_encode()
+    return _Events(
+        time=table.column("time").to_numpy().astype(np.int64)[index],
+        source=sources.indices.to_numpy(zero_copy_only=False).astype(np.int64)[index],
+        sources=sources.dictionary.to_pylist(),
+        alias=table.column("alias").to_numpy(zero_copy_only=False).astype(bool)[index],
+    )
+
+
+def _roots(log: LogLinks, event_of_link: Codes, newborn: Flags, born: Codes) -> Codes:
+    """Each identifier's root: the first identifier of the event that created its profile."""
+    first_code = log.codes[log.offsets[:-1]]
+    older = np.flatnonzero(~newborn)
+    first_older = np.full(len(log.seq), -1, dtype=np.int64)
+    if len(older):
+        starts = older[np.r_[True, event_of_link[older][1:] != event_of_link[older][:-1]]]
+        first_older[event_of_link[starts]] = log.codes[starts]
+    birth_event = np.minimum(born, len(log.seq) - 1)
+    parent = np.where(
+        first_older[birth_event] >= 0, first_older[birth_event], first_code[birth_event]
+    )
+    while True:
+        grand = parent[parent]
+        if np.array_equal(grand, parent):
+            return parent
+        parent = grand
+
+
+def _root_pairs(
+    log: LogLinks, event_of_link: Codes, newborn: Flags, root: Codes
+) -> tuple[Codes, Codes, Codes]:
+    """(event, root of its first older identifier, root of another older one) wherever they
+    differ, each pair at its first event only: where two groups may meet."""
+    older = np.flatnonzero(~newborn)
+    if not len(older):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    events = event_of_link[older]
+    roots = root[log.codes[older]]
+    first = np.r_[True, events[1:] != events[:-1]]
+    first_root = roots[np.flatnonzero(first)][np.cumsum(first) - 1]
+    differs = roots != first_root
+    events, a, b = events[differs], first_root[differs], roots[differs]
+    _, first_seen = np.unique(a * (int(root.max()) + 1) + b, return_index=True)
+    order = np.sort(first_seen)
+    return events[order], a[order], b[order]
+
+
+def _components(root: Codes, a: Codes, b: Codes) -> Codes:
+    """A component label per identifier code: roots joined by any event carrying both."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        while (up := parent.get(x, x)) != x:
+            parent[x] = parent.get(up, up)
+            x = up
+        return x
+
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+    label = np.arange(len(root), dtype=np.int64)
+    if parent:
+        keys = np.fromiter(parent, dtype=np.int64, count=len(parent))
+        label[keys] = [find(int(k)) for k in keys]
+    return label[root]
+
+
+def _bound_components(
+    log: LogLinks,
+    rules: IdentityRules,
+    overrides: OverrideIndex,
+    component: Codes,
+    born: Codes,
+    time: Codes,
+) -> Flags:
+    """Per component label: whether a limit or an override could make stitching leave an
+    identifier out (then it is replayed event by event)."""
+    n = len(component)
+    seen = born < len(log.seq)
+    bound = np.zeros(n, dtype=bool)
+    sizes = np.bincount(component[seen], minlength=n)
+    bound |= sizes > rules.max_identifiers_per_profile
+    types = [identifier.type for identifier in log.identifiers]
+    type_names, type_codes = np.unique(np.asarray(types, dtype=object), return_inverse=True)
+    first_seen = time[np.minimum(born, len(log.seq) - 1)]
+    for t, name in enumerate(type_names):
+        limit = rules.limit(str(name))
+        members = np.flatnonzero((type_codes == t) & seen)
+        counts = np.bincount(component[members], minlength=n)
+        over = counts > limit.count
+        if not over.any():
+            continue
+        if limit.window is None:
+            bound |= over
+            continue
+        # The densest window of each component holding more values than the limit.
+        members = members[over[component[members]]]
+        order = np.lexsort((first_seen[members], component[members]))
+        comps, times = component[members][order], first_seen[members][order]
+        step = limit.count
+        if step == 0:
+            bound |= over
+            continue
+        window = limit.window // timedelta(microseconds=1)
+        dense = (comps[step:] == comps[:-step]) & (times[step:] - times[:-step] <= window)
+        bound[comps[step:][dense]] = True
+    if overrides:
+        named = {key for key in overrides.detached} | set(overrides.never)
+        codes = [
+            code
+            for code, identifier in enumerate(log.identifiers)
+            if f"{identifier.type}:{identifier.value}" in named
+        ]
+        bound[component[np.asarray(codes, dtype=np.int64)]] = True
+    return bound
+
+
+def _replay_bound(
+    log: LogLinks,
+    events: _Events,
+    rules: IdentityRules,
+    overrides: OverrideIndex,
+    indices: Codes,
+) -> _Bound:
+    graph = IdentityGraph(rules, overrides=overrides)
+    code_of: dict[Identifier, int] = {}
+    result = _Bound()
+    for event in indices.tolist():
+        codes = log.codes[log.offsets[event] : log.offsets[event + 1]].tolist()
+        identifiers = [log.identifiers[c] for c in codes]
+        for code, identifier in zip(codes, identifiers, strict=True):
+            code_of[identifier] = code
+        at = _EPOCH + timedelta(microseconds=int(events.time[event]))
+        rule = RULE_ALIAS if events.alias[event] else RULE_SHARED_IDENTIFIER
+        resolution = graph.resolve(identifiers, at, rule=rule)
+        if resolution is None:
+            continue
+        if resolution.new_profile:
+            result.creations.append(event)
+        result.profiles[event] = resolution.profile_id
+        for added in resolution.added:
+            result.added.append((code_of[added.identifier], added.profile_id, event))
+        result.merges.extend((event, merge) for merge in resolution.merges)
+    return result
+
+
+def _free_merges(
+    log: LogLinks,
+    events: _Events,
+    pair_events: Codes,
+    newborn: Flags,
+    root: Codes,
+    root_profile: Codes,
+    bound_event: Flags,
+    profiles: int,
+) -> tuple[list[tuple[int, Merge]], Codes, Codes]:
+    """The merges of the free components, in log order, and for each profile the profile it
+    was merged into and at which event (``profiles`` + 1 and past the last event if never)."""
+    never = len(log.seq)
+    absorbed_into = np.arange(profiles + 1, dtype=np.int64)
+    absorbed_at = np.full(profiles + 1, never, dtype=np.int64)
+    into: dict[int, int] = {}
+
+    def current(profile: int) -> int:
+        while (up := into.get(profile, profile)) != profile:
+            into[profile] = into.get(up, up)
+            profile = up
+        return profile
+
+    merges: list[tuple[int, Merge]] = []
+    for event in np.unique(pair_events).tolist():
+        if bound_event[event]:
+            continue
+        start, end = int(log.offsets[event]), int(log.offsets[event + 1])
+        codes = log.codes[start:end].tolist()
+        older = (~newborn[start:end]).tolist()
+        held = [
+            current(int(root_profile[root[c]])) if old else 0
+            for c, old in zip(codes, older, strict=True)
+        ]
+        matched = sorted({p for p in held if p})
+        if len(matched) < 2:
+            continue
+        kept = matched[0]
+        rule = RULE_ALIAS if events.alias[event] else RULE_SHARED_IDENTIFIER
+        joined = {kept}
+        for other in matched[1:]:
+            joined.add(other)
+            links = tuple(
+                log.identifiers[c] for c, p in zip(codes, held, strict=True) if p in joined
+            )
+            merges.append((event, Merge(kept, other, links, rule)))
+            into[other] = kept
+            absorbed_into[other] = kept
+            absorbed_at[other] = event
+    return merges, absorbed_into, absorbed_at
+
+
+def _follow(profile: Codes, at: Codes, absorbed_into: Codes, absorbed_at: Codes) -> Codes:
+    """Each profile followed through the merges made up to and including event ``at``."""
+    profile = profile.copy()
+    while True:
+        moving = absorbed_at[profile] <= at
+        if not moving.any():
+            return profile
+        profile[moving] = absorbed_into[profile[moving]]
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    log: LogLinks,
+    events: _Events,
+    resolved: Codes,
+    event_profile: Codes,
+    added: tuple[Codes, Codes, Codes],
+    merges: Sequence[tuple[int, Merge]],
+) -> None:
+    codes, born_at, profiles = added
+    order = np.lexsort((np.arange(len(codes)), born_at))
+    codes, born_at, profiles = codes[order], born_at[order], profiles[order]
+    types = [log.identifiers[c].type for c in codes.tolist()]
+    values = [log.identifiers[c].value for c in codes.tolist()]
+    sources = pa.DictionaryArray.from_arrays(
+        pa.array(events.source[born_at], pa.int32()), pa.array(events.sources, pa.string())
+    ).cast(pa.string())
+    con.from_arrow(
+        pa.table(
+            {
+                "type": pa.array(types, pa.string()),
+                "value": pa.array(values, pa.string()),
+                "profile_id": pa.array(profiles, pa.int64()),
+                "source_id": sources,
+                "first_seen": pa.array(events.time[born_at], pa.int64()).cast(_TIMESTAMP),
+                "first_seq": pa.array(log.seq[born_at], pa.int64()),
+            }
+        )
+    ).insert_into("__kenning_identifiers")
+    con.from_arrow(
+        pa.table(
+            {
+                "seq": pa.array(log.seq[resolved], pa.int64()),
+                "profile_id": pa.array(event_profile[resolved], pa.int64()),
+            }
+        )
+    ).insert_into("__kenning_event_profiles")
+    if merges:
+        write_merges(
+            con,
+            [
+                (merge_id, int(log.seq[event]), merge)
+                for merge_id, (event, merge) in enumerate(merges, start=1)
+            ],
+        )

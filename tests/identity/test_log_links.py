@@ -1,0 +1,189 @@
+"""Identifiers read from the whole log in bulk equal message_identifiers, event by event."""
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kenning.identity.identifiers import Identifier
+from kenning.identity.log_links import read_log_links, supported
+from kenning.identity.rules import IdentityRules
+from kenning.identity.stitching import message_identifiers
+from kenning.ingest.pipeline import prepare_messages
+from kenning.spec.limits import Limits
+from kenning.store.store import Store
+
+NOW = datetime(2026, 5, 1, tzinfo=UTC)
+CUSTOM = IdentityRules(
+    custom={"loyalty_id": ("traits.loyalty_id", "properties.card.number"), "crm_id": ("crm",)},
+    blocked=(*IdentityRules().blocked, "^blocked-.*$"),
+)
+
+# Values of every JSON kind, and the ones normalisation cares about: case and spaces, blocked
+# placeholders, numbers (integral floats read as integers), phones in several formats.
+raw_values = st.one_of(
+    st.sampled_from(
+        [
+            "u1",
+            " u1 ",
+            "U1",
+            "a@x.com",
+            " A@X.com",
+            "bad-email",
+            "null",
+            "0000-0000",
+            "-1",
+            "Test@Test.com",
+            "blocked-7",
+            "",
+            "   ",
+            "+44 7700 900123",
+            "07700 900123",
+            "+447700900123",
+            "(415) 555-0100",
+            "é\u00a0",
+            "\u2028x",
+            'quote"d',
+        ]
+    ),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+    st.just({"nested": "x"}),
+    st.just(["x"]),
+    st.text(max_size=6),
+)
+
+
+def maybe(value: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.none(), value)
+
+
+external_ids = st.lists(
+    st.one_of(
+        st.fixed_dictionaries(
+            {"type": st.sampled_from(["loyalty_id", "email", "crm_id", ""]), "id": raw_values}
+        ),
+        st.fixed_dictionaries({"id": raw_values}),
+        st.fixed_dictionaries({"type": st.integers(0, 9), "id": raw_values}),
+        st.just("not an entry"),
+    ),
+    max_size=4,
+)
+messages = st.fixed_dictionaries(
+    {"type": st.sampled_from(["identify", "track", "page", "alias", "screen"])},
+    optional={
+        "userId": raw_values,
+        "anonymousId": raw_values,
+        "previousId": raw_values,
+        "traits": st.fixed_dictionaries(
+            {}, optional={"email": raw_values, "phone": raw_values, "loyalty_id": raw_values}
+        ),
+        "context": st.fixed_dictionaries(
+            {},
+            optional={
+                "traits": st.one_of(
+                    st.fixed_dictionaries({}, optional={"email": raw_values, "phone": raw_values}),
+                    st.just(["not", "a", "mapping"]),
+                ),
+                "device": st.fixed_dictionaries(
+                    {},
+                    optional={"id": raw_values, "advertisingId": raw_values, "token": raw_values},
+                ),
+                "externalIds": st.one_of(external_ids, st.just({"type": "x", "id": "y"})),
+            },
+        ),
+        "properties": st.fixed_dictionaries(
+            {}, optional={"card": st.one_of(st.fixed_dictionaries({"number": raw_values}))}
+        ),
+        "crm": raw_values,
+        "event": st.just("Clicked"),
+    },
+)
+
+
+def stored(store: Store, batch: list[dict[str, Any]]) -> None:
+    for message in batch:
+        message.setdefault("event", "Clicked")
+        if message["type"] == "alias" and not isinstance(message.get("previousId"), str):
+            message["previousId"] = "prev"
+    prepared = prepare_messages(batch, source_id="src", received_at=NOW, limits=Limits())
+    if prepared.events:
+        store.write_events(prepared.events).result()
+
+
+def bulk_and_one_by_one(
+    store: Store, rules: IdentityRules
+) -> tuple[dict[int, list[Identifier]], dict[int, list[Identifier]]]:
+    with store.reader() as con:
+        log = read_log_links(con, rules)
+        payloads = con.execute("SELECT seq, payload FROM __kenning_events").fetchall()
+    bulk = {
+        int(seq): [log.identifiers[c] for c in log.codes[log.offsets[i] : log.offsets[i + 1]]]
+        for i, seq in enumerate(log.seq)
+    }
+    one_by_one = {
+        int(seq): found
+        for seq, payload in payloads
+        if (found := message_identifiers(orjson.loads(payload), rules))
+    }
+    return bulk, one_by_one
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(messages, min_size=1, max_size=25), st.sampled_from([IdentityRules(), CUSTOM]))
+def test_bulk_reading_equals_message_identifiers(
+    batch: list[dict[str, Any]], rules: IdentityRules
+) -> None:
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        Store.open(Path(directory) / "k.duckdb", stitch=False) as store,
+    ):
+        stored(store, batch)
+        bulk, one_by_one = bulk_and_one_by_one(store, rules)
+        assert bulk == one_by_one
+
+
+def test_order_and_duplicates_follow_message_identifiers(store: Store) -> None:
+    stored(
+        store,
+        [
+            {
+                "type": "identify",
+                "anonymousId": "a1",
+                "userId": "u1",
+                "traits": {"email": "second@x.com", "phone": "+447700900123"},
+                "context": {
+                    "traits": {"email": "First@x.com"},
+                    "externalIds": [
+                        {"type": "email", "id": "first@x.com"},
+                        {"type": "crm_id", "id": "C1"},
+                    ],
+                },
+            },
+            {"type": "alias", "userId": "u2", "anonymousId": "a2", "previousId": "a2"},
+            {"type": "alias", "userId": "u3", "previousId": "a3"},
+        ],
+    )
+    bulk, one_by_one = bulk_and_one_by_one(store, IdentityRules())
+    assert bulk == one_by_one
+    assert [str(i) for i in bulk[1]] == [
+        "user_id:u1",
+        "email:first@x.com",
+        "email:second@x.com",
+        "phone:+447700900123",
+        "anonymous_id:a1",
+        "crm_id:C1",
+    ]
+    assert [str(i) for i in bulk[3]] == ["user_id:u3", "anonymous_id:a3"]
+
+
+def test_custom_paths_that_cannot_be_read_in_bulk_are_refused() -> None:
+    assert supported(CUSTOM)
+    assert not supported(IdentityRules(custom={"odd": ('a"b',)}))
+    assert not supported(IdentityRules(custom={"prev": ("anonymousId",)}))
