@@ -33,6 +33,8 @@ def test_match_review_accept_and_reject_over_http(febrl_server: LiveServer) -> N
         )
         report = admin.post("/v1/identity/match", json={}).json()
         assert report["records"] == 10_000 and report["merged"] > 4_000
+        compared = {w["comparison"] for w in report["weights"]}
+        assert {"address", "birthday"} <= compared  # the model's weights are reported
         pending = admin.get("/v1/identity/reviews").json()["reviews"]
         assert pending and all(r["status"] == "pending" for r in pending)
         accepted = admin.post(f"/v1/identity/reviews/{pending[0]['id']}/accept").json()

@@ -72,25 +72,30 @@ def _dig(message: Mapping[str, Any], dotted: str) -> object:
     return node
 
 
+# The fixed places identifiers are read from, in reading order: (dotted path, type, whether
+# only identify calls count there). log_links reads the same places in bulk, from this table.
+FIXED_PLACES: tuple[tuple[str, str, bool], ...] = (
+    ("userId", "user_id", False),
+    ("anonymousId", "anonymous_id", False),
+    ("context.traits.email", "email", False),
+    ("context.traits.phone", "phone", False),
+    ("traits.email", "email", True),
+    ("traits.phone", "phone", True),
+    ("context.device.id", "device_id", False),
+    ("context.device.advertisingId", "advertising_id", False),
+    ("context.device.token", "push_token", False),
+)
+
+
 def _raw_identifiers(
     message: Mapping[str, Any], rules: IdentityRules
 ) -> Iterator[tuple[str, object]]:
-    yield "user_id", message.get("userId")
-    yield "anonymous_id", message.get("anonymousId")
+    identify = message.get("type") == "identify"
+    for dotted, type_, identify_only in FIXED_PLACES:
+        if identify or not identify_only:
+            yield type_, _dig(message, dotted)
     context = message.get("context")
     context = context if isinstance(context, Mapping) else {}
-    trait_sources = [context.get("traits")]
-    if message.get("type") == "identify":
-        trait_sources.append(message.get("traits"))
-    for traits in trait_sources:
-        if isinstance(traits, Mapping):
-            yield "email", traits.get("email")
-            yield "phone", traits.get("phone")
-    device = context.get("device")
-    if isinstance(device, Mapping):
-        yield "device_id", device.get("id")
-        yield "advertising_id", device.get("advertisingId")
-        yield "push_token", device.get("token")
     external = context.get("externalIds")
     if isinstance(external, list):
         for entry in external:

@@ -11,7 +11,6 @@ identifiers outlive the profiles a rebuild renumbers.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -35,16 +34,6 @@ class Link:
     @property
     def rule(self) -> str:
         return RULE_PROBABILISTIC if self.decided_by == BY_MODEL else RULE_REVIEWED
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "a": str(self.a),
-            "b": str(self.b),
-            "probability": self.probability,
-            "decided_by": self.decided_by,
-            "run_id": self.run_id,
-        }
 
 
 def load(con: duckdb.DuckDBPyConnection) -> list[Link]:

@@ -20,7 +20,7 @@ import numpy.typing as npt
 import orjson
 import pyarrow as pa
 
-from kenning.identity.identifiers import Identifier, normalise
+from kenning.identity.identifiers import FIXED_PLACES, Identifier, normalise
 from kenning.identity.rules import IdentityRules
 
 Codes = npt.NDArray[np.int64]
@@ -28,15 +28,10 @@ Codes = npt.NDArray[np.int64]
 # Where message_identifiers reads, in its order: (JSON path, identifier type, read when).
 _ALWAYS, _IDENTIFY, _ALIAS, _EXTERNAL = "always", "identify", "alias", "external"
 _FIXED_PATHS = (
-    ("$.userId", "user_id", _ALWAYS),
-    ("$.anonymousId", "anonymous_id", _ALWAYS),
-    ("$.context.traits.email", "email", _ALWAYS),
-    ("$.context.traits.phone", "phone", _ALWAYS),
-    ("$.traits.email", "email", _IDENTIFY),
-    ("$.traits.phone", "phone", _IDENTIFY),
-    ("$.context.device.id", "device_id", _ALWAYS),
-    ("$.context.device.advertisingId", "advertising_id", _ALWAYS),
-    ("$.context.device.token", "push_token", _ALWAYS),
+    *(
+        (f"$.{dotted}", type_, _IDENTIFY if identify_only else _ALWAYS)
+        for dotted, type_, identify_only in FIXED_PLACES
+    ),
     ("$.context.externalIds", "", _EXTERNAL),
 )
 # An identifier's place in its event, as one number: its priority rank, then the slot it was

@@ -4,10 +4,11 @@ Runs on a private in-memory DuckDB (the store's engine, not the store's file): t
 the store's connection, and Splink's scratch tables have no place in the customer's database.
 
 Training needs no labels: ``u`` (how often two different people agree by chance) from random
-pairs, the prior (how likely two random profiles are one person) from near-certain rules, ``m``
-(how often one person's records agree) by expectation maximisation over blocked pairs. Fields
-no profile fills are left out of the model; a field that training cannot estimate keeps
-Splink's defaults and is reported.
+pairs; ``m`` (how one person's records differ) from the records the identity graph already
+joined, else by expectation maximisation over blocked pairs; the prior (how likely two random
+records are one person) from near-certain rules. Fields no record fills are left out of the
+model; a comparison training cannot estimate keeps Splink's prior m values, and the run's notes
+say so.
 """
 
 import logging
@@ -201,7 +202,7 @@ def _settings(
     )
     groups = [*PREDICTION_BLOCKS, *([f.name] for f in present if f.kind == "id")]
     rules = _blocks(groups, names, compatible)
-    if {"first_name", "last_name"} <= names:
+    if both_names:
         # names entered the wrong way round
         swapped = "l.first_name = r.last_name AND l.last_name = r.first_name"
         rules.append(_rule([], " AND ".join(filter(None, [swapped, compatible]))))

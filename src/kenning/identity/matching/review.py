@@ -9,7 +9,7 @@ runs do not ask again. Pairs are stored by each profile's representative identif
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -20,7 +20,6 @@ from kenning.identity.identifiers import Identifier
 from kenning.identity.links import Link
 from kenning.store.store import Store
 
-Status = Literal["pending", "accepted", "rejected"]
 STATUSES: tuple[str, ...] = ("pending", "accepted", "rejected")
 
 

@@ -61,6 +61,10 @@ class MatchReport:
             "records_per_second": round(self.records_per_second, 1),
             "compared_fields": list(self.compared_fields),
             "notes": self.notes,
+            # what each way of agreeing was worth in this run's model (log2 m/u)
+            "weights": [
+                {"comparison": c, "level": level, "weight": w} for c, level, w in self.weights
+            ],
         }
 
 

@@ -79,9 +79,6 @@ class MatchSettings:
         if len(set(names)) != len(names):
             raise MatchSettingsError("matching.fields has a name twice")
 
-    def field(self, name: str) -> MatchField | None:
-        return next((f for f in self.fields if f.name == name), None)
-
     def with_thresholds(
         self, match_probability: float | None, review_probability: float | None
     ) -> "MatchSettings":
