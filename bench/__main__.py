@@ -4,9 +4,15 @@ import sys
 
 from bench.identity import run as identity
 from bench.ingest import run as ingest
+from bench.matching import realtime
 from bench.matching import run as matching
 
-BENCHMARKS = {"ingest": ingest.main, "identity": identity.main, "matching": matching.main}
+BENCHMARKS = {
+    "ingest": ingest.main,
+    "identity": identity.main,
+    "matching": matching.main,
+    "realtime": realtime.main,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -24,6 +24,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 settings.db_path,
                 max_group_events=settings.max_group_events,
                 linger_seconds=settings.linger_seconds,
+                identity_rules=settings.identity,
+                matching=settings.matching,
             )
             if owned
             else store

@@ -419,7 +419,7 @@ def connect(db: Path, url: str | None, token: str | None) -> Iterator[Backend]:
         return
     settings = Settings.from_env(db_path=db)
     try:
-        store = Store.open(db, identity_rules=settings.identity)
+        store = Store.open(db, identity_rules=settings.identity, matching=settings.matching)
     except StoreLocked:
         running = _running_server(db)
         if running is None:

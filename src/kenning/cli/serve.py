@@ -29,6 +29,8 @@ def open_server_store(settings: Settings) -> tuple[Store, str | None]:
             settings.db_path,
             max_group_events=settings.max_group_events,
             linger_seconds=settings.linger_seconds,
+            identity_rules=settings.identity,
+            matching=settings.matching,
         )
     except StoreLocked as error:
         raise CommandError(f"{error}: is a server already running on it?") from None

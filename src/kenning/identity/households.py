@@ -14,12 +14,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
-from kenning.store.store import Store
+if TYPE_CHECKING:  # the store's real-time matching normalises streets as this module does
+    from kenning.store.store import Store
 
 # Street-type abbreviations, expanded only as the last word ("St Albans Road" keeps its St).
 STREET_TYPES = {
@@ -142,7 +143,7 @@ def group(
     return assigned
 
 
-def compute_households(store: Store, *, by_surname: bool = False) -> HouseholdSummary:
+def compute_households(store: "Store", *, by_surname: bool = False) -> HouseholdSummary:
     """Recompute every household from the profiles' latest addresses, in one transaction."""
     with store.reader() as con:
         assigned = group(con.execute(_LATEST_ADDRESS).fetchall(), by_surname=by_surname)
@@ -164,7 +165,7 @@ def compute_households(store: Store, *, by_surname: bool = False) -> HouseholdSu
     return HouseholdSummary(len(assigned), sum(sizes.values()), dict(sizes))
 
 
-def household_members(store: Store, household: str) -> list[int]:
+def household_members(store: "Store", household: str) -> list[int]:
     with store.reader() as con:
         return [
             int(r[0])

@@ -54,6 +54,10 @@ class IdentityStage:
         self.overrides: list[Override] = []
         self.graph = IdentityGraph(rules)
         self._next_merge_id = 1
+        # What the last group resolved, for the stages after this one: (seq, profile) of each
+        # stitched event, and the profiles the group created.
+        self.resolved: list[tuple[int, int]] = []
+        self.created: set[int] = set()
 
     def fresh_graph(self) -> IdentityGraph:
         """An empty graph under the stage's rules and overrides."""
@@ -86,6 +90,7 @@ class IdentityStage:
     def apply(self, con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, EventRow]]) -> None:
         """Stitch newly stored events (in log order) and write what changed."""
         changes = _Changes()
+        self.created = set()
         for seq, row in rows:
             message = row.message if row.message is not None else orjson.loads(row.payload)
             identifiers = message_identifiers(message, self.rules)
@@ -95,6 +100,8 @@ class IdentityStage:
                 continue  # no usable identifier (e.g. only blocked values): not stitched
             changes.event_seqs.append(seq)
             changes.event_profiles.append(resolution.profile_id)
+            if resolution.new_profile:
+                self.created.add(resolution.profile_id)
             for added in resolution.added:
                 changes.identifiers.append(
                     (added.identifier, added.profile_id, row.source_id, added.first_seen, seq)
@@ -102,6 +109,7 @@ class IdentityStage:
             for merge in resolution.merges:
                 changes.merges.append((self._next_merge_id, seq, merge))
                 self._next_merge_id += 1
+        self.resolved = list(zip(changes.event_seqs, changes.event_profiles, strict=True))
         write_changes(con, changes)
 
     def apply_links(

@@ -13,6 +13,8 @@ from typing import Any
 
 import duckdb
 
+from kenning.identity.matching.realtime import RealtimeMatching
+from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
 from kenning.identity.stitching import IdentityStage
 from kenning.store.events import Events
@@ -44,19 +46,21 @@ class Store:
         max_group_events: int = 2_000,
         linger_seconds: float = 0.0,
         identity_rules: IdentityRules | None = None,
+        matching: MatchSettings | None = None,
         stitch: bool = True,
     ) -> None:
         self.path = path
         self._con = con
         self._cursor_lock = Lock()
         self.identity = IdentityStage(identity_rules or IdentityRules())
+        self.matching = RealtimeMatching(self.identity, matching or MatchSettings())
         self.writer = Writer(
             con,
             max_group_events=max_group_events,
             linger_seconds=linger_seconds,
             # Without stitching (benchmarks, bulk loads rebuilt afterwards) nothing resolves
             # until `kenning identity rebuild`.
-            stages=[self.identity] if stitch else [],
+            stages=[self.identity, self.matching] if stitch else [],
         )
         self.sources = Sources(self)
         self.tokens = Tokens(self)
@@ -71,6 +75,7 @@ class Store:
         max_group_events: int = 2_000,
         linger_seconds: float = 0.0,
         identity_rules: IdentityRules | None = None,
+        matching: MatchSettings | None = None,
         stitch: bool = True,
     ) -> "Store":
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +95,7 @@ class Store:
             max_group_events=max_group_events,
             linger_seconds=linger_seconds,
             identity_rules=identity_rules,
+            matching=matching,
             stitch=stitch,
         )
 

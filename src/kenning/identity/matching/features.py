@@ -51,7 +51,7 @@ def _normalised(kind: str, raw: str) -> str:
     return f"nullif({text}, '')"  # exact, email
 
 
-def _reads_full_name(settings: MatchSettings) -> tuple[MatchField | None, MatchField | None]:
+def reads_full_name(settings: MatchSettings) -> tuple[MatchField | None, MatchField | None]:
     """The first- and last-name fields a full ``name`` trait can fill in."""
     first = next((f for f in settings.fields if f.trait == "firstName"), None)
     last = next((f for f in settings.fields if f.trait == "lastName"), None)
@@ -62,14 +62,12 @@ def exclusive_column(type_: str) -> str:
     return f"only_{type_}"
 
 
-def match_records_sql(settings: MatchSettings, exclusive: Sequence[str] = ()) -> str:
-    """One row per profile and source with enough populated fields: a record id, the profile,
-    its representative identifier (the oldest: links are stored by identifier, which outlives
-    profile ids), the profile's value of each ``exclusive`` identifier type (types a profile
-    holds one value of, such as user_id: two profiles with different ones never merge), and
-    the fields."""
+def features_sql(settings: MatchSettings, events: str = "kenning_events") -> str:
+    """Each profile as each source knows it: ``profile_id``, ``source_id`` and the normalised
+    fields, from the relation ``events`` (``profile_id``, ``source_id``, ``timestamp``,
+    ``payload``: the log, or a group of new events)."""
     fields = settings.fields
-    first, last = _reads_full_name(settings)
+    first, last = reads_full_name(settings)
     traits = [f.trait for f in fields] + (["name"] if first or last else [])
     paths = ", ".join(f"'{_path(t)}'" for t in traits)
     latest = ",\n".join(
@@ -88,15 +86,44 @@ def match_records_sql(settings: MatchSettings, exclusive: Sequence[str] = ()) ->
                 f" THEN regexp_extract(trim(raw_{name_index}), '(\\S+)$', 1) END)"
             )
         columns.append(f"{_normalised(f.kind, raw)} AS {f.name}")
+    return f"""
+        WITH traits AS (
+            SELECT profile_id, source_id, timestamp,
+                   json_extract_string(
+                       coalesce(json_extract(payload, '$.traits'),
+                                json_extract(payload, '$.context.traits')),
+                       [{paths}]) AS v
+            FROM {events}
+            WHERE profile_id IS NOT NULL AND contains(payload, '"traits"')
+        ),
+        latest AS (
+            SELECT profile_id, source_id, {latest}
+            FROM traits GROUP BY profile_id, source_id
+        )
+        SELECT profile_id, source_id, {", ".join(columns)} FROM latest
+    """
+
+
+def populated_sql(settings: MatchSettings) -> str:
+    """How many of a record's fields are filled."""
+    return " + ".join(f"({f.name} IS NOT NULL)::INT" for f in settings.fields)
+
+
+def match_records_sql(settings: MatchSettings, exclusive: Sequence[str] = ()) -> str:
+    """One row per profile and source with enough populated fields: a record id, the profile,
+    its representative identifier (the oldest: links are stored by identifier, which outlives
+    profile ids), the profile's value of each ``exclusive`` identifier type (types a profile
+    holds one value of, such as user_id: two profiles with different ones never merge), and
+    the fields."""
     exclusives = "".join(
-        f""",
+        f"""
         {exclusive_column(t)} AS (
             SELECT coalesce(r.canonical_id, i.profile_id) AS profile_id, min(i.value) AS value
             FROM __kenning_identifiers i
             LEFT JOIN __kenning_profile_redirects r USING (profile_id)
             WHERE i.type = '{t}'
             GROUP BY ALL
-        )"""
+        ),"""
         for t in exclusive
     )
     exclusive_columns = "".join(
@@ -105,35 +132,19 @@ def match_records_sql(settings: MatchSettings, exclusive: Sequence[str] = ()) ->
     exclusive_joins = "".join(
         f" LEFT JOIN {exclusive_column(t)} USING (profile_id)" for t in exclusive
     )
-    populated = " + ".join(f"({f.name} IS NOT NULL)::INT" for f in fields)
     return f"""
-        WITH traits AS (
-            SELECT profile_id, source_id, timestamp,
-                   json_extract_string(
-                       coalesce(json_extract(payload, '$.traits'),
-                                json_extract(payload, '$.context.traits')),
-                       [{paths}]) AS v
-            FROM kenning_events
-            WHERE profile_id IS NOT NULL AND contains(payload, '"traits"')
-        ),
-        latest AS (
-            SELECT profile_id, source_id, {latest}
-            FROM traits GROUP BY profile_id, source_id
-        ),
-        features AS (
-            SELECT profile_id, source_id, {", ".join(columns)} FROM latest
-        ),
+        WITH features AS ({features_sql(settings)}),{exclusives}
         representatives AS (
             SELECT coalesce(r.canonical_id, i.profile_id) AS profile_id,
                    arg_min(i.type || ':' || i.value, i.first_seq) AS {REPRESENTATIVE}
             FROM __kenning_identifiers i
             LEFT JOIN __kenning_profile_redirects r USING (profile_id)
             GROUP BY ALL
-        ){exclusives}
+        )
         SELECT row_number() OVER (ORDER BY f.profile_id, f.source_id) AS {RECORD_ID},
                f.{PROFILE_ID}, r.{REPRESENTATIVE}{exclusive_columns},
                f.* EXCLUDE (profile_id, source_id)
         FROM features f JOIN representatives r USING (profile_id){exclusive_joins}
-        WHERE {populated} >= {settings.min_fields}
+        WHERE {populated_sql(settings)} >= {settings.min_fields}
         ORDER BY f.profile_id, f.source_id
     """

@@ -9,7 +9,7 @@ runs do not ask again. Pairs are stored by each profile's representative identif
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -18,7 +18,9 @@ from kenning.identity import links
 from kenning.identity.graph import Merge
 from kenning.identity.identifiers import Identifier
 from kenning.identity.links import Link
-from kenning.store.store import Store
+
+if TYPE_CHECKING:  # the store runs real-time matching, which queues reviews
+    from kenning.store.store import Store
 
 STATUSES: tuple[str, ...] = ("pending", "accepted", "rejected")
 
@@ -111,7 +113,7 @@ _SELECT = """SELECT id, a, b, probability, reason, status, run_id, created_at, d
              FROM __kenning_match_reviews"""
 
 
-def _review(row: Sequence[Any], store: Store) -> Review:
+def _review(row: Sequence[Any], store: "Store") -> Review:
     a, b = Identifier.parse(str(row[1])), Identifier.parse(str(row[2]))
     graph = store.identity.graph
     return Review(
@@ -129,7 +131,9 @@ def _review(row: Sequence[Any], store: Store) -> Review:
     )
 
 
-def list_reviews(store: Store, *, status: str | None = "pending", limit: int = 100) -> list[Review]:
+def list_reviews(
+    store: "Store", *, status: str | None = "pending", limit: int = 100
+) -> list[Review]:
     if status is not None and status not in STATUSES:
         raise ReviewError(f"status must be one of {', '.join(STATUSES)}", "status")
     where, params = ("WHERE status = ?", [status]) if status else ("", [])
@@ -153,7 +157,7 @@ class Decided:
         }
 
 
-def decide_review(store: Store, review_id: int, accept: bool) -> Decided:
+def decide_review(store: "Store", review_id: int, accept: bool) -> Decided:
     """Accept (link and merge now) or reject a pending review."""
 
     def run(con: duckdb.DuckDBPyConnection) -> Decided:

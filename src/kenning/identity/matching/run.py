@@ -148,7 +148,10 @@ def match_identities(
         return report
 
     try:
-        return store.writer.run(apply).result()
+        report = store.writer.run(apply).result()
     except BaseException:
         store.writer.run(store.identity.load).result()  # back to what the store holds
         raise
+    say("loading the model for real-time matching")
+    store.writer.run(store.matching.load).result()
+    return report

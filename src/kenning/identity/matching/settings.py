@@ -2,6 +2,7 @@
 the configuration file, with defaults on Segment's reserved traits.
 """
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ class MatchSettings:
     min_fields: int = 3
     training_sample: int = 200_000
     seed: int = 42
+    # match each new profile as it is created, with the last run's model (see realtime.py)
+    realtime: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.review_probability <= self.match_probability < 1:
@@ -82,13 +85,10 @@ class MatchSettings:
     def with_thresholds(
         self, match_probability: float | None, review_probability: float | None
     ) -> "MatchSettings":
-        return MatchSettings(
-            fields=self.fields,
+        return dataclasses.replace(
+            self,
             match_probability=match_probability or self.match_probability,
             review_probability=review_probability or self.review_probability,
-            min_fields=self.min_fields,
-            training_sample=self.training_sample,
-            seed=self.seed,
         )
 
     @classmethod
@@ -102,6 +102,7 @@ class MatchSettings:
           ssn: {trait: socSecId, kind: id}
           state: null                 # a default left out
         only_fields: false            # true: compare the fields listed here and no default
+        realtime: true                # match new profiles as they are created
         """
         known = {
             "match_probability",
@@ -111,6 +112,7 @@ class MatchSettings:
             "fields",
             "only_fields",
             "seed",
+            "realtime",
         }
         unknown = sorted(set(config) - known)
         if unknown:
@@ -148,4 +150,5 @@ class MatchSettings:
             min_fields=int(config.get("min_fields", defaults.min_fields)),
             training_sample=int(config.get("training_sample", defaults.training_sample)),
             seed=int(config.get("seed", defaults.seed)),
+            realtime=bool(config.get("realtime", defaults.realtime)),
         )
