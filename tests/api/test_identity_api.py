@@ -144,3 +144,9 @@ def test_households_over_http(admin: httpx.Client, collector: httpx.Client) -> N
     assert (found["household_id"], found["size"], len(found["profiles"])) == (home, 2, 2)
     missing = admin.get("/v1/identity/households/hh-nothere")
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    first, second = sorted(found["profiles"])
+    traits = admin.get(f"/v1/identity/profiles/{first}/household").json()
+    assert traits["household_id"] == home
+    assert (traits["household_size"], traits["household_others"]) == (2, [second])
+    nowhere = admin.get("/v1/identity/profiles/999999999/household")
+    assert (nowhere.status_code, nowhere.json()["field"]) == (404, "profile_id")

@@ -1,5 +1,6 @@
 """Households: normalised addresses, grouping, and the table on a real store."""
 
+from datetime import date
 from typing import Any
 
 from kenning.identity.households import (
@@ -8,6 +9,7 @@ from kenning.identity.households import (
     group,
     household_id,
     household_members,
+    household_traits,
     normalise_street,
 )
 from kenning.store.store import Store
@@ -96,3 +98,34 @@ def test_a_merge_after_the_computation_shows_the_profile_once(store: Store) -> N
             },
         )
     assert household_members(store, home) == [store.identity.graph.profile_for(_anon("ann"))]
+
+
+def test_a_households_composition_is_each_members_traits(store: Store) -> None:
+    home = {"street": "3 Oak Close", "postalCode": "OC1 1AA", "country": "GB"}
+    today = date.today()
+    people = (("mum", date(today.year - 40, 1, 1)), ("kid", date(today.year - 9, 1, 1)))
+    for name, born in people:
+        message = identify(f"b-{name}", name, **home)
+        message["traits"]["birthday"] = born.isoformat()
+        send(store, message)
+    send(store, identify("b-lodger", "lodger", **home))  # no birthday given
+    send(store, identify("b-far", "far", street="8 Elm Rd", postalCode="EL1 1AA", country="GB"))
+    compute_households(store)
+    mum, kid, lodger = (
+        store.identity.graph.profile_for(_anon(n)) for n in ("mum", "kid", "lodger")
+    )
+    traits = household_traits(store, mum or 0)
+    assert traits is not None
+    assert traits["household_id"] == household_id(
+        address_key("3 Oak Close", "OC11AA", None, "GB") or ""
+    )
+    assert traits["household_size"] == 3
+    assert traits["household_others"] == sorted([kid, lodger])
+    assert (
+        traits["household_adults"],
+        traits["household_children"],
+        traits["household_age_unknown"],
+    ) == (1, 1, 1)
+    far = household_traits(store, store.identity.graph.profile_for(_anon("far")) or 0)
+    assert far is not None and far["household_size"] == 1 and far["household_others"] is None
+    assert household_traits(store, 10**9) is None

@@ -12,7 +12,7 @@ from kenning.api.auth import require_scope
 from kenning.api.errors import ApiError, json_response
 from kenning.identity.evaluate import TruthError, evaluate
 from kenning.identity.explain import explain
-from kenning.identity.households import compute_households, household_members
+from kenning.identity.households import compute_households, household_members, household_traits
 from kenning.identity.identifiers import Identifier
 from kenning.identity.matching.review import ReviewError, decide_review, list_reviews
 from kenning.identity.matching.run import match_identities
@@ -118,6 +118,15 @@ def get_household(household: str, request: Request) -> Response:
     if not members:
         raise ApiError(404, "not_found", f"no household {household}", "household")
     return json_response({"household_id": household, "size": len(members), "profiles": members})
+
+
+@router.get("/v1/identity/profiles/{profile_id}/household")
+def get_profile_household(profile_id: int, request: Request) -> Response:
+    """A profile's household as traits: id, size, the other members, adults and children."""
+    traits = household_traits(request.app.state.store, profile_id)
+    if traits is None:
+        raise ApiError(404, "not_found", f"profile {profile_id} is in no household", "profile_id")
+    return json_response(traits)
 
 
 class MatchIn(BaseModel):

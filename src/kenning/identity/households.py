@@ -12,7 +12,7 @@ identity households`` recomputes them in one transaction.
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +104,10 @@ _LATEST_ADDRESS = """
                coalesce(json_extract(payload, '$.traits.address'),
                         json_extract(payload, '$.context.traits.address')) AS address,
                coalesce(json_extract_string(payload, '$.traits.lastName'),
-                        json_extract_string(payload, '$.context.traits.lastName')) AS last_name
+                        json_extract_string(payload, '$.context.traits.lastName')) AS last_name,
+               try_cast(coalesce(json_extract_string(payload, '$.traits.birthday'),
+                                 json_extract_string(payload, '$.context.traits.birthday'))
+                        AS DATE) AS birthday
         FROM kenning_events
         WHERE profile_id IS NOT NULL AND payload LIKE '%"address"%'
     ),
@@ -116,25 +119,31 @@ _LATEST_ADDRESS = """
         FROM traits
         WHERE json_extract_string(address, '$.street') IS NOT NULL
         GROUP BY profile_id
+    ),
+    born AS (
+        SELECT profile_id, arg_max(birthday, timestamp) AS birthday
+        FROM traits WHERE birthday IS NOT NULL GROUP BY profile_id
     )
     SELECT profile_id,
            json_extract_string(address, '$.street'),
            json_extract_string(address, '$.postalCode'),
            json_extract_string(address, '$.city'),
            json_extract_string(address, '$.country'),
-           last_name
-    FROM latest
+           last_name,
+           birthday
+    FROM latest LEFT JOIN born USING (profile_id)
 """
 
 
 def group(
-    rows: Iterable[tuple[int, str | None, str | None, str | None, str | None, str | None]],
+    rows: Iterable[Sequence[Any]],
     *,
     by_surname: bool = False,
 ) -> dict[int, str]:
-    """Profile id -> household id, from each profile's latest address (and surname)."""
+    """Profile id -> household id, from each profile's latest address (and surname): rows of
+    profile id, street, postcode, city, country, last name (and anything after)."""
     assigned: dict[int, str] = {}
-    for profile_id, street, postcode, city, country, last_name in rows:
+    for profile_id, street, postcode, city, country, last_name, *_ in rows:
         if by_surname and not last_name:
             continue
         key = address_key(street, postcode, city, country, last_name if by_surname else None)
@@ -146,7 +155,10 @@ def group(
 def compute_households(store: "Store", *, by_surname: bool = False) -> HouseholdSummary:
     """Recompute every household from the profiles' latest addresses, in one transaction."""
     with store.reader() as con:
-        assigned = group(con.execute(_LATEST_ADDRESS).fetchall(), by_surname=by_surname)
+        rows = con.execute(_LATEST_ADDRESS).fetchall()
+    assigned = group(rows, by_surname=by_surname)
+    # each member's birthday, for the household's composition (adults, children)
+    born = {int(row[0]): row[6] for row in rows if row[6] is not None}
 
     def write(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("DELETE FROM __kenning_households")
@@ -156,6 +168,7 @@ def compute_households(store: "Store", *, by_surname: bool = False) -> Household
                     {
                         "profile_id": pa.array(list(assigned), pa.int64()),
                         "household_id": pa.array(list(assigned.values()), pa.string()),
+                        "birthday": pa.array([born.get(p) for p in assigned], pa.date32()),
                     }
                 )
             ).insert_into("__kenning_households")
@@ -163,6 +176,19 @@ def compute_households(store: "Store", *, by_surname: bool = False) -> Household
     store.writer.run(write).result()
     sizes = Counter(Counter(assigned.values()).values())
     return HouseholdSummary(len(assigned), sum(sizes.values()), dict(sizes))
+
+
+def household_traits(store: "Store", profile_id: int) -> dict[str, Any] | None:
+    """A profile's household as traits: its id, size, the other members, and how many members
+    are adults, children (under 18 by their birthday) or of unknown age. None: no household."""
+    with store.reader() as con:
+        row = con.execute(
+            "SELECT * EXCLUDE (profile_id) FROM kenning_household_traits WHERE profile_id = ?",
+            [profile_id],
+        )
+        names = [d[0] for d in row.description or []]
+        found = row.fetchall()
+    return dict(zip(names, found[0], strict=True)) if found else None
 
 
 def household_members(store: "Store", household: str) -> list[int]:

@@ -199,6 +199,40 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        6,
+        "household composition",
+        (
+            "ALTER TABLE __kenning_households ADD COLUMN birthday DATE",
+            """CREATE OR REPLACE VIEW kenning_households AS
+                WITH current AS (
+                    SELECT DISTINCT ON (coalesce(r.canonical_id, h.profile_id))
+                           coalesce(r.canonical_id, h.profile_id) AS profile_id,
+                           h.household_id, h.birthday
+                    FROM __kenning_households h
+                    LEFT JOIN __kenning_profile_redirects r USING (profile_id)
+                    ORDER BY coalesce(r.canonical_id, h.profile_id), h.household_id
+                )
+                SELECT household_id, profile_id,
+                       count(*) OVER (PARTITION BY household_id) AS size, birthday
+                FROM current""",
+            # Each profile's household as traits (adults: 18 or over today).
+            """CREATE VIEW kenning_household_traits AS
+                SELECT p.profile_id, p.household_id, p.size AS household_size,
+                       list(m.profile_id ORDER BY m.profile_id)
+                           FILTER (WHERE m.profile_id <> p.profile_id) AS household_others,
+                       count(*) FILTER (
+                           WHERE date_sub('year', m.birthday, current_date) >= 18
+                       ) AS household_adults,
+                       count(*) FILTER (
+                           WHERE date_sub('year', m.birthday, current_date) < 18
+                       ) AS household_children,
+                       count(*) FILTER (WHERE m.birthday IS NULL) AS household_age_unknown
+                FROM kenning_households p
+                JOIN kenning_households m USING (household_id)
+                GROUP BY p.profile_id, p.household_id, p.size""",
+        ),
+    ),
 )
 
 
