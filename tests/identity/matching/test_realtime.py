@@ -190,3 +190,16 @@ def test_a_model_for_other_fields_is_left_alone_until_the_next_run(
     with Store.open(copy, matching=MatchSettings()) as store:
         assert not store.matching.active and store.matching.stale_model
         assert import_customers(store, trained[1]).stored == ARRIVING
+
+
+def test_a_birthday_typed_beyond_year_9999_does_not_stop_real_time_matching(
+    trained: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    copy = tmp_path / "kenning.duckdb"
+    shutil.copy(trained[0], copy)
+    off = dataclasses.replace(FEBRL, realtime=False)
+    traits = {"firstName": "Ida", "lastName": "Typo", "birthday": "19400-1-01", "socSecId": "1"}
+    with Store.open(copy, matching=off) as store:
+        _identify(LocalBackend(store, Settings(matching=off)), "typo-1", traits)
+    with Store.open(copy, matching=FEBRL) as store:  # the SQL reads it as the year 19400
+        assert store.matching.active

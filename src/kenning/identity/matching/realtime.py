@@ -180,7 +180,16 @@ class RealtimeMatching:
         from kenning.identity.matching.candidates import keys
 
         names = {name for rule in rules for name in (*rule.fields, *rule.probe)}
-        return keys({name: records[name].to_pylist() for name in names}, rules, probe=probe)
+        # dates as day numbers: a typo can make a year Python's dates cannot hold
+        columns = {
+            name: (
+                records[name].cast(pa.int32())
+                if pa.types.is_date32(records[name].type)
+                else records[name]
+            ).to_pylist()
+            for name in names
+        }
+        return keys(columns, rules, probe=probe)
 
     def _records(self, events: Sequence[tuple[int, EventRow]], schema: pa.Schema) -> pa.Table:
         """The new profiles' records (see records.py), in the known records' types."""

@@ -36,6 +36,8 @@ def _strip_accents(text: str) -> str:
 
 
 def _date(raw: str) -> date | None:
+    """As DuckDB reads it, but for years beyond 9999 (a typo, "19400-1-01"): Python has no such
+    date, so the record just does not agree with anyone on its birthday."""
     iso = _ISO_DATE.match(raw)
     candidates = []
     if iso:
