@@ -83,3 +83,34 @@ def test_a_second_process_cannot_open_a_store_in_use(tmp_path: Path) -> None:
         )
         assert subprocess.run([sys.executable, "-c", code]).returncode == 3
     assert StoreLocked.__name__ == "StoreLocked"
+
+
+def test_a_failed_job_that_changes_the_stages_reloads_them_before_the_next_group(
+    store: Store,
+) -> None:
+    from kenning.identity.identifiers import Identifier
+
+    def tracked(message_id: str) -> EventRow:
+        payload = b'{"type":"track","event":"E","userId":"u"}'
+        return EventRow(
+            "src", message_id, "track", "E", "u", None, NOW, None, None, NOW, (), payload
+        )
+
+    store.write_events([tracked("a")]).result()
+    user = Identifier("user_id", "u")
+    profile = store.identity.graph.profile_for(user)
+    assert profile is not None
+
+    def forget_then_fail(con: duckdb.DuckDBPyConnection) -> None:
+        store.identity.reset()  # as a rebuild does before replaying the log
+        raise RuntimeError("replay failed")
+
+    with pytest.raises(RuntimeError):
+        store.writer.run(forget_then_fail, changes_stages=True).result()
+    store.write_events([tracked("b")]).result()
+    # Stitched against the graph the store holds, not the one the failed job left in memory.
+    assert store.identity.graph.profile_for(user) == profile
+    with store.reader() as con:
+        assert con.execute(
+            "SELECT count(DISTINCT profile_id) FROM kenning_identifiers"
+        ).fetchone() == (1,)

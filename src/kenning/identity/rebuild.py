@@ -72,11 +72,7 @@ def rebuild_identity(
             first(con)
         return replay(con, stage, watch=watch, progress=progress)
 
-    try:
-        return store.writer.run(run).result()
-    except BaseException:
-        store.writer.run(stage.load).result()  # back to what the store holds
-        raise
+    return store.writer.run(run, changes_stages=True).result()
 
 
 def replay(

@@ -76,6 +76,7 @@ class _EventWrite:
 @dataclass(slots=True)
 class _Job:
     run: Callable[[duckdb.DuckDBPyConnection], Any]
+    changes_stages: bool = False
     future: "Future[Any]" = field(default_factory=Future)
 
 
@@ -139,9 +140,16 @@ class Writer:
         self._queue.put(item)
         return item.future
 
-    def run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> "Future[T]":
-        """Run ``fn(connection)`` in its own transaction on the writer thread."""
-        job = _Job(fn)
+    def run(
+        self, fn: Callable[[duckdb.DuckDBPyConnection], T], *, changes_stages: bool = False
+    ) -> "Future[T]":
+        """Run ``fn(connection)`` in its own transaction on the writer thread.
+
+        ``changes_stages``: ``fn`` changes the stages' memory (a rebuild, a match run); if it
+        fails, the stages are reloaded from the rolled-back store before the next group runs,
+        so no event is stitched against a graph the store does not hold.
+        """
+        job = _Job(fn, changes_stages=changes_stages)
         self._queue.put(job)
         return job.future
 
@@ -203,6 +211,8 @@ class Writer:
             self._con.commit()
         except BaseException as error:
             self._rollback()
+            if job.changes_stages:
+                self._reload_stages()
             job.future.set_exception(error)
         else:
             self._dirty = True

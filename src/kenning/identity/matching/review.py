@@ -160,12 +160,16 @@ class Decided:
 def decide_review(store: "Store", review_id: int, accept: bool) -> Decided:
     """Accept (link and merge now) or reject a pending review."""
 
-    def run(con: duckdb.DuckDBPyConnection) -> Decided:
+    def pending(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
         row = next(iter(con.execute(f"{_SELECT} WHERE id = ?", [review_id]).fetchall()), None)
         if row is None:
             raise ReviewError(f"no review {review_id}", "id", missing=True)
         if row[5] != "pending":
             raise ReviewError(f"review {review_id} was already {row[5]}", "id")
+        return tuple(row)
+
+    def run(con: duckdb.DuckDBPyConnection) -> Decided:
+        row = pending(con)  # again: another decision may have landed since the check below
         status = "accepted" if accept else "rejected"
         con.execute(
             "UPDATE __kenning_match_reviews SET status = ?, decided_at = now() WHERE id = ?",
@@ -193,10 +197,8 @@ def decide_review(store: "Store", review_id: int, accept: bool) -> Decided:
         assert updated is not None
         return Decided(_review(updated, store), merge, outcome)
 
-    try:
-        return store.writer.run(run).result()
-    except ReviewError:
-        raise
-    except BaseException:
-        store.writer.run(store.identity.load).result()  # back to what the store holds
-        raise
+    # Checked on a reader first: a failed writer job that changes the graph reloads the stages,
+    # which a mistyped id should not cost.
+    with store.reader() as con:
+        pending(con)
+    return store.writer.run(run, changes_stages=True).result()

@@ -147,11 +147,7 @@ def match_identities(
         )
         return report
 
-    try:
-        report = store.writer.run(apply).result()
-    except BaseException:
-        store.writer.run(store.identity.load).result()  # back to what the store holds
-        raise
+    report = store.writer.run(apply, changes_stages=True).result()
     say("loading the model for real-time matching")
     store.writer.run(store.matching.load).result()
     return report
