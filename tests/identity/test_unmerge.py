@@ -135,3 +135,21 @@ def test_bad_overrides_are_refused_and_nothing_is_recorded(
     assert error.value.field == field
     with store.reader() as con:
         assert con.execute("SELECT count(*) FROM __kenning_identity_overrides").fetchone() == (0,)
+
+
+def test_an_id_a_rebuild_retires_is_never_handed_out_again(tmp_path: Path) -> None:
+    path = tmp_path / "k.duckdb"
+    with Store.open(path) as store:
+        send(store, page("m1", "first-visitor"), page("m2", "second-visitor"))
+        retired = profile_of(store, "anonymous_id:second-visitor")
+        assert retired == 2
+        # The only event naming the newest profile leaves the log (as retention will do), and
+        # the rebuild leaves no row that names its id.
+        store.writer.run(
+            lambda con: con.execute("DELETE FROM __kenning_events WHERE message_id = 'm2'")
+        ).result()
+        rebuild_identity(store)
+        assert profile_of(store, "anonymous_id:second-visitor") is None
+    with Store.open(path) as store:  # and the mark survives a restart
+        send(store, page("m3", "third-visitor"))
+        assert profile_of(store, "anonymous_id:third-visitor") == 3

@@ -21,7 +21,11 @@ from kenning.identity.fast_replay import fast_replay
 from kenning.identity.identifiers import Identifier
 from kenning.identity.overrides import OverrideIndex
 from kenning.identity.stable_ids import stable_ids
-from kenning.identity.stitching import IdentityStage, highest_profile_id
+from kenning.identity.stitching import (
+    IdentityStage,
+    highest_profile_id,
+    remember_highest_profile_id,
+)
 from kenning.store.store import Store
 from kenning.store.writer import EventRow
 
@@ -98,6 +102,7 @@ def replay(
         ).fetchall()
     }
     first_fresh = max(highest_profile_id(con), old.next_profile_id - 1) + 1
+    remember_highest_profile_id(con, first_fresh - 1)  # the replay may retire it
     done = replay_log(con, stage, progress=progress, sequential=sequential)
     # Decisions from outside the log (probabilistic matches, reviews) come after it.
     stage.apply_links(con, links.load(con))

@@ -138,9 +138,15 @@ def highest_profile_id(con: duckdb.DuckDBPyConnection) -> int:
                (SELECT coalesce(max(profile_id), 0) FROM __kenning_event_profiles),
                (SELECT coalesce(max(greatest(profile_id, canonical_id)), 0)
                 FROM __kenning_profile_redirects),
-               (SELECT coalesce(max(greatest(kept, merged)), 0) FROM __kenning_merges))"""
+               (SELECT coalesce(max(greatest(kept, merged)), 0) FROM __kenning_merges),
+               (SELECT coalesce(max(highest), 0) FROM __kenning_profile_ids))"""
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def remember_highest_profile_id(con: duckdb.DuckDBPyConnection, highest: int) -> None:
+    """Keep ``highest`` as handed out, whether or not any table still names it."""
+    con.execute("UPDATE __kenning_profile_ids SET highest = greatest(highest, ?)", [highest])
 
 
 def write_changes(con: duckdb.DuckDBPyConnection, changes: _Changes) -> None:

@@ -233,6 +233,21 @@ MIGRATIONS: tuple[Migration, ...] = (
                 GROUP BY p.profile_id, p.household_id, p.size""",
         ),
     ),
+    Migration(
+        7,
+        "profile id high-water mark",
+        (
+            # A rebuild can retire the highest id handed out, leaving no row that names it;
+            # this keeps it, so the id is never handed to someone else.
+            "CREATE TABLE __kenning_profile_ids (highest BIGINT NOT NULL)",
+            """INSERT INTO __kenning_profile_ids SELECT greatest(
+                   (SELECT coalesce(max(profile_id), 0) FROM __kenning_identifiers),
+                   (SELECT coalesce(max(profile_id), 0) FROM __kenning_event_profiles),
+                   (SELECT coalesce(max(greatest(profile_id, canonical_id)), 0)
+                    FROM __kenning_profile_redirects),
+                   (SELECT coalesce(max(greatest(kept, merged)), 0) FROM __kenning_merges))""",
+        ),
+    ),
 )
 
 
