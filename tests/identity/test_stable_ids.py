@@ -41,6 +41,19 @@ def test_transient_and_new_profiles_get_fresh_ids_and_old_redirects_follow() -> 
     assert ids.redirects == {2: 4}  # an id merged away long ago still finds its person
 
 
+def test_an_id_merged_away_follows_its_own_identifiers_when_they_part_again() -> None:
+    # 7 was merged into 4; the unmerge separates 7's identifiers from 4's again.
+    ids = stable_ids(
+        {4: ["a", "b", "c"]},
+        {1: ["a", "b"], 2: ["c"], 3: ["z"]},
+        old_redirects={7: 4, 8: 4},
+        merged_away={7: ["c"], 8: ["b"]},
+        first_fresh=10,
+    )
+    assert ids.mapping == {1: 4, 2: 7, 3: 10}  # 7 is back with its person, not redirected
+    assert ids.redirects == {8: 4}
+
+
 partitions = st.lists(
     st.sets(st.sampled_from("abcdefghij"), min_size=1, max_size=4), min_size=1, max_size=5
 )

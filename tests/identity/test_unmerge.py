@@ -153,3 +153,27 @@ def test_an_id_a_rebuild_retires_is_never_handed_out_again(tmp_path: Path) -> No
     with Store.open(path) as store:  # and the mark survives a restart
         send(store, page("m3", "third-visitor"))
         assert profile_of(store, "anonymous_id:third-visitor") == 3
+
+
+def test_a_person_wrongly_merged_away_gets_their_own_id_back_after_the_unmerge(
+    store: Store,
+) -> None:
+    send(store, page("m1", "mum-laptop", email="family@x.com"))
+    send(store, page("m2", "dad-phone", phone="+447700900002"))
+    mum = profile_of(store, "anonymous_id:mum-laptop")
+    dad = profile_of(store, "anonymous_id:dad-phone")
+    send(store, page("m3", "dad-phone", email="family@x.com"))  # dad's profile merged into mum's
+    assert profile_of(store, "anonymous_id:dad-phone") == mum
+    assert dad is not None and dad > (mum or 0)
+
+    record_override(store, "never_join", "anonymous_id:mum-laptop", "anonymous_id:dad-phone")
+    # Whoever kept dad's id (an email tool, an export) must find dad again, never mum.
+    assert profile_of(store, "anonymous_id:mum-laptop") == mum
+    assert profile_of(store, "anonymous_id:dad-phone") == dad
+    # m3 goes with the family email, which outranks dad's device id.
+    assert event_profiles(store) == {"m1": mum, "m2": dad, "m3": mum}
+    with store.reader() as con:
+        redirects = con.execute(
+            "SELECT profile_id, canonical_id FROM __kenning_profile_redirects"
+        ).fetchall()
+    assert redirects == []

@@ -101,12 +101,18 @@ def replay(
             "SELECT profile_id, canonical_id FROM __kenning_profile_redirects"
         ).fetchall()
     }
+    merged_away: dict[int, list[str]] = {}
+    for type_, value, profile_id in con.execute(
+        """SELECT i.type, i.value, i.profile_id FROM __kenning_identifiers i
+           SEMI JOIN __kenning_profile_redirects r USING (profile_id)"""
+    ).fetchall():
+        merged_away.setdefault(int(profile_id), []).append(str(Identifier(type_, value)))
     first_fresh = max(highest_profile_id(con), old.next_profile_id - 1) + 1
     remember_highest_profile_id(con, first_fresh - 1)  # the replay may retire it
     done = replay_log(con, stage, progress=progress, sequential=sequential)
     # Decisions from outside the log (probabilistic matches, reviews) come after it.
     stage.apply_links(con, links.load(con))
-    _renumber(con, stage, old_partition, old_redirects, first_fresh)
+    _renumber(con, stage, old_partition, old_redirects, merged_away, first_fresh)
     after = stage.graph
     return Rebuilt(
         events=done,
@@ -185,6 +191,7 @@ def _renumber(
     stage: IdentityStage,
     old_partition: dict[int, frozenset[str]],
     old_redirects: dict[int, int],
+    merged_away: dict[int, list[str]],
     first_fresh: int,
 ) -> None:
     """Give the replayed profiles their stable ids, in the tables and in the live graph."""
@@ -199,6 +206,7 @@ def _renumber(
         stage.graph.partition(),
         transient=transient,
         old_redirects=old_redirects,
+        merged_away=merged_away,
         first_fresh=first_fresh,
     )
     # Only the ids that change: rewriting a row to its own value still costs a rewrite.

@@ -8,6 +8,9 @@ A replay numbers profiles afresh; this module maps the new numbering onto the ol
   holds most of its identifiers keeps its id (ties go to the part created first);
 - when a new profile holds several old ones, it keeps the oldest (smallest) id, as a live merge
   does, and the other old ids redirect to it;
+- an id merged away earlier follows the identifiers it held before that merge: when an unmerge
+  separates them again, the part holding them gets that id back (if no live id claims the part)
+  or the id redirects there, never to the person it was wrongly merged with;
 - a profile with no predecessor, and every id only seen mid-replay, get fresh ids above any id
   ever handed out, so an id never changes owner.
 """
@@ -29,33 +32,54 @@ def stable_ids(
     *,
     transient: Iterable[int] = (),
     old_redirects: Mapping[int, int] | None = None,
+    merged_away: Mapping[int, Iterable[str]] | None = None,
     first_fresh: int,
 ) -> StableIds:
     """Map replay ids (``new`` profiles and ``transient`` ids) onto stable ids.
 
     ``old`` and ``new`` map profile ids to their identifiers' texts; ``old_redirects`` maps ids
-    that were already merged away to their canonical old id.
+    that were already merged away to their canonical old id, and ``merged_away`` gives such an
+    id's own identifiers (those first attached to it), which decide where it goes now.
 
     >>> ids = stable_ids({7: ["a", "b", "c"]}, {1: ["a"], 2: ["b", "c"]}, first_fresh=8)
     >>> ids.mapping
     {2: 7, 1: 8}
     """
     owner = {key: profile for profile, keys in new.items() for key in keys}
+
+    def part_taking_most(keys: Iterable[str]) -> int | None:
+        parts = Counter(owner[k] for k in keys if k in owner)
+        if not parts:
+            return None
+        largest = max(parts.values())
+        return min(n for n, count in parts.items() if count == largest)
+
     claims: dict[int, list[int]] = {}
     home: dict[int, int] = {}  # old id -> the new profile that took most of it
     for old_id in sorted(old):
-        parts = Counter(owner[k] for k in old[old_id] if k in owner)
-        if not parts:
+        chosen = part_taking_most(old[old_id])
+        if chosen is None:
             continue  # none of its identifiers survives: the id retires
-        largest = max(parts.values())
-        chosen = min(n for n, count in parts.items() if count == largest)
         home[old_id] = chosen
         claims.setdefault(chosen, []).append(old_id)
+    # Ids merged away go where their own identifiers went; without any known, where the
+    # profile they were merged into went.
+    merged_home: dict[int, int] = {}
+    reclaims: dict[int, list[int]] = {}
+    for merged, canonical in sorted((old_redirects or {}).items()):
+        if merged in home:
+            continue
+        target = part_taking_most((merged_away or {}).get(merged, ()))
+        if target is None:
+            target = home.get(canonical)
+        if target is not None:
+            merged_home[merged] = target
+            reclaims.setdefault(target, []).append(merged)
 
     result = StableIds()
     fresh = first_fresh
     for new_id in sorted(new):
-        claimants = claims.get(new_id)
+        claimants = claims.get(new_id) or reclaims.get(new_id)
         if claimants:
             result.mapping[new_id] = min(claimants)
         else:
@@ -64,11 +88,7 @@ def stable_ids(
     for new_id in sorted(set(transient) - set(new)):
         result.mapping[new_id] = fresh
         fresh += 1
-    for old_id, new_id in home.items():
+    for old_id, new_id in (*home.items(), *merged_home.items()):
         if result.mapping[new_id] != old_id:
             result.redirects[old_id] = result.mapping[new_id]
-    for merged, canonical in (old_redirects or {}).items():
-        target = home.get(canonical)
-        if target is not None and merged not in home:
-            result.redirects[merged] = result.mapping[target]
     return result
