@@ -181,15 +181,22 @@ def as_message(drawn: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
+link = st.tuples(identifier_pool, identifier_pool, st.integers(0, 60)).filter(
+    lambda drawn: drawn[0] != drawn[1]
+)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     streams,
     st.lists(override, max_size=3),
+    st.lists(link, max_size=4),
     st.sampled_from([IdentityRules(), TIGHT]),
 )
-def test_streams_with_limits_windows_aliases_and_overrides(
+def test_streams_with_limits_windows_aliases_overrides_and_links(
     drawn: list[dict[str, Any]],
     chosen: list[tuple[str, str, str | None]],
+    made: list[tuple[str, str, int]],
     rules: IdentityRules,
 ) -> None:
     with (
@@ -204,6 +211,12 @@ def test_streams_with_limits_windows_aliases_and_overrides(
             for kind, a, b in chosen:
                 overrides.insert(
                     con, kind, Identifier.parse(a), Identifier.parse(b) if b else None, None
+                )
+            for a, b, after_seq in made:  # each made after some event of the stream
+                links.insert(
+                    con,
+                    [Link(Identifier.parse(a), Identifier.parse(b), 0.99, links.BY_MODEL)],
+                    after_seq=after_seq,
                 )
 
         store.writer.run(record).result()

@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from kenning.identity import links
 from kenning.identity.explain import explain
 from kenning.identity.identifiers import Identifier
+from kenning.identity.links import Link
 from kenning.identity.rebuild import live_partition, rebuild_identity
 from kenning.ingest.pipeline import prepare_messages
 from kenning.spec.limits import Limits
@@ -155,6 +157,61 @@ def test_rebuild_from_the_log_equals_live_state(
             size = group_sizes[turn % len(group_sizes)]
             send(store, *messages[position : position + size])
             position, turn = position + size, turn + 1
+        live = live_partition(store.identity)
+        with store.reader() as con:
+            live_events = con.execute(
+                "SELECT seq, profile_id FROM kenning_events ORDER BY seq"
+            ).fetchall()
+        rebuild_identity(store)
+        assert live_partition(store.identity) == live
+        with store.reader() as con:
+            rebuilt_events = con.execute(
+                "SELECT seq, profile_id FROM kenning_events ORDER BY seq"
+            ).fetchall()
+        assert rebuilt_events == live_events
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(message_strategy, min_size=1, max_size=30),
+    st.lists(
+        st.tuples(
+            st.integers(0, 30),
+            st.sampled_from(["user_id:u1", "user_id:u2", "anonymous_id:a1"]),
+            st.sampled_from(["email:e2@x.com", "user_id:u3", "anonymous_id:a3", "device_id:d2"]),
+        ),
+        max_size=4,
+    ),
+)
+@example(  # the link joins u1 to e2's profile; then u2 comes with e2 and must stay apart
+    messages=[
+        {"type": "identify", "userId": "u1", "anonymousId": "a1"},
+        {"type": "identify", "anonymousId": "a2", "traits": {"email": "e2@x.com"}},
+        {"type": "identify", "userId": "u2", "traits": {"email": "e2@x.com"}},
+    ],
+    made=[(1, "user_id:u1", "email:e2@x.com")],
+)
+def test_rebuild_equals_live_state_with_links_made_between_events(
+    messages: list[dict[str, Any]], made: list[tuple[int, str, str]]
+) -> None:
+    """A probabilistic or reviewed link joins profiles between two events; a rebuild joins it
+    there too, so limits bite on the same graph (user ids: one per profile)."""
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        Store.open(Path(directory) / "k.duckdb") as store,
+    ):
+        for position, message in enumerate(messages):
+            send(store, message)
+            due = [
+                Link(Identifier.parse(a), Identifier.parse(b), 0.99, links.BY_MODEL)
+                for at, a, b in made
+                if at == position
+            ]
+            if due:
+                store.writer.run(
+                    lambda con, due=due: store.identity.apply_links(con, links.insert(con, due)),
+                    changes_stages=True,
+                ).result()
         live = live_partition(store.identity)
         with store.reader() as con:
             live_events = con.execute(

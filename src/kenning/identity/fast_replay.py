@@ -23,6 +23,10 @@ by merges, which happen at events whose older identifiers have different roots n
 those are few, and are walked in log order with a union-find over profile ids (the merge keeps
 the smallest). An event's profile is then its root's profile, followed through the merges made
 up to and including that event.
+
+Links (probabilistic and reviewed merges, from outside the log) join their components too, and
+make them bound: the event-by-event replay joins each link's profiles right after the event
+the link followed live, so a limit sees the same graph it saw then.
 """
 
 from collections.abc import Sequence
@@ -36,6 +40,7 @@ import pyarrow as pa
 
 from kenning.identity.graph import RULE_ALIAS, RULE_SHARED_IDENTIFIER, IdentityGraph, Merge
 from kenning.identity.identifiers import Identifier
+from kenning.identity.links import Link
 from kenning.identity.log_links import Codes, LogLinks, read_log_links
 from kenning.identity.overrides import OverrideIndex
 from kenning.identity.rules import IdentityRules
@@ -44,6 +49,8 @@ from kenning.identity.stitching import write_merges
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 Flags = npt.NDArray[np.bool_]
+# A merge at an event's index: made by the event (``by_link`` false) or by a link right after it.
+_Made = tuple[int, bool, Merge]
 
 
 @dataclass
@@ -63,7 +70,7 @@ class _Bound:
     creations: list[int] = field(default_factory=list)  # event index per local profile id - 1
     profiles: dict[int, int] = field(default_factory=dict)  # event index -> local profile
     added: list[tuple[int, int, int]] = field(default_factory=list)  # (code, local, event)
-    merges: list[tuple[int, Merge]] = field(default_factory=list)  # (event index, merge)
+    merges: list[_Made] = field(default_factory=list)
 
 
 @dataclass
@@ -74,9 +81,13 @@ class Replayed:
 
 
 def fast_replay(
-    con: duckdb.DuckDBPyConnection, rules: IdentityRules, overrides: OverrideIndex
+    con: duckdb.DuckDBPyConnection,
+    rules: IdentityRules,
+    overrides: OverrideIndex,
+    links: Sequence[Link] = (),
 ) -> Replayed:
-    """Stitch the whole log into the (emptied) derived tables, as a replay in log order does."""
+    """Stitch the whole log into the (emptied) derived tables, as a replay in log order does,
+    joining each link's profiles where it was made."""
     log = read_log_links(con, rules)
     if not log.links:
         return Replayed(0, 0, 0)
@@ -88,11 +99,15 @@ def fast_replay(
     newborn = born[log.codes] == event_of_link
     root = _roots(log, event_of_link, newborn, born)
     pair_events, pair_a, pair_b = _root_pairs(log, event_of_link, newborn, root)
-    component = _components(root, pair_a, pair_b)
+    placed = _place_links(log, links, born)
+    link_a = np.asarray([a for _, _, a, _ in placed], dtype=np.int64)
+    link_b = np.asarray([b for _, _, _, b in placed], dtype=np.int64)
+    component = _components(root, np.r_[pair_a, root[link_a]], np.r_[pair_b, root[link_b]])
     bound_component = _bound_components(log, rules, overrides, component, born, events.time)
+    bound_component[component[link_a]] = True
     bound_event = bound_component[component[log.codes[log.offsets[:-1]]]]
 
-    bound = _replay_bound(log, events, rules, overrides, np.flatnonzero(bound_event))
+    bound = _replay_bound(log, events, rules, overrides, np.flatnonzero(bound_event), placed)
     older_count = np.add.reduceat((~newborn).astype(np.int64), log.offsets[:-1])
     free_creation = ~bound_event & (older_count == 0)
     bound_creations = np.asarray(bound.creations, dtype=np.int64)
@@ -127,10 +142,17 @@ def fast_replay(
     merges = sorted(
         free_merges
         + [
-            (event, Merge(int(global_id[m.kept]), int(global_id[m.merged]), m.identifiers, m.rule))
-            for event, m in bound.merges
+            (
+                event,
+                by_link,
+                Merge(
+                    int(global_id[m.kept]), int(global_id[m.merged]), m.identifiers, m.rule, m.score
+                ),
+            )
+            for event, by_link, m in bound.merges
         ],
-        key=lambda item: item[0],  # stable: an event's own merges keep their order
+        # stable: an event's own merges keep their order, and its links' come after them
+        key=lambda item: (item[0], item[1]),
     )
     _write(
         con,
@@ -270,17 +292,49 @@ def _bound_components(
     return bound
 
 
+def _place_links(
+    log: LogLinks, links: Sequence[Link], born: Codes
+) -> list[tuple[int, Link, int, int]]:
+    """(the index of the event each link follows, the link, its two identifier codes) for the
+    links whose identifiers the log holds, in the order they were made."""
+    if not links:
+        return []
+    code_of = {identifier: code for code, identifier in enumerate(log.identifiers)}
+    placed = []
+    for link in sorted(links, key=lambda link: (link.after_seq, link.id)):
+        a, b = code_of.get(link.a), code_of.get(link.b)
+        if a is None or b is None or born[a] == len(log.seq) or born[b] == len(log.seq):
+            continue  # an identifier no event carries any more: nothing to join
+        after = int(np.searchsorted(log.seq, link.after_seq, side="right")) - 1
+        placed.append((after, link, a, b))
+    return placed
+
+
 def _replay_bound(
     log: LogLinks,
     events: _Events,
     rules: IdentityRules,
     overrides: OverrideIndex,
     indices: Codes,
+    placed: Sequence[tuple[int, Link, int, int]],
 ) -> _Bound:
     graph = IdentityGraph(rules, overrides=overrides)
     code_of: dict[Identifier, int] = {}
     result = _Bound()
+    next_link = 0
+
+    def join_links_up_to(event: int) -> None:
+        """Join the links made after ``event`` and before the next event."""
+        nonlocal next_link
+        while next_link < len(placed) and placed[next_link][0] <= event:
+            after, link, _, _ = placed[next_link]
+            next_link += 1
+            made = graph.join(link.a, link.b, rule=link.rule, score=link.probability)
+            if isinstance(made, Merge):
+                result.merges.append((after, True, made))
+
     for event in indices.tolist():
+        join_links_up_to(event - 1)
         codes = log.codes[log.offsets[event] : log.offsets[event + 1]].tolist()
         identifiers = [log.identifiers[c] for c in codes]
         for code, identifier in zip(codes, identifiers, strict=True):
@@ -295,7 +349,8 @@ def _replay_bound(
         result.profiles[event] = resolution.profile_id
         for added in resolution.added:
             result.added.append((code_of[added.identifier], added.profile_id, event))
-        result.merges.extend((event, merge) for merge in resolution.merges)
+        result.merges.extend((event, False, merge) for merge in resolution.merges)
+    join_links_up_to(len(log.seq))
     return result
 
 
@@ -308,7 +363,7 @@ def _free_merges(
     root_profile: Codes,
     bound_event: Flags,
     profiles: int,
-) -> tuple[list[tuple[int, Merge]], Codes, Codes]:
+) -> tuple[list[_Made], Codes, Codes]:
     """The merges of the free components, in log order, and for each profile the profile it
     was merged into and at which event (``profiles`` + 1 and past the last event if never)."""
     never = len(log.seq)
@@ -322,7 +377,7 @@ def _free_merges(
             profile = up
         return profile
 
-    merges: list[tuple[int, Merge]] = []
+    merges: list[_Made] = []
     for event in np.unique(pair_events).tolist():
         if bound_event[event]:
             continue
@@ -344,7 +399,7 @@ def _free_merges(
             links = tuple(
                 log.identifiers[c] for c, p in zip(codes, held, strict=True) if p in joined
             )
-            merges.append((event, Merge(kept, other, links, rule)))
+            merges.append((event, False, Merge(kept, other, links, rule)))
             into[other] = kept
             absorbed_into[other] = kept
             absorbed_at[other] = event
@@ -368,7 +423,7 @@ def _write(
     resolved: Codes,
     event_profile: Codes,
     added: tuple[Codes, Codes, Codes],
-    merges: Sequence[tuple[int, Merge]],
+    merges: Sequence[_Made],
 ) -> None:
     codes, born_at, profiles = added
     order = np.lexsort((np.arange(len(codes)), born_at))
@@ -402,7 +457,7 @@ def _write(
         write_merges(
             con,
             [
-                (merge_id, int(log.seq[event]), merge)
-                for merge_id, (event, merge) in enumerate(merges, start=1)
+                (merge_id, None if by_link else int(log.seq[event]), merge)
+                for merge_id, (event, by_link, merge) in enumerate(merges, start=1)
             ],
         )

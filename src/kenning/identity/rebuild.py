@@ -110,8 +110,6 @@ def replay(
     first_fresh = max(highest_profile_id(con), old.next_profile_id - 1) + 1
     remember_highest_profile_id(con, first_fresh - 1)  # the replay may retire it
     done = replay_log(con, stage, progress=progress, sequential=sequential)
-    # Decisions from outside the log (probabilistic matches, reviews) come after it.
-    stage.apply_links(con, links.load(con))
     _renumber(con, stage, old_partition, old_redirects, merged_away, first_fresh)
     after = stage.graph
     return Rebuilt(
@@ -130,16 +128,18 @@ def replay_log(
     sequential: bool = False,
 ) -> int:
     """Empty the derived tables and stitch the log into them and into a fresh graph, with the
-    replay's own numbering (no links, no stable ids); returns the events read."""
+    replay's own numbering (no stable ids), each link joined where it was made; returns the
+    events read."""
     for table in DERIVED_TABLES:
         con.execute(f"DELETE FROM {table}")
     stage.load_overrides(con)
     stage.reset()
+    active = links.load(con)
     total_row = con.execute("SELECT count(*) FROM __kenning_events").fetchone()
     total = int(total_row[0]) if total_row else 0
     if sequential or not log_links.supported(stage.rules):
-        return _replay_event_by_event(con, stage, total, progress)
-    fast_replay(con, stage.rules, OverrideIndex(stage.overrides))
+        return _replay_event_by_event(con, stage, active, total, progress)
+    fast_replay(con, stage.rules, OverrideIndex(stage.overrides), active)
     stage.load(con)  # the graph the replayed tables hold
     if progress is not None:
         progress(total, total)
@@ -147,8 +147,31 @@ def replay_log(
 
 
 def _replay_event_by_event(
-    con: duckdb.DuckDBPyConnection, stage: IdentityStage, total: int, progress: Progress | None
+    con: duckdb.DuckDBPyConnection,
+    stage: IdentityStage,
+    active: Sequence[links.Link],
+    total: int,
+    progress: Progress | None,
 ) -> int:
+    pending = sorted(active, key=lambda link: (link.after_seq, link.id))
+    next_link = 0
+
+    def stitch(rows: list[tuple[int, EventRow]]) -> None:
+        # The links made between these events join their profiles where they were made.
+        nonlocal next_link
+        start = 0
+        for index, (seq, _) in enumerate(rows):
+            due = next_link
+            while due < len(pending) and pending[due].after_seq < seq:
+                due += 1
+            if due > next_link:
+                if index > start:
+                    stage.apply(con, rows[start:index])
+                stage.apply_links(con, pending[next_link:due])
+                next_link, start = due, index
+        if start < len(rows):
+            stage.apply(con, rows[start:])
+
     done = 0
     last_seq = 0
     # Chunks by seq, each fetched whole: the same connection then writes the results.
@@ -178,11 +201,12 @@ def _replay_event_by_event(
             )
             for r in batch
         ]
-        stage.apply(con, rows)
+        stitch(rows)
         last_seq = rows[-1][0]
         done += len(rows)
         if progress is not None:
             progress(done, total)
+    stage.apply_links(con, pending[next_link:])  # links made after the last event
     return done
 
 

@@ -248,6 +248,16 @@ MIGRATIONS: tuple[Migration, ...] = (
                    (SELECT coalesce(max(greatest(kept, merged)), 0) FROM __kenning_merges))""",
         ),
     ),
+    Migration(
+        8,
+        "links replayed in place",
+        (
+            "ALTER TABLE __kenning_identity_links ADD COLUMN after_seq BIGINT",
+            # Links made before this were replayed after the whole log: keep them there.
+            """UPDATE __kenning_identity_links
+               SET after_seq = (SELECT coalesce(max(seq), 0) FROM __kenning_events)""",
+        ),
+    ),
 )
 
 

@@ -168,7 +168,7 @@ class RealtimeMatching:
         ]
         right = known.table(sorted({r for _, r in pairs}))
         scores = known.scorer.score(records, right, pairs)
-        self._decide(con, records, right, scores, candidates)
+        self._decide(con, records, right, scores, candidates, after_seq=rows[-1][0])
         known.added.append(records)
         known.index.add(self._keys(records, known.index.rules, probe=False), known.size)
         known.size += records.num_rows
@@ -226,6 +226,8 @@ class RealtimeMatching:
         right: pa.Table,
         scores: Sequence[tuple[int, int, float]],
         candidates: Sequence[Sequence[int]],
+        *,
+        after_seq: int,
     ) -> None:
         graph = self.identity.graph
         rep_of_right = dict(
@@ -276,7 +278,7 @@ class RealtimeMatching:
             to_queue += doubtful
             chosen.append((profile_id, me, partner, len(found), len(doubtful)))
         if to_link:
-            self.identity.apply_links(con, links.insert(con, to_link))
+            self.identity.apply_links(con, links.insert(con, to_link, after_seq=after_seq))
         if to_queue and run_id is not None:
             review.queue(con, to_queue, run_id)
         for profile_id, me, partner, found_count, queued in chosen:
