@@ -110,6 +110,17 @@ def test_a_households_composition_is_each_members_traits(store: Store) -> None:
         send(store, message)
     send(store, identify("b-lodger", "lodger", **home))  # no birthday given
     send(store, identify("b-far", "far", street="8 Elm Rd", postalCode="EL1 1AA", country="GB"))
+    # the kid's birthday given again later, in an event without an address: the newest counts
+    send(
+        store,
+        {
+            "type": "identify",
+            "messageId": "b-kid-grown",
+            "anonymousId": "kid",
+            "traits": {"birthday": date(today.year - 30, 1, 1).isoformat()},
+            "timestamp": "2026-02-01T00:00:00Z",
+        },
+    )
     compute_households(store)
     mum, kid, lodger = (
         store.identity.graph.profile_for(_anon(n)) for n in ("mum", "kid", "lodger")
@@ -125,7 +136,7 @@ def test_a_households_composition_is_each_members_traits(store: Store) -> None:
         traits["household_adults"],
         traits["household_children"],
         traits["household_age_unknown"],
-    ) == (1, 1, 1)
+    ) == (2, 0, 1)
     far = household_traits(store, store.identity.graph.profile_for(_anon("far")) or 0)
     assert far is not None and far["household_size"] == 1 and far["household_others"] is None
     assert household_traits(store, 10**9) is None

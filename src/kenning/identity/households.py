@@ -109,16 +109,22 @@ _LATEST_ADDRESS = """
                                  json_extract_string(payload, '$.context.traits.birthday'))
                         AS DATE) AS birthday
         FROM kenning_events
-        WHERE profile_id IS NOT NULL AND payload LIKE '%"address"%'
+        -- a cheap text test first: most events carry none of these traits
+        WHERE profile_id IS NOT NULL
+          AND (payload LIKE '%"address"%' OR payload LIKE '%"lastName"%'
+               OR payload LIKE '%"birthday"%')
     ),
     latest AS (
         -- the newest address as a whole: fields of different addresses never mix
-        SELECT profile_id,
-               arg_max(address, timestamp) AS address,
-               arg_max(last_name, timestamp) FILTER (WHERE last_name IS NOT NULL) AS last_name
+        SELECT profile_id, arg_max(address, timestamp) AS address
         FROM traits
         WHERE json_extract_string(address, '$.street') IS NOT NULL
         GROUP BY profile_id
+    ),
+    -- surname and birthday from any event that gives them, with an address or not
+    named AS (
+        SELECT profile_id, arg_max(last_name, timestamp) AS last_name
+        FROM traits WHERE last_name IS NOT NULL GROUP BY profile_id
     ),
     born AS (
         SELECT profile_id, arg_max(birthday, timestamp) AS birthday
@@ -131,7 +137,7 @@ _LATEST_ADDRESS = """
            json_extract_string(address, '$.country'),
            last_name,
            birthday
-    FROM latest LEFT JOIN born USING (profile_id)
+    FROM latest LEFT JOIN named USING (profile_id) LEFT JOIN born USING (profile_id)
 """
 
 
