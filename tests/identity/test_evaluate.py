@@ -46,7 +46,8 @@ def test_pairwise_and_bcubed_scores(store: Store, tmp_path: Path) -> None:
         "source,message_id,person_id\nweb,m1,ann\nweb,m2,ann\nweb,m3,bob\nweb,m4,bob\n"
         "web,never-stored,bob\n"
     )
-    (tmp_path / "records.csv").write_text("identifier,person_id\nemail:e@x.com,ann\n")
+    # typed as the person gave it: normalised as stitching stores it
+    (tmp_path / "records.csv").write_text("identifier,person_id\nemail: E@X.com ,ann\n")
     scores = evaluate(store, [tmp_path / "events.csv", tmp_path / "records.csv"])
     # items: m1 m2 m3 (X) m4 (Y) email (X); truth Ann = {m1, m2, email}, Bob = {m3, m4}
     # predicted pairs: X has 4 items -> 6 pairs; true together among them: Ann's 3 -> 3
@@ -69,3 +70,12 @@ def test_a_truth_file_without_the_columns_is_refused(store: Store, tmp_path: Pat
         evaluate(store, [tmp_path / "bad2.csv"])
     with pytest.raises(TruthError, match="cannot read"):
         evaluate(store, [tmp_path / "absent.csv"])
+
+
+def test_truth_files_with_no_item_in_the_store_are_refused(store: Store, tmp_path: Path) -> None:
+    (tmp_path / "empty.csv").write_text("identifier,person_id\n")
+    with pytest.raises(TruthError, match="empty"):
+        evaluate(store, [tmp_path / "empty.csv"])
+    (tmp_path / "elsewhere.csv").write_text("identifier,person_id\nemail:nobody@x.com,ann\n")
+    with pytest.raises(TruthError, match="no item of the truth files is in the store"):
+        evaluate(store, [tmp_path / "elsewhere.csv"])

@@ -2,7 +2,8 @@
 
 A truth file is a CSV with a ``person_id`` column and, per row, either an event
 (``source`` name and ``message_id``) or an identifier (``identifier`` as ``TYPE:VALUE``, e.g.
-an imported record's ``crm_id:C123``). Each row is an item; its predicted cluster is the
+an imported record's ``crm_id:C123``, normalised as Kenning stores it: ``email:Jane@X.com`` is
+``email:jane@x.com``). Each row is an item; its predicted cluster is the
 profile the event or identifier resolves to now. Items the store does not hold are counted as
 missing and left out; an event that resolved to no profile is a cluster of its own.
 
@@ -18,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
+from kenning.identity.identifiers import normalise
+from kenning.identity.rules import IdentityRules
 from kenning.store.store import Store
 
 
@@ -56,7 +60,9 @@ def _columns(path: Path) -> set[str]:
     return {c.strip().strip('"') for c in header.strip().split(",")}
 
 
-def _truth_query(path: Path) -> str:
+def _truth_query(
+    con: duckdb.DuckDBPyConnection, path: Path, index: int, rules: IdentityRules
+) -> str:
     columns = _columns(path)
     if "person_id" not in columns:
         raise TruthError(f"{path} has no person_id column")
@@ -69,13 +75,31 @@ def _truth_query(path: Path) -> str:
                    LEFT JOIN kenning_events e
                      ON e.source_id = s.id AND e.message_id = t.message_id"""
     if "identifier" in columns:
+        name = f"__kenning_truth_{index}"
+        con.register(name, _normalised_identifiers(con, source, rules))
         return f"""SELECT t.person_id AS truth, i.profile_id IS NOT NULL AS present,
                           i.profile_id AS predicted
-                   FROM {source} t
-                   LEFT JOIN kenning_identifiers i
-                     ON i.type = split_part(t.identifier, ':', 1)
-                    AND i.value = t.identifier[strpos(t.identifier, ':') + 1:]"""
+                   FROM {name} t
+                   LEFT JOIN kenning_identifiers i ON i.type = t.type AND i.value = t.value"""
     raise TruthError(f"{path} needs source and message_id columns, or an identifier column")
+
+
+def _normalised_identifiers(
+    con: duckdb.DuckDBPyConnection, source: str, rules: IdentityRules
+) -> pa.Table:
+    """The file's items as (person_id, type, value), each value as stitching stores it."""
+    try:
+        rows = con.execute(f"SELECT person_id, identifier FROM {source}").fetchall()
+    except duckdb.Error as error:
+        raise TruthError(f"cannot read the truth file: {type(error).__name__}") from None
+    people, types, values = [], [], []
+    for person, text in rows:
+        type_, _, raw = (text or "").partition(":")
+        people.append(person)
+        types.append(type_)
+        # a value that identifies nobody stays as given: it is counted as missing
+        values.append(normalise(type_, raw, rules) or raw)
+    return pa.table({"person_id": people, "type": types, "value": values})
 
 
 def _quote(path: Path) -> str:
@@ -86,7 +110,35 @@ def evaluate(store: Store, truth: Sequence[Path]) -> Scores:
     """Score the current graph against the truth files (read together: one set of items)."""
     if not truth:
         raise TruthError("give at least one truth file")
-    items = " UNION ALL ".join(f"({_truth_query(path)})" for path in truth)
+    with store.reader() as con:
+        items = " UNION ALL ".join(
+            f"({_truth_query(con, path, index, store.identity.rules)})"
+            for index, path in enumerate(truth)
+        )
+        row = _score(con, items)
+    total, missing, people, profiles, together, predicted_pairs, true_pairs, b_p, b_r = row
+    if int(total) == int(missing):
+        raise TruthError(
+            "no item of the truth files is in the store" if total else "the truth files are empty"
+        )
+    precision = together / predicted_pairs if predicted_pairs else 1.0
+    recall = together / true_pairs if true_pairs else 1.0
+    b_precision, b_recall = float(b_p or 0.0), float(b_r or 0.0)
+    return Scores(
+        items=int(total) - int(missing),
+        missing=int(missing),
+        people=int(people),
+        profiles=int(profiles),
+        pairwise_precision=float(precision or 0.0),
+        pairwise_recall=float(recall or 0.0),
+        pairwise_f1=_f1(float(precision or 0.0), float(recall or 0.0)),
+        bcubed_precision=b_precision,
+        bcubed_recall=b_recall,
+        bcubed_f1=_f1(b_precision, b_recall),
+    )
+
+
+def _score(con: duckdb.DuckDBPyConnection, items: str) -> tuple[Any, ...]:
     query = f"""
         WITH raw AS ({items}),
         kept AS (
@@ -113,25 +165,9 @@ def evaluate(store: Store, truth: Sequence[Path]) -> Scores:
             (SELECT sum(in_profile) / sum(n) FROM scored),
             (SELECT sum(in_person) / sum(n) FROM scored)
     """
-    with store.reader() as con:
-        try:
-            row = con.execute(query).fetchone()
-        except duckdb.Error as error:
-            raise TruthError(f"cannot read the truth files: {error}") from None
-    assert row is not None
-    total, missing, people, profiles, together, predicted_pairs, true_pairs, b_p, b_r = row
-    precision = together / predicted_pairs if predicted_pairs else 1.0
-    recall = together / true_pairs if true_pairs else 1.0
-    b_precision, b_recall = float(b_p or 0.0), float(b_r or 0.0)
-    return Scores(
-        items=int(total) - int(missing),
-        missing=int(missing),
-        people=int(people),
-        profiles=int(profiles),
-        pairwise_precision=float(precision or 0.0),
-        pairwise_recall=float(recall or 0.0),
-        pairwise_f1=_f1(float(precision or 0.0), float(recall or 0.0)),
-        bcubed_precision=b_precision,
-        bcubed_recall=b_recall,
-        bcubed_f1=_f1(b_precision, b_recall),
-    )
+    try:
+        [row] = con.execute(query).fetchall()
+    except duckdb.Error as error:
+        # The kind of error only: DuckDB quotes the offending line, which may hold PII.
+        raise TruthError(f"cannot read the truth files: {type(error).__name__}") from None
+    return tuple(row)

@@ -111,9 +111,10 @@ class IdentityGraph:
         Creates a profile, attaches to the one profile they match, or merges several. When the
         result would break a limit, an identifier is left out of matching and matching is tried
         again, as in Segment: the lowest-priority one whose leaving out alone resolves the
-        conflict, else the lowest-priority one. (Segment always leaves out the lowest-priority
-        one; that drops harmless new identifiers, such as an imported record's id, together
-        with the one that caused the conflict.) None if no identifier is usable.
+        conflict (never the most important one: an event carrying user id u2 must not land on
+        a profile without it), else the lowest-priority one. (Segment always leaves out the
+        lowest-priority one; that drops harmless new identifiers, such as an imported record's
+        id, together with the one that caused the conflict.) None if no identifier is usable.
         """
         candidates = list(identifiers)
         keys = [_key(i) for i in candidates]
@@ -155,7 +156,12 @@ class IdentityGraph:
         return Merge(kept, merged, (a, b), rule, score)
 
     def _culprit(self, keys: list[str], at: datetime) -> int:
-        """The lowest-priority candidate whose leaving out alone makes the rest allowed."""
+        """The lowest-priority candidate whose leaving out alone makes the rest allowed.
+
+        The first (most important) is not tried: leaving it out would send the event to a
+        profile that lacks its strongest identifier (a user id), the over-merge limits exist
+        to prevent. Left alone at the end, it is always allowed.
+        """
         for index in range(len(keys) - 1, 0, -1):
             rest = keys[:index] + keys[index + 1 :]
             matched = sorted({p for k in rest if (p := self._profile_of.get(k)) is not None})
