@@ -20,6 +20,7 @@ from kenning.identity.identifiers import Identifier
 from kenning.identity.links import Link
 
 if TYPE_CHECKING:  # the store runs real-time matching, which queues reviews
+    from kenning.identity.graph import IdentityGraph
     from kenning.store.store import Store
 
 STATUSES: tuple[str, ...] = ("pending", "accepted", "rejected")
@@ -99,14 +100,22 @@ def queue(con: duckdb.DuckDBPyConnection, pairs: Sequence[Queued], run_id: int) 
         ).insert_into("__kenning_match_reviews")
 
 
-def asked(con: duckdb.DuckDBPyConnection) -> set[frozenset[str]]:
-    """Pairs already in the queue, waiting or rejected: a run does not ask again."""
-    return {
-        frozenset((str(a), str(b)))
-        for a, b in con.execute(
-            "SELECT a, b FROM __kenning_match_reviews WHERE status <> 'accepted'"
-        ).fetchall()
-    }
+def asked(con: duckdb.DuckDBPyConnection, graph: "IdentityGraph") -> set[frozenset[int]]:
+    """Pairs of profiles already in the queue, waiting or rejected: a run does not ask again.
+
+    By the profiles the reviewed identifiers are in now, not by the identifiers: a profile's
+    representative can change (a merge brings an older identifier), and a rejected pair must
+    stay rejected whichever identifiers stand for it.
+    """
+    pairs: set[frozenset[int]] = set()
+    for a, b in con.execute(
+        "SELECT a, b FROM __kenning_match_reviews WHERE status <> 'accepted'"
+    ).fetchall():
+        first = graph.profile_for(Identifier.parse(str(a)))
+        second = graph.profile_for(Identifier.parse(str(b)))
+        if first is not None and second is not None:
+            pairs.add(frozenset((first, second)))
+    return pairs
 
 
 _SELECT = """SELECT id, a, b, probability, reason, status, run_id, created_at, decided_at

@@ -96,7 +96,7 @@ def match_identities(
     say("applying")
 
     def apply(con: duckdb.DuckDBPyConnection) -> MatchReport:
-        asked = review.asked(con)
+        asked = review.asked(con, store.identity.graph)
         row = next(
             iter(
                 con.execute("SELECT coalesce(max(id), 0) + 1 FROM __kenning_match_runs").fetchall()
@@ -109,7 +109,7 @@ def match_identities(
         already = 0
         for d in decisions:
             a, b = representative[d.a], representative[d.b]
-            if frozenset((a, b)) in asked:
+            if frozenset((d.a, d.b)) in asked:
                 already += 1
                 continue
             ia, ib = Identifier.parse(a), Identifier.parse(b)
