@@ -8,6 +8,7 @@ import yaml
 
 from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
+from kenning.profiles.state import ProfileSettings
 from kenning.spec.limits import DEFAULT_LIMITS, Limits
 
 DEFAULT_DB = Path("kenning.duckdb")
@@ -30,6 +31,7 @@ class Settings:
     linger_seconds: float = 0.0
     identity: IdentityRules = field(default_factory=IdentityRules)
     matching: MatchSettings = field(default_factory=MatchSettings)
+    profiles: ProfileSettings = field(default_factory=ProfileSettings)
 
     @classmethod
     def from_env(cls, config: Path | None = None, **overrides: object) -> "Settings":
@@ -55,7 +57,7 @@ class ConfigError(ValueError):
 
 def load_config(path: Path) -> dict[str, object]:
     """Read a YAML configuration file. Sections: ``identity`` and ``matching`` (see
-    docs/identity.md)."""
+    docs/identity.md), ``profiles`` (docs/profiles.md)."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except OSError as error:
@@ -64,7 +66,7 @@ def load_config(path: Path) -> dict[str, object]:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of sections")
-    unknown = sorted(set(data) - {"identity", "matching"})
+    unknown = sorted(set(data) - {"identity", "matching", "profiles"})
     if unknown:
         raise ConfigError(f"{path}: unknown sections {', '.join(unknown)}")
     values: dict[str, object] = {}
@@ -72,4 +74,9 @@ def load_config(path: Path) -> dict[str, object]:
         values["identity"] = IdentityRules.from_config(data["identity"] or {})
     if "matching" in data:
         values["matching"] = MatchSettings.from_config(data["matching"] or {})
+    if "profiles" in data:
+        try:
+            values["profiles"] = ProfileSettings.from_config(data["profiles"] or {})
+        except ValueError as error:
+            raise ConfigError(f"{path}: {error}") from None
     return values

@@ -26,6 +26,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 linger_seconds=settings.linger_seconds,
                 identity_rules=settings.identity,
                 matching=settings.matching,
+                profiles=settings.profiles,
             )
             if owned
             else store

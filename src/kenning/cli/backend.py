@@ -419,7 +419,12 @@ def connect(db: Path, url: str | None, token: str | None) -> Iterator[Backend]:
         return
     settings = Settings.from_env(db_path=db)
     try:
-        store = Store.open(db, identity_rules=settings.identity, matching=settings.matching)
+        store = Store.open(
+            db,
+            identity_rules=settings.identity,
+            matching=settings.matching,
+            profiles=settings.profiles,
+        )
     except StoreLocked:
         running = _running_server(db)
         if running is None:

@@ -31,6 +31,7 @@ def open_server_store(settings: Settings) -> tuple[Store, str | None]:
             linger_seconds=settings.linger_seconds,
             identity_rules=settings.identity,
             matching=settings.matching,
+            profiles=settings.profiles,
         )
     except StoreLocked as error:
         raise CommandError(f"{error}: is a server already running on it?") from None

@@ -111,6 +111,8 @@ def replay(
     remember_highest_profile_id(con, first_fresh - 1)  # the replay may retire it
     done = replay_log(con, stage, progress=progress, sequential=sequential)
     _renumber(con, stage, old_partition, old_redirects, merged_away, first_fresh)
+    for listener in stage.on_rebuilt:
+        listener(con)
     after = stage.graph
     return Rebuilt(
         events=done,

@@ -5,7 +5,7 @@ Identifiers are read from the stored payload, exactly as a rebuild from the log 
 live state and a rebuild agree by construction.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,6 +58,9 @@ class IdentityStage:
         # stitched event, and the profiles the group created.
         self.resolved: list[tuple[int, int]] = []
         self.created: set[int] = set()
+        # State keyed by stitching-time profile ids (profile traits, ...) recomputes itself
+        # after a rebuild renumbers the events: called in the rebuild's transaction.
+        self.on_rebuilt: list[Callable[[duckdb.DuckDBPyConnection], object]] = []
 
     def fresh_graph(self) -> IdentityGraph:
         """An empty graph under the stage's rules and overrides."""

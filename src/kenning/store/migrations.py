@@ -258,6 +258,54 @@ MIGRATIONS: tuple[Migration, ...] = (
                SET after_seq = (SELECT coalesce(max(seq), 0) FROM __kenning_events)""",
         ),
     ),
+    Migration(
+        9,
+        "profile state",
+        (
+            # Keyed by the profile each event was stitched to; redirects lead to the current
+            # one (see profiles/state.py). rank: the source's priority.
+            """CREATE TABLE __kenning_profile_traits (
+                profile_id BIGINT NOT NULL, trait VARCHAR NOT NULL, value JSON,
+                observed_at TIMESTAMPTZ NOT NULL, source_id VARCHAR NOT NULL,
+                seq BIGINT NOT NULL, rank SMALLINT NOT NULL,
+                PRIMARY KEY (profile_id, trait)
+            )""",
+            # The key's index does not serve a lookup by profile alone.
+            """CREATE INDEX __kenning_profile_traits_profile
+               ON __kenning_profile_traits (profile_id)""",
+            """CREATE TABLE __kenning_consent (
+                profile_id BIGINT NOT NULL, category VARCHAR NOT NULL, granted BOOLEAN NOT NULL,
+                observed_at TIMESTAMPTZ NOT NULL, source_id VARCHAR NOT NULL,
+                seq BIGINT NOT NULL, rank SMALLINT NOT NULL,
+                PRIMARY KEY (profile_id, category)
+            )""",
+            "CREATE INDEX __kenning_consent_profile ON __kenning_consent (profile_id)",
+            # Every consent statement, in log order: the history of a person's choices.
+            """CREATE TABLE __kenning_consent_log (
+                seq BIGINT NOT NULL, profile_id BIGINT NOT NULL, category VARCHAR NOT NULL,
+                granted BOOLEAN NOT NULL, observed_at TIMESTAMPTZ NOT NULL,
+                source_id VARCHAR NOT NULL
+            )""",
+            "CREATE INDEX __kenning_consent_log_profile ON __kenning_consent_log (profile_id)",
+            # Current state per current profile: the winning row among the profile's own and
+            # those of the profiles merged into it.
+            """CREATE VIEW kenning_profile_traits AS
+                SELECT coalesce(r.canonical_id, t.profile_id) AS profile_id, t.trait,
+                       arg_max(t.value, (t.rank, t.observed_at, t.seq)) AS value,
+                       arg_max(t.source_id, (t.rank, t.observed_at, t.seq)) AS source_id,
+                       arg_max(t.observed_at, (t.rank, t.observed_at, t.seq)) AS observed_at
+                FROM __kenning_profile_traits t
+                LEFT JOIN __kenning_profile_redirects r USING (profile_id)
+                GROUP BY ALL""",
+            """CREATE VIEW kenning_consent AS
+                SELECT coalesce(r.canonical_id, c.profile_id) AS profile_id, c.category,
+                       arg_max(c.granted, (c.rank, c.observed_at, c.seq)) AS granted,
+                       arg_max(c.observed_at, (c.rank, c.observed_at, c.seq)) AS observed_at
+                FROM __kenning_consent c
+                LEFT JOIN __kenning_profile_redirects r USING (profile_id)
+                GROUP BY ALL""",
+        ),
+    ),
 )
 
 

@@ -17,6 +17,7 @@ from kenning.identity.matching.realtime import RealtimeMatching
 from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
 from kenning.identity.stitching import IdentityStage
+from kenning.profiles.state import ProfileSettings, ProfileStage
 from kenning.store.events import Events
 from kenning.store.migrations import migrate
 from kenning.store.quarantine import Quarantine
@@ -47,6 +48,7 @@ class Store:
         linger_seconds: float = 0.0,
         identity_rules: IdentityRules | None = None,
         matching: MatchSettings | None = None,
+        profiles: ProfileSettings | None = None,
         stitch: bool = True,
     ) -> None:
         self.path = path
@@ -54,13 +56,15 @@ class Store:
         self._cursor_lock = Lock()
         self.identity = IdentityStage(identity_rules or IdentityRules())
         self.matching = RealtimeMatching(self.identity, matching or MatchSettings())
+        self.profiles = ProfileStage(self.identity, profiles or ProfileSettings())
+        self.identity.on_rebuilt.append(self.profiles.recompute)
         self.writer = Writer(
             con,
             max_group_events=max_group_events,
             linger_seconds=linger_seconds,
             # Without stitching (benchmarks, bulk loads rebuilt afterwards) nothing resolves
             # until `kenning identity rebuild`.
-            stages=[self.identity, self.matching] if stitch else [],
+            stages=[self.identity, self.matching, self.profiles] if stitch else [],
         )
         self.sources = Sources(self)
         self.tokens = Tokens(self)
@@ -76,6 +80,7 @@ class Store:
         linger_seconds: float = 0.0,
         identity_rules: IdentityRules | None = None,
         matching: MatchSettings | None = None,
+        profiles: ProfileSettings | None = None,
         stitch: bool = True,
     ) -> "Store":
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,6 +101,7 @@ class Store:
             linger_seconds=linger_seconds,
             identity_rules=identity_rules,
             matching=matching,
+            profiles=profiles,
             stitch=stitch,
         )
 

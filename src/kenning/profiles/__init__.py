@@ -1,0 +1,1 @@
+"""Unified profiles: what the events say about each resolved person (traits, consent)."""

@@ -1,0 +1,207 @@
+"""Profile state: each person's traits and consent, kept in the ingest transaction.
+
+Rows are keyed by the profile an event was stitched to, as ``__kenning_event_profiles`` is, so a
+merge costs nothing here: a profile's state is its rows and those of every profile merged into
+it (the redirects), combined when read, per trait the value that wins. A rebuild of the graph
+renumbers events, so it recomputes the state from the log (``recompute``), as does
+``kenning profiles recompute`` after a change of source priority.
+
+Which value wins: the one from the higher-priority source (``profiles.source_priority``, none by
+default), then the newest by event time, then the later in the log.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from kenning.identity.stitching import IdentityStage
+from kenning.profiles.observations import observe
+from kenning.store.writer import EventRow
+
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+_CHUNK = 20_000
+# Payloads without these words state no trait and no consent: skipped without parsing.
+_MARKERS = (b'"traits"', b'"consent"')
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """``source_priority``: source names, most trusted first; their values win over newer
+    values from sources listed later or not at all."""
+
+    source_priority: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> "ProfileSettings":
+        unknown = sorted(set(section) - {"source_priority"})
+        if unknown:
+            raise ValueError(f"profiles: unknown keys {', '.join(unknown)}")
+        priority = section.get("source_priority") or []
+        if not isinstance(priority, list) or not all(isinstance(s, str) for s in priority):
+            raise ValueError("profiles.source_priority must be a list of source names")
+        return cls(tuple(priority))
+
+
+@dataclass(frozen=True, slots=True)
+class _Stated:
+    profile_id: int
+    key: str  # a trait path or a consent category
+    value: Any
+    at: datetime
+    source_id: str
+    seq: int
+    rank: int
+
+    def wins_over(self, other: "_Stated") -> bool:
+        return (self.rank, self.at, self.seq) > (other.rank, other.at, other.seq)
+
+
+class ProfileStage:
+    """The writer stage after stitching: records what each new event states about its person."""
+
+    def __init__(self, identity: IdentityStage, settings: ProfileSettings) -> None:
+        self.identity = identity
+        self.settings = settings
+        self._rank_of_source: dict[str, int] = {}
+
+    def load(self, con: duckdb.DuckDBPyConnection) -> None:
+        names = {
+            name: len(self.settings.source_priority) - i
+            for i, name in enumerate(self.settings.source_priority)
+        }
+        self._rank_of_source = {
+            str(source_id): names[str(name)]
+            for source_id, name in con.execute("SELECT id, name FROM __kenning_sources").fetchall()
+            if name in names
+        }
+
+    def apply(self, con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, EventRow]]) -> None:
+        profile_of = dict(self.identity.resolved)
+        if self.settings.source_priority:
+            self.load(con)  # a source created since: cheap, and only with priorities set
+        write(
+            con,
+            self._statements(
+                (seq, profile_of[seq], row.source_id, row.timestamp, row.message, row.payload)
+                for seq, row in rows
+                if seq in profile_of
+            ),
+        )
+
+    def recompute(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Rebuild the state from the log (inside the caller's transaction); returns the
+        events that stated something."""
+        self.load(con)
+        for table in ("__kenning_profile_traits", "__kenning_consent", "__kenning_consent_log"):
+            con.execute(f"DELETE FROM {table}")
+        stating = 0
+        last_seq = 0
+        while batch := con.execute(
+            """SELECT e.seq, p.profile_id, e.source_id, e.timestamp, e.payload
+               FROM __kenning_events e JOIN __kenning_event_profiles p USING (seq)
+               WHERE e.seq > ? AND (e.payload LIKE '%"traits"%' OR e.payload LIKE '%"consent"%')
+               ORDER BY e.seq LIMIT ?""",
+            [last_seq, _CHUNK],
+        ).fetchall():
+            last_seq = int(batch[-1][0])
+            stated = self._statements(
+                (int(seq), int(profile), str(source), at, None, payload.encode())
+                for seq, profile, source, at, payload in batch
+            )
+            stating += len({s.seq for s in stated.traits} | {s.seq for s in stated.consent})
+            write(con, stated)
+        return stating
+
+    def _statements(
+        self, events: Iterable[tuple[int, int, str, datetime, dict[str, Any] | None, bytes]]
+    ) -> "_Statements":
+        result = _Statements()
+        for seq, profile_id, source_id, at, message, payload in events:
+            if message is None:
+                if not any(marker in payload for marker in _MARKERS):
+                    continue
+                message = orjson.loads(payload)
+            observed = observe(message)
+            rank = self._rank_of_source.get(source_id, 0)
+            for key, value in observed.traits.items():
+                result.traits.append(_Stated(profile_id, key, value, at, source_id, seq, rank))
+            for key, granted in observed.consent.items():
+                result.consent.append(_Stated(profile_id, key, granted, at, source_id, seq, rank))
+        return result
+
+
+@dataclass
+class _Statements:
+    traits: list[_Stated]
+    consent: list[_Stated]
+
+    def __init__(self) -> None:
+        self.traits, self.consent = [], []
+
+
+def _newest(stated: list[_Stated]) -> list[_Stated]:
+    best: dict[tuple[int, str], _Stated] = {}
+    for s in stated:
+        current = best.get((s.profile_id, s.key))
+        if current is None or s.wins_over(current):
+            best[(s.profile_id, s.key)] = s
+    return list(best.values())
+
+
+def write(con: duckdb.DuckDBPyConnection, stated: _Statements) -> None:
+    if stated.traits:
+        _upsert(con, "__kenning_profile_traits", ("trait", "value"), _newest(stated.traits))
+    if stated.consent:
+        _upsert(con, "__kenning_consent", ("category", "granted"), _newest(stated.consent))
+        con.from_arrow(
+            pa.table(
+                {
+                    "seq": pa.array([s.seq for s in stated.consent], pa.int64()),
+                    "profile_id": pa.array([s.profile_id for s in stated.consent], pa.int64()),
+                    "category": [s.key for s in stated.consent],
+                    "granted": pa.array([bool(s.value) for s in stated.consent], pa.bool_()),
+                    "observed_at": pa.array([s.at for s in stated.consent], _TIMESTAMP),
+                    "source_id": [s.source_id for s in stated.consent],
+                }
+            )
+        ).insert_into("__kenning_consent_log")
+
+
+def _upsert(
+    con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, str], stated: list[_Stated]
+) -> None:
+    """Insert each statement, or replace the row it wins over: newest wins, as read."""
+    key, value = columns
+    values = (
+        pa.array([orjson.dumps(s.value).decode() for s in stated], pa.string())
+        if value == "value"  # a trait's value is any JSON; a consent choice a boolean
+        else pa.array([bool(s.value) for s in stated], pa.bool_())
+    )
+    incoming = pa.table(
+        {
+            "profile_id": pa.array([s.profile_id for s in stated], pa.int64()),
+            key: [s.key for s in stated],
+            value: values,
+            "observed_at": pa.array([s.at for s in stated], _TIMESTAMP),
+            "source_id": [s.source_id for s in stated],
+            "seq": pa.array([s.seq for s in stated], pa.int64()),
+            "rank": pa.array([s.rank for s in stated], pa.int16()),
+        }
+    )
+    con.register("__kenning_stated", incoming)
+    try:
+        con.execute(
+            f"""INSERT INTO {table} SELECT * FROM __kenning_stated
+                ON CONFLICT (profile_id, {key}) DO UPDATE SET
+                    {value} = excluded.{value}, observed_at = excluded.observed_at,
+                    source_id = excluded.source_id, seq = excluded.seq, rank = excluded.rank
+                WHERE (excluded.rank, excluded.observed_at, excluded.seq)
+                    > ({table}.rank, {table}.observed_at, {table}.seq)"""
+        )
+    finally:
+        con.unregister("__kenning_stated")
