@@ -1,4 +1,5 @@
-"""The admin API: sources, stats, quarantine, export and imports. Bearer token, scope admin."""
+"""The admin API: sources, tokens, stats, quarantine, export and imports. Bearer token, scope
+admin."""
 
 import asyncio
 import tempfile
@@ -54,6 +55,21 @@ def create_source(body: SourceIn, request: Request) -> Response:
     except SourceExists as error:
         raise ApiError(409, "source_exists", str(error), "name") from None
     return json_response({**source_json(created.source), "write_key": created.write_key}, 201)
+
+
+class TokenIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    # What a token may do; a Profile API reader gets profiles:read only.
+    scopes: list[Literal["admin", "profiles:read"]] = Field(min_length=1)
+
+
+@router.post("/v1/tokens", status_code=201)
+def create_token(body: TokenIn, request: Request) -> Response:
+    """A new bearer token, shown once; only its hash is kept."""
+    token = _store(request).tokens.create(body.name, sorted(set(body.scopes)))
+    return json_response(
+        {"name": body.name, "scopes": sorted(set(body.scopes)), "token": token}, 201
+    )
 
 
 @router.get("/v1/sources")

@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from kenning.api import admin, collect, identity
+from kenning.api import admin, collect, identity, profiles
 from kenning.api.errors import install_error_handlers
 from kenning.api.ratelimit import RateLimiter
 from kenning.settings import Settings
@@ -46,6 +46,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(collect.router)
     app.include_router(admin.router)
     app.include_router(identity.router)
+    app.include_router(profiles.router)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

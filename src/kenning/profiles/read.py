@@ -151,3 +151,95 @@ def profile(store: "Store", profile_id: int) -> dict[str, Any]:
         "consent": choices,
         "merged_ids": ids[1:],
     }
+
+
+class CursorError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "next_cursor": self.next_cursor}
+
+
+def events(
+    con: duckdb.DuckDBPyConnection,
+    ids: Sequence[int],
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    event: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page:
+    """The profile's events, newest first (by event time, then log order). The cursor is
+    opaque to callers: the position after the last event of the previous page."""
+    where = ["p.profile_id = ANY(?)"]
+    params: list[Any] = [list(ids)]
+    if cursor is not None:
+        try:
+            micros, seq = (int(part) for part in cursor.split(".", 1))
+        except ValueError:
+            raise CursorError("cursor is not one this API gave") from None
+        where.append("(epoch_us(e.timestamp), e.seq) < (?, ?)")
+        params += [micros, seq]
+    if event is not None:
+        where.append("e.event = ?")
+        params.append(event)
+    if since is not None:
+        where.append("e.timestamp >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("e.timestamp < ?")
+        params.append(until)
+    rows = con.execute(
+        f"""SELECT e.seq, epoch_us(e.timestamp), e.payload
+            FROM __kenning_events e JOIN __kenning_event_profiles p USING (seq)
+            WHERE {" AND ".join(where)}
+            ORDER BY e.timestamp DESC, e.seq DESC LIMIT ?""",
+        [*params, limit + 1],
+    ).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        [orjson.loads(payload) for _, _, payload in rows],
+        f"{rows[-1][1]}.{rows[-1][0]}" if more else None,
+    )
+
+
+def search(
+    con: duckdb.DuckDBPyConnection,
+    filters: dict[str, str],
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page:
+    """Profiles whose current trait values equal ``filters`` (trait path -> value as text),
+    by profile id; the cursor is the last id of the previous page."""
+    after = 0
+    if cursor is not None:
+        try:
+            after = int(cursor)
+        except ValueError:
+            raise CursorError("cursor is not one this API gave") from None
+    conditions = []
+    params: list[Any] = []
+    for trait, value in filters.items():
+        conditions.append(
+            """profile_id IN (SELECT profile_id FROM kenning_profile_traits
+                              WHERE trait = ? AND json_extract_string(value, '$') = ?)"""
+        )
+        params += [trait, value]
+    where = " AND ".join(conditions) if conditions else "true"
+    rows = con.execute(
+        f"""SELECT DISTINCT profile_id FROM kenning_profile_traits
+            WHERE profile_id > ? AND {where} ORDER BY profile_id LIMIT ?""",
+        [after, *params, limit + 1],
+    ).fetchall()
+    more = len(rows) > limit
+    found = [int(p) for (p,) in rows[:limit]]
+    return Page([{"profile_id": p} for p in found], str(found[-1]) if more else None)
