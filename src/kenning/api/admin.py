@@ -72,6 +72,15 @@ def create_token(body: TokenIn, request: Request) -> Response:
     )
 
 
+@router.post("/v1/profiles/recompute")
+def recompute_profiles(request: Request) -> Response:
+    """Rebuild every profile's traits and consent from the log (after a change of source
+    priority, say)."""
+    store = _store(request)
+    stating = store.writer.run(store.profiles.recompute).result()
+    return json_response({"events_stating": stating, **store.stats()})
+
+
 @router.get("/v1/sources")
 def list_sources(request: Request) -> Response:
     return json_response({"sources": [source_json(s) for s in _store(request).sources.list()]})

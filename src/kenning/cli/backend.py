@@ -28,6 +28,7 @@ from kenning.identity.unmerge import lift_override, record_override
 from kenning.ingest.importer import ChunkResult
 from kenning.ingest.pipeline import prepare_messages
 from kenning.ingest.replay import replay_quarantine
+from kenning.profiles.read import ProfileLookupError, find_profile, profile
 from kenning.settings import Settings
 from kenning.store.events import iter_identities
 from kenning.store.sources import SourceExists
@@ -68,6 +69,8 @@ class Backend(Protocol):
     ) -> dict[str, Any]: ...
     def reviews(self, status: str, limit: int) -> list[dict[str, Any]]: ...
     def decide_review(self, review_id: int, accept: bool) -> dict[str, Any]: ...
+    def profile(self, identifier: str) -> dict[str, Any]: ...
+    def recompute_profiles(self) -> dict[str, Any]: ...
 
 
 def server_file(db: Path) -> Path:
@@ -133,6 +136,19 @@ class LocalBackend:
             self.store.sources.create(name)
             return True
         return False
+
+    def profile(self, identifier: str) -> dict[str, Any]:
+        try:
+            profile_id = find_profile(self.store, identifier)
+        except ProfileLookupError as error:
+            raise CommandError(str(error)) from None
+        if profile_id is None:
+            raise CommandError(f"no profile holds {identifier}")
+        return profile(self.store, profile_id)
+
+    def recompute_profiles(self) -> dict[str, Any]:
+        stating = self.store.writer.run(self.store.profiles.recompute).result()
+        return {"events_stating": stating, **self.store.stats()}
 
     def explain(self, a: str, b: str) -> dict[str, Any]:
         try:
@@ -301,6 +317,14 @@ class RemoteBackend:
             return False
         self.create_source(name, None)
         return True
+
+    def profile(self, identifier: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/profiles/{identifier}")
+        return result
+
+    def recompute_profiles(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v1/profiles/recompute")
+        return result
 
     def explain(self, a: str, b: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v1/identity/explain", params={"a": a, "b": b})
