@@ -21,6 +21,9 @@ from kenning.identity.identifiers import Identifier
 
 BY_MODEL = "model"
 BY_REVIEW = "review"
+# Up to this many links, insert passes them as statement parameters (a real-time merge, in its
+# request: about half a millisecond less than an Arrow table); more go in as one Arrow table.
+FEW_LINKS = 8
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,26 @@ def insert(
         Link(link.a, link.b, link.probability, link.decided_by, link.run_id, first + i, after)
         for i, link in enumerate(links)
     ]
+    if len(stored) <= FEW_LINKS:
+        con.executemany(
+            """INSERT INTO __kenning_identity_links
+               (id, a, b, probability, decided_by, run_id, created_at, removed_at, after_seq)
+               VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)""",
+            [
+                (
+                    link.id,
+                    str(link.a),
+                    str(link.b),
+                    link.probability,
+                    link.decided_by,
+                    link.run_id,
+                    now,
+                    after,
+                )
+                for link in stored
+            ],
+        )
+        return stored
     con.from_arrow(
         pa.table(
             {
