@@ -214,3 +214,13 @@ def test_live_state_equals_a_recompute_from_the_log(
         live = {p: profile(store, p) for p in profiles}
         store.writer.run(store.profiles.recompute).result()
         assert {p: profile(store, p) for p in profiles} == live
+
+
+def test_many_traits_at_once_take_the_bulk_path_with_the_same_result(store: Store) -> None:
+    many = {f"t{i:02d}": i for i in range(40)}  # more than the few written with parameters
+    send(store, identify("a1", "2026-03-01T00:00:00Z", **many))
+    send(store, identify("a1", "2026-02-01T00:00:00Z", **{k: -1 for k in many}))  # older
+    found = shown(store, "anonymous_id:a1")
+    assert found["traits"] == many
+    store.writer.run(store.profiles.recompute).result()
+    assert shown(store, "anonymous_id:a1") == found

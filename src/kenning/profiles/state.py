@@ -25,6 +25,7 @@ from kenning.store.writer import EventRow
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 _CHUNK = 20_000
+_FEW = 16  # statements written with parameters rather than through an Arrow table
 # Payloads without these words state no trait and no consent: skipped without parsing.
 _MARKERS = (b'"traits"', b'"consent"')
 
@@ -177,11 +178,30 @@ def _upsert(
 ) -> None:
     """Insert each statement, or replace the row it wins over: newest wins, as read."""
     key, value = columns
-    values = (
-        pa.array([orjson.dumps(s.value).decode() for s in stated], pa.string())
-        if value == "value"  # a trait's value is any JSON; a consent choice a boolean
-        else pa.array([bool(s.value) for s in stated], pa.bool_())
-    )
+    # a trait's value is any JSON; a consent choice a boolean
+    encoded = [
+        orjson.dumps(s.value).decode() if value == "value" else bool(s.value) for s in stated
+    ]
+    on_conflict = f"""ON CONFLICT (profile_id, {key}) DO UPDATE SET
+                    {value} = excluded.{value}, observed_at = excluded.observed_at,
+                    source_id = excluded.source_id, seq = excluded.seq, rank = excluded.rank
+                WHERE (excluded.rank, excluded.observed_at, excluded.seq)
+                    > ({table}.rank, {table}.observed_at, {table}.seq)"""
+    if len(stated) <= _FEW:
+        # A single event's few traits (the real-time case): parameters cost less than
+        # registering a table.
+        con.execute(
+            f"INSERT INTO {table} VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(stated))
+            + f" {on_conflict}",
+            [
+                param
+                for s, v in zip(stated, encoded, strict=True)
+                for param in (s.profile_id, s.key, v, s.at, s.source_id, s.seq, s.rank)
+            ],
+        )
+        return
+    values = pa.array(encoded, pa.string()) if value == "value" else pa.array(encoded, pa.bool_())
     incoming = pa.table(
         {
             "profile_id": pa.array([s.profile_id for s in stated], pa.int64()),
@@ -195,13 +215,6 @@ def _upsert(
     )
     con.register("__kenning_stated", incoming)
     try:
-        con.execute(
-            f"""INSERT INTO {table} SELECT * FROM __kenning_stated
-                ON CONFLICT (profile_id, {key}) DO UPDATE SET
-                    {value} = excluded.{value}, observed_at = excluded.observed_at,
-                    source_id = excluded.source_id, seq = excluded.seq, rank = excluded.rank
-                WHERE (excluded.rank, excluded.observed_at, excluded.seq)
-                    > ({table}.rank, {table}.observed_at, {table}.seq)"""
-        )
+        con.execute(f"INSERT INTO {table} SELECT * FROM __kenning_stated {on_conflict}")
     finally:
         con.unregister("__kenning_stated")
