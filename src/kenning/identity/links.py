@@ -18,12 +18,10 @@ import pyarrow as pa
 
 from kenning.identity.graph import RULE_PROBABILISTIC, RULE_REVIEWED
 from kenning.identity.identifiers import Identifier
+from kenning.store.rows import insert_rows
 
 BY_MODEL = "model"
 BY_REVIEW = "review"
-# Up to this many links, insert passes them as statement parameters (a real-time merge, in its
-# request: about half a millisecond less than an Arrow table); more go in as one Arrow table.
-FEW_LINKS = 8
 
 
 @dataclass(frozen=True)
@@ -72,27 +70,9 @@ def insert(
         Link(link.a, link.b, link.probability, link.decided_by, link.run_id, first + i, after)
         for i, link in enumerate(links)
     ]
-    if len(stored) <= FEW_LINKS:
-        con.executemany(
-            """INSERT INTO __kenning_identity_links
-               (id, a, b, probability, decided_by, run_id, created_at, removed_at, after_seq)
-               VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)""",
-            [
-                (
-                    link.id,
-                    str(link.a),
-                    str(link.b),
-                    link.probability,
-                    link.decided_by,
-                    link.run_id,
-                    now,
-                    after,
-                )
-                for link in stored
-            ],
-        )
-        return stored
-    con.from_arrow(
+    insert_rows(
+        con,
+        "__kenning_identity_links",
         pa.table(
             {
                 "id": pa.array([link.id for link in stored], pa.int64()),
@@ -105,6 +85,6 @@ def insert(
                 "removed_at": pa.array([None] * len(stored), pa.timestamp("us", tz="UTC")),
                 "after_seq": pa.array([after] * len(stored), pa.int64()),
             }
-        )
-    ).insert_into("__kenning_identity_links")
+        ),
+    )
     return stored

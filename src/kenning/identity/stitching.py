@@ -19,6 +19,8 @@ from kenning.identity.links import Link
 from kenning.identity.overrides import Override, OverrideIndex
 from kenning.identity.overrides import load as load_overrides
 from kenning.identity.rules import IdentityRules
+from kenning.store import rows
+from kenning.store.rows import insert_rows
 from kenning.store.writer import EventRow
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -154,23 +156,23 @@ def remember_highest_profile_id(con: duckdb.DuckDBPyConnection, highest: int) ->
 
 def write_changes(con: duckdb.DuckDBPyConnection, changes: _Changes) -> None:
     if changes.identifiers:
-        rows = changes.identifiers
-        _insert(
+        added = changes.identifiers
+        insert_rows(
             con,
             "__kenning_identifiers",
             pa.table(
                 {
-                    "type": [r[0].type for r in rows],
-                    "value": [r[0].value for r in rows],
-                    "profile_id": pa.array([r[1] for r in rows], pa.int64()),
-                    "source_id": [r[2] for r in rows],
-                    "first_seen": pa.array([r[3] for r in rows], _TIMESTAMP),
-                    "first_seq": pa.array([r[4] for r in rows], pa.int64()),
+                    "type": [r[0].type for r in added],
+                    "value": [r[0].value for r in added],
+                    "profile_id": pa.array([r[1] for r in added], pa.int64()),
+                    "source_id": [r[2] for r in added],
+                    "first_seen": pa.array([r[3] for r in added], _TIMESTAMP),
+                    "first_seq": pa.array([r[4] for r in added], pa.int64()),
                 }
             ),
         )
     if changes.event_seqs:
-        _insert(
+        insert_rows(
             con,
             "__kenning_event_profiles",
             pa.table(
@@ -184,53 +186,29 @@ def write_changes(con: duckdb.DuckDBPyConnection, changes: _Changes) -> None:
         write_merges(con, changes.merges)
 
 
-# Up to this many merges, write_merges passes its rows as statement parameters: an Arrow table
-# registered and joined costs about 2 ms more, paid in the request of every real-time merge
-# (one at a time); more merges go in as Arrow tables, which do not grow a statement per row.
-FEW_MERGES = 8
-
-
 def write_merges(
     con: duckdb.DuckDBPyConnection, merges: Sequence[tuple[int, int | None, Merge]]
 ) -> None:
     now = datetime.now(UTC)
-    if len(merges) <= FEW_MERGES:
-        con.executemany(
-            "INSERT INTO __kenning_merges VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                [
-                    merge_id,
-                    now,
-                    seq,
-                    m.kept,
-                    m.merged,
-                    [str(i) for i in m.identifiers],
-                    m.rule,
-                    m.score,
-                ]
-                for merge_id, seq, m in merges
-            ],
-        )
-    else:
-        _insert(
-            con,
-            "__kenning_merges",
-            pa.table(
-                {
-                    "id": pa.array([m[0] for m in merges], pa.int64()),
-                    "merged_at": pa.array([now] * len(merges), _TIMESTAMP),
-                    "seq": pa.array([m[1] for m in merges], pa.int64()),
-                    "kept": pa.array([m[2].kept for m in merges], pa.int64()),
-                    "merged": pa.array([m[2].merged for m in merges], pa.int64()),
-                    "identifiers": pa.array(
-                        [[str(i) for i in m[2].identifiers] for m in merges],
-                        pa.list_(pa.string()),
-                    ),
-                    "rule": [m[2].rule for m in merges],
-                    "score": pa.array([m[2].score for m in merges], pa.float64()),
-                }
-            ),
-        )
+    insert_rows(
+        con,
+        "__kenning_merges",
+        pa.table(
+            {
+                "id": pa.array([m[0] for m in merges], pa.int64()),
+                "merged_at": pa.array([now] * len(merges), _TIMESTAMP),
+                "seq": pa.array([m[1] for m in merges], pa.int64()),
+                "kept": pa.array([m[2].kept for m in merges], pa.int64()),
+                "merged": pa.array([m[2].merged for m in merges], pa.int64()),
+                "identifiers": pa.array(
+                    [[str(i) for i in m[2].identifiers] for m in merges],
+                    pa.list_(pa.string()),
+                ),
+                "rule": [m[2].rule for m in merges],
+                "score": pa.array([m[2].score for m in merges], pa.float64()),
+            }
+        ),
+    )
     # Follow chains within the group (A into B, then B into C): A ends in C.
     final: dict[int, int] = {m[2].merged: m[2].kept for m in merges}
     for merged in list(final):
@@ -238,7 +216,7 @@ def write_merges(
         while target in final:
             target = final[target]
         final[merged] = target
-    if len(final) <= FEW_MERGES:
+    if len(final) <= rows.FEW:
         # Profiles that pointed at an absorbed one now point at its final home (no target is
         # itself absorbed, so one pass over the table does it).
         con.execute(
@@ -274,7 +252,3 @@ def write_merges(
         )
     finally:
         con.unregister("__kenning_incoming")
-
-
-def _insert(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
-    con.from_arrow(table).insert_into(name)

@@ -4,14 +4,14 @@ Rows are keyed by the profile an event was stitched to, as ``__kenning_event_pro
 merge costs nothing here: a profile's state is its rows and those of every profile merged into
 it (the redirects), combined when read, per trait the value that wins. A rebuild of the graph
 renumbers events, so it recomputes the state from the log (``recompute``), as does
-``kenning profiles recompute`` after a change of source priority.
+``kenning profile recompute`` after a change of source priority.
 
 Which value wins: the one from the higher-priority source (``profiles.source_priority``, none by
 default), then the newest by event time, then the later in the log.
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,11 +21,11 @@ import pyarrow as pa
 
 from kenning.identity.stitching import IdentityStage
 from kenning.profiles.observations import observe
+from kenning.store.rows import insert_rows
 from kenning.store.writer import EventRow
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 _CHUNK = 20_000
-_FEW = 16  # statements written with parameters rather than through an Arrow table
 # Payloads without these words state no trait and no consent: skipped without parsing.
 _MARKERS = (b'"traits"', b'"consent"')
 
@@ -69,22 +69,23 @@ class ProfileStage:
         self.identity = identity
         self.settings = settings
         self._rank_of_source: dict[str, int] = {}
+        self._sources: set[str] = set()  # the source ids known at the last load
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
+        sources = con.execute("SELECT id, name FROM __kenning_sources").fetchall()
+        self._sources = {str(source_id) for source_id, _ in sources}
         names = {
             name: len(self.settings.source_priority) - i
             for i, name in enumerate(self.settings.source_priority)
         }
         self._rank_of_source = {
-            str(source_id): names[str(name)]
-            for source_id, name in con.execute("SELECT id, name FROM __kenning_sources").fetchall()
-            if name in names
+            str(source_id): names[str(name)] for source_id, name in sources if name in names
         }
 
     def apply(self, con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, EventRow]]) -> None:
         profile_of = dict(self.identity.resolved)
-        if self.settings.source_priority:
-            self.load(con)  # a source created since: cheap, and only with priorities set
+        if self.settings.source_priority and any(r.source_id not in self._sources for _, r in rows):
+            self.load(con)  # a source created since the last load may be a trusted one
         write(
             con,
             self._statements(
@@ -138,11 +139,8 @@ class ProfileStage:
 
 @dataclass
 class _Statements:
-    traits: list[_Stated]
-    consent: list[_Stated]
-
-    def __init__(self) -> None:
-        self.traits, self.consent = [], []
+    traits: list[_Stated] = field(default_factory=list)
+    consent: list[_Stated] = field(default_factory=list)
 
 
 def _newest(stated: list[_Stated]) -> list[_Stated]:
@@ -159,7 +157,9 @@ def write(con: duckdb.DuckDBPyConnection, stated: _Statements) -> None:
         _upsert(con, "__kenning_profile_traits", ("trait", "value"), _newest(stated.traits))
     if stated.consent:
         _upsert(con, "__kenning_consent", ("category", "granted"), _newest(stated.consent))
-        con.from_arrow(
+        insert_rows(
+            con,
+            "__kenning_consent_log",
             pa.table(
                 {
                     "seq": pa.array([s.seq for s in stated.consent], pa.int64()),
@@ -169,52 +169,37 @@ def write(con: duckdb.DuckDBPyConnection, stated: _Statements) -> None:
                     "observed_at": pa.array([s.at for s in stated.consent], _TIMESTAMP),
                     "source_id": [s.source_id for s in stated.consent],
                 }
-            )
-        ).insert_into("__kenning_consent_log")
+            ),
+        )
 
 
 def _upsert(
     con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, str], stated: list[_Stated]
 ) -> None:
-    """Insert each statement, or replace the row it wins over: newest wins, as read."""
+    """Insert each statement, or replace the row it wins over: the winner as read wins here."""
     key, value = columns
-    # a trait's value is any JSON; a consent choice a boolean
-    encoded = [
-        orjson.dumps(s.value).decode() if value == "value" else bool(s.value) for s in stated
-    ]
-    on_conflict = f"""ON CONFLICT (profile_id, {key}) DO UPDATE SET
-                    {value} = excluded.{value}, observed_at = excluded.observed_at,
-                    source_id = excluded.source_id, seq = excluded.seq, rank = excluded.rank
-                WHERE (excluded.rank, excluded.observed_at, excluded.seq)
-                    > ({table}.rank, {table}.observed_at, {table}.seq)"""
-    if len(stated) <= _FEW:
-        # A single event's few traits (the real-time case): parameters cost less than
-        # registering a table.
-        con.execute(
-            f"INSERT INTO {table} VALUES "
-            + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(stated))
-            + f" {on_conflict}",
-            [
-                param
-                for s, v in zip(stated, encoded, strict=True)
-                for param in (s.profile_id, s.key, v, s.at, s.source_id, s.seq, s.rank)
-            ],
-        )
-        return
-    values = pa.array(encoded, pa.string()) if value == "value" else pa.array(encoded, pa.bool_())
-    incoming = pa.table(
-        {
-            "profile_id": pa.array([s.profile_id for s in stated], pa.int64()),
-            key: [s.key for s in stated],
-            value: values,
-            "observed_at": pa.array([s.at for s in stated], _TIMESTAMP),
-            "source_id": [s.source_id for s in stated],
-            "seq": pa.array([s.seq for s in stated], pa.int64()),
-            "rank": pa.array([s.rank for s in stated], pa.int16()),
-        }
+    values = (  # a trait's value is any JSON; a consent choice a boolean
+        pa.array([orjson.dumps(s.value).decode() for s in stated], pa.string())
+        if value == "value"
+        else pa.array([bool(s.value) for s in stated], pa.bool_())
     )
-    con.register("__kenning_stated", incoming)
-    try:
-        con.execute(f"INSERT INTO {table} SELECT * FROM __kenning_stated {on_conflict}")
-    finally:
-        con.unregister("__kenning_stated")
+    insert_rows(
+        con,
+        table,
+        pa.table(
+            {
+                "profile_id": pa.array([s.profile_id for s in stated], pa.int64()),
+                key: [s.key for s in stated],
+                value: values,
+                "observed_at": pa.array([s.at for s in stated], _TIMESTAMP),
+                "source_id": [s.source_id for s in stated],
+                "seq": pa.array([s.seq for s in stated], pa.int64()),
+                "rank": pa.array([s.rank for s in stated], pa.int16()),
+            }
+        ),
+        on_conflict=f"""ON CONFLICT (profile_id, {key}) DO UPDATE SET
+                {value} = excluded.{value}, observed_at = excluded.observed_at,
+                source_id = excluded.source_id, seq = excluded.seq, rank = excluded.rank
+            WHERE (excluded.rank, excluded.observed_at, excluded.seq)
+                > ({table}.rank, {table}.observed_at, {table}.seq)""",
+    )

@@ -12,6 +12,7 @@ from kenning.identity import links, stitching
 from kenning.identity.graph import RULE_PROBABILISTIC, RULE_SHARED_IDENTIFIER, Merge
 from kenning.identity.identifiers import Identifier
 from kenning.identity.links import Link
+from kenning.store import rows
 from kenning.store.store import Store
 
 # A chain within the group (5 into 3, then 3 into 1) and profiles that already pointed at an
@@ -28,8 +29,7 @@ LINKS = [
 
 
 def _written(path: Path, few: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    monkeypatch.setattr(stitching, "FEW_MERGES", few)
-    monkeypatch.setattr(links, "FEW_LINKS", few)
+    monkeypatch.setattr(rows, "FEW", few)
 
     def write(con: duckdb.DuckDBPyConnection) -> dict[str, Sequence[Any]]:
         con.execute("INSERT INTO __kenning_profile_redirects VALUES (7, 5), (8, 3), (9, 2)")
