@@ -16,9 +16,12 @@ from kenning.profiles.read import (
     consent_history,
     events,
     find_profile,
+    identities,
     profile,
     profile_ids,
     search,
+    trait_view,
+    traits,
 )
 from kenning.store.store import Store
 
@@ -49,15 +52,15 @@ def get_profile(identifier: str, request: Request) -> Response:
 @router.get("/v1/profiles/{identifier}/traits")
 def get_traits(identifier: str, request: Request) -> Response:
     store, profile_id = _found(request, identifier)
-    found = profile(store, profile_id)
-    return json_response({key: found[key] for key in ("profile_id", "traits", "trait_sources")})
+    with store.reader() as con:
+        found = traits(con, profile_ids(con, profile_id))
+    return json_response({"profile_id": profile_id, **trait_view(found)})
 
 
 @router.get("/v1/profiles/{identifier}/identities")
 def get_identities(identifier: str, request: Request) -> Response:
     store, profile_id = _found(request, identifier)
-    found = profile(store, profile_id)
-    return json_response({"profile_id": profile_id, "identities": found["identities"]})
+    return json_response({"profile_id": profile_id, "identities": identities(store, profile_id)})
 
 
 @router.get("/v1/profiles/{identifier}/consent")

@@ -137,7 +137,9 @@ def _typed(key: str, value: Any) -> Any:
     return value
 
 
-def _set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
+def set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
+    """``set_path(d, "a.b", 1)`` sets ``d["a"]["b"] = 1``, making (or replacing with) objects
+    on the way."""
     *parents, leaf = dotted.split(".")
     for part in parents:
         child = target.get(part)
@@ -154,7 +156,7 @@ def _fill(
     for name, column in named.items():
         value = _typed(name, _value(row, column))
         if value is not None:
-            _set_path(out, name, value)
+            set_path(out, name, value)
     if not only_mapped:
         used = skip | {c for c in named.values() if not c.startswith("=")}
         for column, raw in row.items():

@@ -10,6 +10,7 @@ import duckdb
 import orjson
 
 from kenning.identity.identifiers import Identifier, normalise
+from kenning.ingest.mapping import set_path
 
 if TYPE_CHECKING:  # the store runs the profile stage
     from kenning.store.store import Store
@@ -55,60 +56,58 @@ def profile_ids(con: duckdb.DuckDBPyConnection, profile_id: int) -> list[int]:
 
 
 @dataclass(frozen=True)
-class TraitValue:
+class Stated:
+    """A trait's or a consent category's winning value, with where and when it was stated."""
+
     value: Any
     source: str
     observed_at: datetime
 
 
-def traits(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> dict[str, TraitValue]:
-    """Each trait path's winning value among the rows of ``ids``."""
+def _winners(con: duckdb.DuckDBPyConnection, table: str, ids: Sequence[int]) -> dict[str, Stated]:
+    """Per key, the winning row among the rows of ``ids`` (the order profiles/state.py keeps):
+    a profile's state combined over the profiles merged into it."""
+    key, value = (
+        ("trait", "value") if table == "__kenning_profile_traits" else ("category", "granted")
+    )
     rows = con.execute(
-        """SELECT t.trait, t.value, coalesce(s.name, t.source_id), t.observed_at, t.rank, t.seq
-           FROM __kenning_profile_traits t LEFT JOIN __kenning_sources s ON s.id = t.source_id
-           WHERE t.profile_id = ANY(?)""",
+        f"""SELECT t.{key}, t.{value}, coalesce(s.name, t.source_id), t.observed_at
+            FROM {table} t LEFT JOIN __kenning_sources s ON s.id = t.source_id
+            WHERE t.profile_id = ANY(?)
+            QUALIFY row_number() OVER (
+                PARTITION BY t.{key} ORDER BY t.rank DESC, t.observed_at DESC, t.seq DESC) = 1
+            ORDER BY t.{key}""",
         [list(ids)],
     ).fetchall()
-    best: dict[str, tuple[tuple[int, datetime, int], TraitValue]] = {}
-    for trait, value, source, at, rank, seq in rows:
-        order = (int(rank), at, int(seq))
-        if trait not in best or order > best[trait][0]:
-            best[trait] = (order, TraitValue(orjson.loads(value), str(source), at))
-    return {trait: found for trait, (_, found) in sorted(best.items())}
+    return {str(k): Stated(v, str(source), at) for k, v, source, at in rows}
+
+
+def traits(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> dict[str, Stated]:
+    """Each trait path's winning value."""
+    return {
+        trait: Stated(orjson.loads(found.value), found.source, found.observed_at)
+        for trait, found in _winners(con, "__kenning_profile_traits", ids).items()
+    }
 
 
 def nest(flat: dict[str, Any]) -> dict[str, Any]:
     """Dotted paths back into objects: ``{"a.b": 1}`` -> ``{"a": {"b": 1}}``."""
     nested: dict[str, Any] = {}
     for path, value in flat.items():
-        *parents, leaf = path.split(".")
-        node = nested
-        for part in parents:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        node[leaf] = value
+        set_path(nested, path, value)
     return nested
 
 
 def consent(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> dict[str, dict[str, Any]]:
     """Each category's current choice, with when and where it was made."""
-    rows = con.execute(
-        """SELECT c.category, c.granted, coalesce(s.name, c.source_id), c.observed_at, c.rank, c.seq
-           FROM __kenning_consent c LEFT JOIN __kenning_sources s ON s.id = c.source_id
-           WHERE c.profile_id = ANY(?)""",
-        [list(ids)],
-    ).fetchall()
-    best: dict[str, tuple[tuple[int, datetime, int], dict[str, Any]]] = {}
-    for category, granted, source, at, rank, seq in rows:
-        order = (int(rank), at, int(seq))
-        if category not in best or order > best[category][0]:
-            best[category] = (
-                order,
-                {"granted": bool(granted), "source": str(source), "at": at.isoformat()},
-            )
-    return {category: choice for category, (_, choice) in sorted(best.items())}
+    return {
+        category: {
+            "granted": bool(found.value),
+            "source": found.source,
+            "at": found.observed_at.isoformat(),
+        }
+        for category, found in _winners(con, "__kenning_consent", ids).items()
+    }
 
 
 def consent_history(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -131,23 +130,35 @@ def consent_history(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[
     ]
 
 
+def trait_view(found: dict[str, Stated]) -> dict[str, Any]:
+    """Traits as the API shows them: nested values, and each path's source and time."""
+    return {
+        "traits": nest({path: t.value for path, t in found.items()}),
+        "trait_sources": {
+            path: {"source": t.source, "at": t.observed_at.isoformat()} for path, t in found.items()
+        },
+    }
+
+
+def identities(store: "Store", profile_id: int) -> list[dict[str, Any]]:
+    """The profile's identifiers, oldest first."""
+    held = store.identity.graph.identifiers_of(profile_id)
+    return [
+        {"type": i.type, "value": i.value, "first_seen": seen.isoformat()}
+        for i, seen in sorted(held.items(), key=lambda item: (item[1], str(item[0])))
+    ]
+
+
 def profile(store: "Store", profile_id: int) -> dict[str, Any]:
     """The profile as the API returns it."""
-    held = store.identity.graph.identifiers_of(profile_id)
     with store.reader() as con:
         ids = profile_ids(con, profile_id)
         found = traits(con, ids)
         choices = consent(con, ids)
     return {
         "profile_id": profile_id,
-        "traits": nest({path: t.value for path, t in found.items()}),
-        "trait_sources": {
-            path: {"source": t.source, "at": t.observed_at.isoformat()} for path, t in found.items()
-        },
-        "identities": [
-            {"type": i.type, "value": i.value, "first_seen": seen.isoformat()}
-            for i, seen in sorted(held.items(), key=lambda item: (item[1], str(item[0])))
-        ],
+        **trait_view(found),
+        "identities": identities(store, profile_id),
         "consent": choices,
         "merged_ids": ids[1:],
     }
