@@ -140,6 +140,22 @@ message_strategy = st.fixed_dictionaries(
 ).filter(lambda m: "userId" in m or "anonymousId" in m)
 
 
+def assert_rebuild_equals_live(store: Store) -> None:
+    """A rebuild from the log gives the same partition and puts every event where it was."""
+    live = live_partition(store.identity)
+    with store.reader() as con:
+        live_events = con.execute(
+            "SELECT seq, profile_id FROM kenning_events ORDER BY seq"
+        ).fetchall()
+    rebuild_identity(store)
+    assert live_partition(store.identity) == live
+    with store.reader() as con:
+        rebuilt_events = con.execute(
+            "SELECT seq, profile_id FROM kenning_events ORDER BY seq"
+        ).fetchall()
+    assert rebuilt_events == live_events
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     st.lists(message_strategy, min_size=1, max_size=30),
@@ -157,18 +173,7 @@ def test_rebuild_from_the_log_equals_live_state(
             size = group_sizes[turn % len(group_sizes)]
             send(store, *messages[position : position + size])
             position, turn = position + size, turn + 1
-        live = live_partition(store.identity)
-        with store.reader() as con:
-            live_events = con.execute(
-                "SELECT seq, profile_id FROM kenning_events ORDER BY seq"
-            ).fetchall()
-        rebuild_identity(store)
-        assert live_partition(store.identity) == live
-        with store.reader() as con:
-            rebuilt_events = con.execute(
-                "SELECT seq, profile_id FROM kenning_events ORDER BY seq"
-            ).fetchall()
-        assert rebuilt_events == live_events
+        assert_rebuild_equals_live(store)
 
 
 @settings(max_examples=40, deadline=None)
@@ -212,18 +217,7 @@ def test_rebuild_equals_live_state_with_links_made_between_events(
                     lambda con, due=due: store.identity.apply_links(con, links.insert(con, due)),
                     changes_stages=True,
                 ).result()
-        live = live_partition(store.identity)
-        with store.reader() as con:
-            live_events = con.execute(
-                "SELECT seq, profile_id FROM kenning_events ORDER BY seq"
-            ).fetchall()
-        rebuild_identity(store)
-        assert live_partition(store.identity) == live
-        with store.reader() as con:
-            rebuilt_events = con.execute(
-                "SELECT seq, profile_id FROM kenning_events ORDER BY seq"
-            ).fetchall()
-        assert rebuilt_events == live_events
+        assert_rebuild_equals_live(store)
 
 
 def test_a_store_that_does_not_stitch_resolves_on_rebuild(tmp_path: Path) -> None:
