@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from kenning.api.auth import require_scope
 from kenning.api.errors import ApiError, json_response
+from kenning.profiles.computed.read import computed_traits
 from kenning.profiles.read import (
     CursorError,
     ProfileLookupError,
@@ -53,8 +54,12 @@ def get_profile(identifier: str, request: Request) -> Response:
 def get_traits(identifier: str, request: Request) -> Response:
     store, profile_id = _found(request, identifier)
     with store.reader() as con:
-        found = traits(con, profile_ids(con, profile_id))
-    return json_response({"profile_id": profile_id, **trait_view(found)})
+        ids = profile_ids(con, profile_id)
+        found = traits(con, ids)
+        computed = computed_traits(con, ids, store.computed.definitions.values())
+    return json_response(
+        {"profile_id": profile_id, **trait_view(found), "computed_traits": computed}
+    )
 
 
 @router.get("/v1/profiles/{identifier}/identities")

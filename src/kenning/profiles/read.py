@@ -11,6 +11,7 @@ import orjson
 
 from kenning.identity.identifiers import Identifier, normalise
 from kenning.ingest.mapping import set_path
+from kenning.profiles.computed.read import computed_traits
 
 if TYPE_CHECKING:  # the store runs the profile stage
     from kenning.store.store import Store
@@ -154,10 +155,12 @@ def profile(store: "Store", profile_id: int) -> dict[str, Any]:
     with store.reader() as con:
         ids = profile_ids(con, profile_id)
         found = traits(con, ids)
+        computed = computed_traits(con, ids, store.computed.definitions.values())
         choices = consent(con, ids)
     return {
         "profile_id": profile_id,
         **trait_view(found),
+        "computed_traits": computed,
         "identities": identities(store, profile_id),
         "consent": choices,
         "merged_ids": ids[1:],

@@ -20,6 +20,7 @@ import orjson
 import pyarrow as pa
 
 from kenning.identity.stitching import IdentityStage
+from kenning.profiles.computed.definitions import DefinitionError, TraitDefinition, parse_all
 from kenning.profiles.observations import observe
 from kenning.store.rows import insert_rows
 from kenning.store.writer import EventRow
@@ -33,19 +34,34 @@ _MARKERS = (b'"traits"', b'"consent"')
 @dataclass(frozen=True)
 class ProfileSettings:
     """``source_priority``: source names, most trusted first; their values win over newer
-    values from sources listed later or not at all."""
+    values from sources listed later or not at all. ``computed_traits``: definitions added to
+    the built-ins (see profiles/computed/definitions.py). ``window_refresh_minutes``: how often
+    a server recomputes the windowed computed traits."""
 
     source_priority: tuple[str, ...] = ()
+    computed_traits: tuple[TraitDefinition, ...] = ()
+    window_refresh_minutes: float = 60.0
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> "ProfileSettings":
-        unknown = sorted(set(section) - {"source_priority"})
+        unknown = sorted(
+            set(section) - {"source_priority", "computed_traits", "window_refresh_minutes"}
+        )
         if unknown:
             raise ValueError(f"profiles: unknown keys {', '.join(unknown)}")
         priority = section.get("source_priority") or []
         if not isinstance(priority, list) or not all(isinstance(s, str) for s in priority):
             raise ValueError("profiles.source_priority must be a list of source names")
-        return cls(tuple(priority))
+        try:
+            computed = parse_all(
+                section.get("computed_traits"), "config", "profiles.computed_traits"
+            )
+        except DefinitionError as error:
+            raise ValueError(f"{error.field}: {error}") from None
+        refresh = section.get("window_refresh_minutes", 60.0)
+        if isinstance(refresh, bool) or not isinstance(refresh, int | float) or refresh <= 0:
+            raise ValueError("profiles.window_refresh_minutes must be a positive number")
+        return cls(tuple(priority), computed, float(refresh))
 
 
 @dataclass(frozen=True, slots=True)

@@ -306,6 +306,40 @@ MIGRATIONS: tuple[Migration, ...] = (
                 GROUP BY ALL""",
         ),
     ),
+    Migration(
+        10,
+        "computed traits",
+        (
+            # Definitions declared through the admin API (built-ins and configuration ones
+            # live in code and in the configuration file).
+            """CREATE TABLE __kenning_computed_traits (
+                name VARCHAR PRIMARY KEY, definition JSON NOT NULL, created_at TIMESTAMPTZ NOT NULL
+            )""",
+            # What the tallies of each trait were computed from, and when.
+            """CREATE TABLE __kenning_trait_state (
+                name VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL,
+                computed_at TIMESTAMPTZ NOT NULL
+            )""",
+            # Tallies per profile an event was stitched to, combined over merged profiles when
+            # read (see profiles/computed/tally.py). Values are canonical JSON text.
+            """CREATE TABLE __kenning_trait_tallies (
+                profile_id BIGINT NOT NULL, trait VARCHAR NOT NULL, n BIGINT NOT NULL,
+                total DOUBLE, low DOUBLE, high DOUBLE,
+                first_value VARCHAR, first_at TIMESTAMPTZ, first_seq BIGINT,
+                last_value VARCHAR, last_at TIMESTAMPTZ, last_seq BIGINT,
+                PRIMARY KEY (profile_id, trait)
+            )""",
+            """CREATE INDEX __kenning_trait_tallies_profile
+               ON __kenning_trait_tallies (profile_id)""",
+            """CREATE TABLE __kenning_trait_values (
+                profile_id BIGINT NOT NULL, trait VARCHAR NOT NULL, value VARCHAR NOT NULL,
+                n BIGINT NOT NULL, last_at TIMESTAMPTZ NOT NULL, last_seq BIGINT NOT NULL,
+                PRIMARY KEY (profile_id, trait, value)
+            )""",
+            """CREATE INDEX __kenning_trait_values_profile
+               ON __kenning_trait_values (profile_id)""",
+        ),
+    ),
 )
 
 

@@ -17,13 +17,14 @@ from kenning.identity.matching.realtime import RealtimeMatching
 from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
 from kenning.identity.stitching import IdentityStage
+from kenning.profiles.computed.stage import ComputedTraitStage
 from kenning.profiles.state import ProfileSettings, ProfileStage
 from kenning.store.events import Events
 from kenning.store.migrations import migrate
 from kenning.store.quarantine import Quarantine
 from kenning.store.sources import Sources
 from kenning.store.tokens import Tokens
-from kenning.store.writer import EventRow, QuarantineRow, Writer, WriteResult
+from kenning.store.writer import EventRow, QuarantineRow, Stage, Writer, WriteResult
 
 
 class StoreLocked(Exception):
@@ -56,16 +57,25 @@ class Store:
         self._cursor_lock = Lock()
         self.identity = IdentityStage(identity_rules or IdentityRules())
         self.matching = RealtimeMatching(self.identity, matching or MatchSettings())
-        self.profiles = ProfileStage(self.identity, profiles or ProfileSettings())
+        self.profile_settings = profiles or ProfileSettings()
+        self.profiles = ProfileStage(self.identity, self.profile_settings)
+        self.computed = ComputedTraitStage(self.identity, self.profile_settings.computed_traits)
         self.identity.on_rebuilt.append(self.profiles.recompute)
+        self.identity.on_rebuilt.append(self.computed.recompute)
+        stages: list[Stage] = [self.identity, self.matching, self.profiles, self.computed]
         self.writer = Writer(
             con,
             max_group_events=max_group_events,
             linger_seconds=linger_seconds,
             # Without stitching (benchmarks, bulk loads rebuilt afterwards) nothing resolves
             # until `kenning identity rebuild`.
-            stages=[self.identity, self.matching, self.profiles] if stitch else [],
+            stages=stages if stitch else [],
         )
+        if stitch:
+            # Traits declared or changed since the store was last open are computed now.
+            self.writer.run(self.computed.sync, changes_stages=True).result()
+        else:
+            self.computed.load(con)
         self.sources = Sources(self)
         self.tokens = Tokens(self)
         self.events = Events(self)
