@@ -2,6 +2,7 @@
 unmerges rebuild, consent and its history, source priority, live equals a recompute."""
 
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,12 @@ from kenning.store.store import Store
 from tests.identity.test_stitching import NOW
 
 
-def send(store: Store, *messages: dict[str, Any], source: str = "src") -> None:
-    prepared = prepare_messages(list(messages), source_id=source, received_at=NOW, limits=Limits())
+def send(
+    store: Store, *messages: dict[str, Any], source: str = "src", received: datetime = NOW
+) -> None:
+    prepared = prepare_messages(
+        list(messages), source_id=source, received_at=received, limits=Limits()
+    )
     assert not prepared.rejections
     store.write_events(prepared.events).result()
 

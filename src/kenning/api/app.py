@@ -1,15 +1,19 @@
 """The application factory."""
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from kenning.api import admin, collect, identity, profiles
+from kenning.api import admin, collect, identity, profiles, traits
 from kenning.api.errors import install_error_handlers
 from kenning.api.ratelimit import RateLimiter
 from kenning.settings import Settings
 from kenning.store.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -31,9 +35,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             if owned
             else store
         )
+        refresher = asyncio.create_task(
+            _refresh_windows(app.state.store, settings.profiles.window_refresh_minutes * 60)
+        )
         try:
             yield
         finally:
+            refresher.cancel()
             if owned:
                 app.state.store.close()
 
@@ -47,9 +55,25 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(identity.router)
     app.include_router(profiles.router)
+    app.include_router(traits.readers)
+    app.include_router(traits.router)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+async def _refresh_windows(store: Store, every_seconds: float) -> None:
+    """The scheduled batch of windowed computed traits: events that left a window stop
+    counting (new events count on ingest)."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        if not any(d.window for d in store.computed.definitions.values()):
+            continue
+        try:
+            names = await asyncio.wrap_future(store.writer.run(store.computed.refresh_windows))
+            log.info("refreshed %d windowed trait(s)", len(names))
+        except Exception:  # keep the schedule; the next run tries again
+            log.exception("refreshing windowed traits failed")

@@ -5,6 +5,7 @@ A running server leaves ``<db>.server.json`` beside the file saying where it lis
 """
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from kenning.identity.unmerge import lift_override, record_override
 from kenning.ingest.importer import ChunkResult
 from kenning.ingest.pipeline import prepare_messages
 from kenning.ingest.replay import replay_quarantine
+from kenning.profiles.computed.definitions import DefinitionError, parse
 from kenning.profiles.read import ProfileLookupError, find_profile, profile
 from kenning.settings import Settings
 from kenning.store.events import iter_identities
@@ -71,6 +73,11 @@ class Backend(Protocol):
     def decide_review(self, review_id: int, accept: bool) -> dict[str, Any]: ...
     def profile(self, identifier: str) -> dict[str, Any]: ...
     def recompute_profiles(self) -> dict[str, Any]: ...
+    def computed_traits(self) -> list[dict[str, Any]]: ...
+    def declare_trait(self, name: str, spec: object) -> dict[str, Any]: ...
+    def remove_trait(self, name: str) -> None: ...
+    def recompute_traits(self, names: list[str] | None) -> dict[str, Any]: ...
+    def refresh_traits(self) -> dict[str, Any]: ...
 
 
 def server_file(db: Path) -> Path:
@@ -149,6 +156,44 @@ class LocalBackend:
     def recompute_profiles(self) -> dict[str, Any]:
         stating = self.store.writer.run(self.store.profiles.recompute).result()
         return {"events_stating": stating, **self.store.stats()}
+
+    def computed_traits(self) -> list[dict[str, Any]]:
+        with self.store.reader() as con:
+            return self.store.computed.describe(con)
+
+    def declare_trait(self, name: str, spec: object) -> dict[str, Any]:
+        try:
+            definition = parse(name, spec, "api")
+        except DefinitionError as error:
+            raise CommandError(f"{error.field}: {error}") from None
+        computed = self.store.computed
+        listed = self.store.writer.run(
+            lambda con: (computed.declare(con, definition), computed.describe(con))[1],
+            changes_stages=True,
+        ).result()
+        return next(d for d in listed if d["name"] == name)
+
+    def remove_trait(self, name: str) -> None:
+        computed = self.store.computed
+        try:
+            self.store.writer.run(
+                lambda con: computed.remove(con, name), changes_stages=True
+            ).result()
+        except DefinitionError as error:
+            raise CommandError(str(error)) from None
+
+    def recompute_traits(self, names: list[str] | None) -> dict[str, Any]:
+        computed = self.store.computed
+        started = time.perf_counter()
+        try:
+            done = self.store.writer.run(lambda con: computed.recompute(con, names)).result()
+        except DefinitionError as error:
+            raise CommandError(str(error)) from None
+        return {"recomputed": done, "seconds": round(time.perf_counter() - started, 3)}
+
+    def refresh_traits(self) -> dict[str, Any]:
+        done = self.store.writer.run(self.store.computed.refresh_windows).result()
+        return {"recomputed": done}
 
     def explain(self, a: str, b: str) -> dict[str, Any]:
         try:
@@ -254,7 +299,7 @@ class RemoteBackend:
             ) from None
         if response.status_code >= 400:
             raise CommandError(_error_line(response))
-        return response.json()
+        return response.json() if response.content else None
 
     def create_source(self, name: str, rate_limit: float | None) -> dict[str, Any]:
         result: dict[str, Any] = self._call(
@@ -324,6 +369,27 @@ class RemoteBackend:
 
     def recompute_profiles(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/v1/profiles/recompute")
+        return result
+
+    def computed_traits(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/v1/computed-traits")["computed_traits"]
+        return result
+
+    def declare_trait(self, name: str, spec: object) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PUT", f"/v1/computed-traits/{name}", json=spec)
+        return result
+
+    def remove_trait(self, name: str) -> None:
+        self._call("DELETE", f"/v1/computed-traits/{name}")
+
+    def recompute_traits(self, names: list[str] | None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", "/v1/computed-traits/recompute", json={"names": names}
+        )
+        return result
+
+    def refresh_traits(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v1/computed-traits/refresh")
         return result
 
     def explain(self, a: str, b: str) -> dict[str, Any]:

@@ -23,8 +23,8 @@ def show_command(
     token: Token = None,
     json: Json = False,
 ) -> None:
-    """Print the profile holding IDENTIFIER: traits (with source and time), identities,
-    consent."""
+    """Print the profile holding IDENTIFIER: traits (with source and time), computed traits,
+    identities, consent."""
     with connect(db, url, token) as backend:
         found = backend.profile(identifier)
     if json:
@@ -39,6 +39,10 @@ def show_command(
             value = value.get(part) if isinstance(value, dict) else None
         traits.add_row(path, orjson.dumps(value).decode(), meta["source"], meta["at"])
     out.print(traits)
+    computed = Table("computed trait", "value", title="computed traits")
+    for name, value in found["computed_traits"].items():
+        computed.add_row(name, orjson.dumps(value).decode())
+    out.print(computed)
     identities = Table("type", "value", "first seen", title="identities")
     for held in found["identities"]:
         identities.add_row(held["type"], held["value"], held["first_seen"])

@@ -286,8 +286,10 @@ _BUILT_IN_SPECS: dict[str, dict[str, Any]] = {
                           "description": "the channel the customer engages through most"},
     "channels_used": {"kind": "unique_list", "value": _CHANNEL, **_ENGAGEMENT,
                       "description": "every channel the customer engaged through"},
-    "devices_count": {"kind": "unique_count", "value": ["context.device.id", "anonymousId"],
-                      "description": "devices and browsers seen (device id, else anonymous id)"},
+    # Every browser and app install has its own anonymous id, sent on every call (a device id
+    # is not: taking it where present would count one phone twice).
+    "devices_count": {"kind": "unique_count", "value": "anonymousId",
+                      "description": "browsers and app installs seen (their anonymous ids)"},
     "favourite_category": {"kind": "most_frequent", "value": "properties.category",
                            "event": ["Product Viewed", "Product Added", _ORDER],
                            "description": "the product category viewed, added or bought most"},

@@ -11,6 +11,7 @@ definition changed and drops those no longer defined.
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 import orjson
@@ -106,16 +107,24 @@ class ComputedTraitStage:
             self._recompute(con, stale)
         return [d.name for d in stale]
 
-    def refresh_windows(self, con: duckdb.DuckDBPyConnection) -> list[str]:
-        """Recompute the windowed traits, so events that left a window no longer count."""
+    def refresh_windows(
+        self, con: duckdb.DuckDBPyConnection, now: datetime | None = None
+    ) -> list[str]:
+        """Recompute the windowed traits, so events that left a window (as of ``now``, by
+        default the present) no longer count."""
         windowed = [d for d in self.definitions.values() if d.window is not None]
-        self._recompute(con, windowed)
+        self._recompute(con, windowed, now)
         return [d.name for d in windowed]
 
-    def _recompute(self, con: duckdb.DuckDBPyConnection, chosen: list[TraitDefinition]) -> None:
+    def _recompute(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        chosen: list[TraitDefinition],
+        now: datetime | None = None,
+    ) -> None:
         if not chosen:
             return
-        now = datetime.now(UTC)
+        now = now or datetime.now(UTC)
         batch.recompute(con, chosen, now)
         insert_rows(
             con,
@@ -131,6 +140,30 @@ class ComputedTraitStage:
             on_conflict="""ON CONFLICT (name) DO UPDATE SET kind = excluded.kind,
                 fingerprint = excluded.fingerprint, computed_at = excluded.computed_at""",
         )
+
+    def describe(self, con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+        """Every active definition, where it comes from and when it was last computed."""
+        computed = {
+            str(name): (fingerprint, at)
+            for name, fingerprint, at in con.execute(
+                "SELECT name, fingerprint, computed_at FROM __kenning_trait_state"
+            ).fetchall()
+        }
+        listed = []
+        for definition in self.definitions.values():
+            fingerprint, at = computed.get(definition.name, (None, None))
+            listed.append(
+                {
+                    "name": definition.name,
+                    **definition.spec,
+                    "origin": definition.origin,
+                    "live": definition.window is None,
+                    "computed_at": (
+                        at.isoformat() if at and fingerprint == definition.fingerprint else None
+                    ),
+                }
+            )
+        return listed
 
     # -- declared through the API ------------------------------------------------------------
 

@@ -1,0 +1,160 @@
+"""Computed traits on a real store: built-ins on the synthetic shapes, definitions from the
+configuration kept in step at open, merges combine, unmerges recompute, windows expire."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kenning.identity.unmerge import record_override
+from kenning.profiles.computed.definitions import DefinitionError, parse, parse_all
+from kenning.profiles.read import find_profile, profile
+from kenning.profiles.state import ProfileSettings
+from kenning.store.store import Store
+from tests.profiles.test_state import send
+
+
+def computed(store: Store, identifier: str) -> dict[str, Any]:
+    profile_id = find_profile(store, identifier)
+    assert profile_id is not None
+    found: dict[str, Any] = profile(store, profile_id)["computed_traits"]
+    return found
+
+
+def order(who: dict[str, str], at: str, revenue: Any, **properties: Any) -> dict[str, Any]:
+    return {
+        "type": "track",
+        **who,
+        "event": "Order Completed",
+        "properties": {"revenue": revenue, **properties},
+        "timestamp": at,
+    }
+
+
+def test_built_ins_on_a_customer_across_devices_and_channels(store: Store) -> None:
+    web, app = {"anonymousId": "w1"}, {"anonymousId": "p1"}
+    send(
+        store,
+        {"type": "page", **web, "properties": {"category": "shoes"},
+         "timestamp": "2026-01-01T00:00:00Z"},
+        {"type": "page", **web, "timestamp": "2026-01-01T00:00:30Z"},
+        {"type": "track", **web, "event": "Product Viewed", "properties": {"category": "shoes"},
+         "timestamp": "2026-01-01T00:01:00Z"},
+        order(web, "2026-01-01T00:05:00Z", 40.0, category="shoes", channel="web"),
+        source="web",
+    )  # fmt: skip
+    send(
+        store,
+        {"type": "screen", **app, "context": {"device": {"id": "phone-1"}},
+         "timestamp": "2026-02-01T00:00:00Z"},
+        {"type": "track", **app, "event": "Product Viewed", "properties": {"category": "hats"},
+         "context": {"device": {"id": "phone-1"}}, "timestamp": "2026-02-01T00:01:00Z"},
+        {"type": "track", **app, "event": "Product Viewed", "properties": {"category": "hats"},
+         "context": {"device": {"id": "phone-1"}}, "timestamp": "2026-02-01T00:02:00Z"},
+        source="app",
+    )  # fmt: skip
+    send(store, {"type": "track", "userId": "c1", "event": "Email Sent",
+                 "timestamp": "2026-02-02T00:00:00Z"}, source="email")  # fmt: skip
+    send(store, order({"userId": "c1"}, "2026-03-01T00:00:00Z", "20.50", channel="store"),
+         source="pos")  # fmt: skip
+    before = computed(store, "anonymous_id:w1")
+    assert before["orders_count"] == 1 and before["devices_count"] == 1
+    # The person signs in on both devices: one profile, the traits combine.
+    send(store, {"type": "identify", **web, "userId": "c1", "timestamp": "2026-03-02T00:00:00Z"})
+    send(store, {"type": "identify", **app, "userId": "c1", "timestamp": "2026-03-03T00:00:00Z"})
+    after = computed(store, "user_id:c1")
+    assert after == computed(store, "anonymous_id:p1")
+    assert after["orders_count"] == 2
+    assert after["lifetime_value"] == 60.5  # "20.50" is a number written as text
+    assert after["average_order_value"] == 30.25
+    assert after["last_order_at"].startswith("2026-03-01T00:00:00")
+    assert after["first_seen"].startswith("2026-01-01T00:00:00")
+    assert after["last_seen"].startswith("2026-03-03T00:00:00")
+    assert after["devices_count"] == 2  # the browser and the app install
+    assert after["favourite_category"] == "hats"  # viewed twice; shoes viewed and bought once
+    # web: two pages, a view, an order; app: a screen, two views; an email send is no engagement
+    assert after["preferred_channel"] == "web"
+    assert set(after["channels_used"]) == {"web", "app", "store"}  # identify is no engagement
+    assert after["channels_used"][0] == "web"
+
+
+def test_configured_traits_are_computed_at_open_and_follow_changes(tmp_path: Path) -> None:
+    path = tmp_path / "k.duckdb"
+
+    def configured(**specs: Any) -> ProfileSettings:
+        return ProfileSettings(computed_traits=parse_all(specs, "config", "computed_traits"))
+
+    with Store.open(path) as store:
+        send(store, order({"userId": "u"}, "2026-01-01T00:00:00Z", 5, currency="EUR"))
+        send(store, order({"userId": "u"}, "2026-01-02T00:00:00Z", 7, currency="GBP"))
+    euro = {"kind": "sum", "event": "Order Completed", "value": "properties.revenue",
+            "where": {"properties.currency": "EUR"}}  # fmt: skip
+    with Store.open(path, profiles=configured(spend=euro)) as store:
+        assert computed(store, "user_id:u")["spend"] == 5  # backfilled from the log at open
+    with Store.open(path, profiles=configured(spend={**euro, "where": {}})) as store:
+        assert computed(store, "user_id:u")["spend"] == 12  # changed: computed again
+        send(store, order({"userId": "u"}, "2026-01-03T00:00:00Z", 1))
+        assert computed(store, "user_id:u")["spend"] == 13  # and kept live
+    with Store.open(path) as store:
+        assert "spend" not in computed(store, "user_id:u")
+        with store.reader() as con:
+            left = con.execute(
+                "SELECT count(*) FROM __kenning_trait_tallies WHERE trait = 'spend'"
+            ).fetchone()
+        assert left == (0,)  # a trait no longer defined leaves nothing behind
+
+
+def test_an_unmerge_recomputes_the_traits_of_both_people(store: Store) -> None:
+    for device in ("x1", "x2"):  # two devices joined by one email address
+        send(store, {"type": "identify", "anonymousId": device, "traits": {"email": "e@x.com"},
+                     "timestamp": "2026-01-01T00:00:00Z"})  # fmt: skip
+    send(store, order({"anonymousId": "x1"}, "2026-01-02T00:00:00Z", 10))
+    send(store, order({"anonymousId": "x2"}, "2026-01-03T00:00:00Z", 1))
+    send(store, order({"anonymousId": "x2"}, "2026-01-04T00:00:00Z", 100))
+    assert computed(store, "anonymous_id:x1")["orders_count"] == 3
+    record_override(store, "detach", "email:e@x.com")
+    one, two = computed(store, "anonymous_id:x1"), computed(store, "anonymous_id:x2")
+    assert (one["orders_count"], one["lifetime_value"]) == (1, 10)
+    assert (two["orders_count"], two["lifetime_value"]) == (2, 101)
+
+
+def test_windowed_traits_count_new_events_at_once_and_drop_old_ones_at_refresh(
+    tmp_path: Path,
+) -> None:
+    now = datetime.now(UTC)
+    specs = {"recent_orders": {"kind": "count", "event": "Order Completed", "window": "7d"}}
+    settings = ProfileSettings(computed_traits=parse_all(specs, "config", "computed_traits"))
+    with Store.open(tmp_path / "k.duckdb", profiles=settings) as store:
+        for days in (10, 3, 1):
+            at = (now - timedelta(days=days)).isoformat()
+            send(store, order({"userId": "w"}, at, 1), received=now)
+        assert computed(store, "user_id:w")["recent_orders"] == 2
+        store.writer.run(
+            lambda con: store.computed.refresh_windows(con, now + timedelta(days=5))
+        ).result()
+        assert computed(store, "user_id:w")["recent_orders"] == 1
+        assert computed(store, "user_id:w")["orders_count"] == 3
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"kind": "median"}, "t.kind"),
+        ({"kind": "sum"}, "t.value"),
+        ({"kind": "count", "value": "x"}, "t.value"),
+        ({"kind": "sum", "value": "timestamp"}, "t.value"),
+        (
+            {"kind": "count", "where": {"properties.x": {"between": 1}}},
+            "t.where.properties.x.between",
+        ),
+        ({"kind": "count", "where": {"properties.x": {"gt": "a"}}}, "t.where.properties.x.gt"),
+        ({"kind": "count", "window": "30 days"}, "t.window"),
+        ({"kind": "count", "colour": "red"}, "t.colour"),
+        ({"kind": "first", "value": "a..b"}, "t.value"),
+    ],
+)
+def test_a_bad_definition_names_the_bad_part(spec: dict[str, Any], field: str) -> None:
+    with pytest.raises(DefinitionError) as raised:
+        parse("t", spec)
+    assert raised.value.field == field
