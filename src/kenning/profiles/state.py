@@ -35,18 +35,19 @@ _MARKERS = (b'"traits"', b'"consent"')
 class ProfileSettings:
     """``source_priority``: source names, most trusted first; their values win over newer
     values from sources listed later or not at all. ``computed_traits``: definitions added to
-    the built-ins (see profiles/computed/definitions.py). ``window_refresh_minutes``: how often
-    a server recomputes the windowed computed traits."""
+    the built-ins (see profiles/computed/definitions.py); ``builtin_traits: false`` leaves the
+    built-ins out. ``window_refresh_minutes``: how often a server recomputes the windowed
+    computed traits."""
 
     source_priority: tuple[str, ...] = ()
     computed_traits: tuple[TraitDefinition, ...] = ()
+    builtin_traits: bool = True
     window_refresh_minutes: float = 60.0
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> "ProfileSettings":
-        unknown = sorted(
-            set(section) - {"source_priority", "computed_traits", "window_refresh_minutes"}
-        )
+        keys = {"source_priority", "computed_traits", "builtin_traits", "window_refresh_minutes"}
+        unknown = sorted(set(section) - keys)
         if unknown:
             raise ValueError(f"profiles: unknown keys {', '.join(unknown)}")
         priority = section.get("source_priority") or []
@@ -61,7 +62,10 @@ class ProfileSettings:
         refresh = section.get("window_refresh_minutes", 60.0)
         if isinstance(refresh, bool) or not isinstance(refresh, int | float) or refresh <= 0:
             raise ValueError("profiles.window_refresh_minutes must be a positive number")
-        return cls(tuple(priority), computed, float(refresh))
+        builtin = section.get("builtin_traits", True)
+        if not isinstance(builtin, bool):
+            raise ValueError("profiles.builtin_traits must be true or false")
+        return cls(tuple(priority), computed, builtin, float(refresh))
 
 
 @dataclass(frozen=True, slots=True)

@@ -321,20 +321,20 @@ MIGRATIONS: tuple[Migration, ...] = (
                 computed_at TIMESTAMPTZ NOT NULL
             )""",
             # Tallies per profile an event was stitched to, combined over merged profiles when
-            # read (see profiles/computed/tally.py). Values are canonical JSON text.
+            # read (see profiles/computed/tally.py). Values are canonical JSON text. Appended
+            # by each group and compacted now and then, not upserted: an upsert costs several
+            # times an append, and a read combines rows anyway.
             """CREATE TABLE __kenning_trait_tallies (
                 profile_id BIGINT NOT NULL, trait VARCHAR NOT NULL, n BIGINT NOT NULL,
                 total DOUBLE, low DOUBLE, high DOUBLE,
                 first_value VARCHAR, first_at TIMESTAMPTZ, first_seq BIGINT,
-                last_value VARCHAR, last_at TIMESTAMPTZ, last_seq BIGINT,
-                PRIMARY KEY (profile_id, trait)
+                last_value VARCHAR, last_at TIMESTAMPTZ, last_seq BIGINT
             )""",
             """CREATE INDEX __kenning_trait_tallies_profile
                ON __kenning_trait_tallies (profile_id)""",
             """CREATE TABLE __kenning_trait_values (
                 profile_id BIGINT NOT NULL, trait VARCHAR NOT NULL, value VARCHAR NOT NULL,
-                n BIGINT NOT NULL, last_at TIMESTAMPTZ NOT NULL, last_seq BIGINT NOT NULL,
-                PRIMARY KEY (profile_id, trait, value)
+                n BIGINT NOT NULL, last_at TIMESTAMPTZ NOT NULL, last_seq BIGINT NOT NULL
             )""",
             """CREATE INDEX __kenning_trait_values_profile
                ON __kenning_trait_values (profile_id)""",

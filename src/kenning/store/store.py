@@ -59,7 +59,11 @@ class Store:
         self.matching = RealtimeMatching(self.identity, matching or MatchSettings())
         self.profile_settings = profiles or ProfileSettings()
         self.profiles = ProfileStage(self.identity, self.profile_settings)
-        self.computed = ComputedTraitStage(self.identity, self.profile_settings.computed_traits)
+        self.computed = ComputedTraitStage(
+            self.identity,
+            self.profile_settings.computed_traits,
+            builtin=self.profile_settings.builtin_traits,
+        )
         self.identity.on_rebuilt.append(self.profiles.recompute)
         self.identity.on_rebuilt.append(self.computed.recompute)
         stages: list[Stage] = [self.identity, self.matching, self.profiles, self.computed]

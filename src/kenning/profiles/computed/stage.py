@@ -26,20 +26,32 @@ from kenning.profiles.computed.definitions import (
     combined,
     parse,
 )
-from kenning.profiles.computed.tally import Event, Tallies
+from kenning.profiles.computed.tally import Event, Plan, Tallies
 from kenning.store.rows import insert_rows
 from kenning.store.writer import EventRow
 
 log = logging.getLogger(__name__)
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
+_COMPACT_AFTER_ROWS = 200_000
 
 
 class ComputedTraitStage:
-    def __init__(self, identity: IdentityStage, configured: Sequence[TraitDefinition]) -> None:
+    def __init__(
+        self,
+        identity: IdentityStage,
+        configured: Sequence[TraitDefinition],
+        *,
+        builtin: bool = True,
+    ) -> None:
         self.identity = identity
+        self.builtin = BUILT_IN if builtin else ()
         self.configured = tuple(configured)
-        self.definitions: dict[str, TraitDefinition] = combined(BUILT_IN, self.configured)
+        self.definitions: dict[str, TraitDefinition] = combined(self.builtin, self.configured)
         self._source_names: dict[str, str] = {}
+        self._unnamed: set[str] = set()  # source ids with no row (events written directly)
+        self._plan: Plan | None = None
+        self._appended = 0  # tally rows appended since the last compaction
+        self._compacted_rows = 0
 
     # -- the writer stage ------------------------------------------------------------------
 
@@ -54,14 +66,24 @@ class ComputedTraitStage:
                 "SELECT name, definition FROM __kenning_computed_traits ORDER BY created_at, name"
             ).fetchall()
         )
-        self.definitions = combined(BUILT_IN, self.configured, declared)
+        self.definitions = combined(self.builtin, self.configured, declared)
+        self._plan = None
+        self._compacted_rows = _rows(con)
+        self._appended = 0
 
     def apply(self, con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, EventRow]]) -> None:
+        if not self.definitions:
+            return
         profile_of = dict(self.identity.resolved)
-        if any(row.source_id not in self._source_names for _, row in rows):
+        if any(
+            r.source_id not in self._source_names and r.source_id not in self._unnamed
+            for _, r in rows
+        ):
             self.load(con)  # a source created since: its name is a value traits read
+            self._unnamed |= {r.source_id for _, r in rows} - set(self._source_names)
         now = datetime.now(UTC)
-        definitions = list(self.definitions.values())
+        if self._plan is None:
+            self._plan = Plan(list(self.definitions.values()))
         tallies = Tallies()
         for seq, row in rows:
             profile_id = profile_of.get(seq)
@@ -70,8 +92,18 @@ class ComputedTraitStage:
             message = row.message if row.message is not None else orjson.loads(row.payload)
             source = self._source_names.get(row.source_id, row.source_id)
             event = Event(seq, profile_id, row.timestamp, row.type, row.event, source, message)
-            tallies.add(definitions, event, now)
-        write(con, tallies)
+            tallies.add(self._plan, event, now)
+        self._appended += write(con, tallies)
+        if self._appended > max(_COMPACT_AFTER_ROWS, self._compacted_rows // 2):
+            self.compact(con)
+
+    def compact(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Combine appended tallies (see ``compact``); runs when the rows appended since the
+        last time reach half the table, so its cost per appended row stays constant."""
+        removed = compact(con)
+        self._compacted_rows = _rows(con)
+        self._appended = 0
+        return removed
 
     # -- from the log ------------------------------------------------------------------------
 
@@ -190,8 +222,8 @@ class ComputedTraitStage:
         self.sync(con)
 
 
-def write(con: duckdb.DuckDBPyConnection, tallies: Tallies) -> None:
-    """Add a group's tallies to the stored ones."""
+def write(con: duckdb.DuckDBPyConnection, tallies: Tallies) -> int:
+    """Append a group's tallies (reads combine them with the stored ones); returns the rows."""
     if tallies.rows:
         keys = list(tallies.rows)
         rows = [tallies.rows[k] for k in keys]
@@ -216,7 +248,6 @@ def write(con: duckdb.DuckDBPyConnection, tallies: Tallies) -> None:
                     "last_seq": pa.array([f and f[1] for f in last], pa.int64()),
                 }
             ),
-            on_conflict=_COMBINE_TALLIES,
         )
     if tallies.values:
         keys3 = list(tallies.values)
@@ -230,50 +261,59 @@ def write(con: duckdb.DuckDBPyConnection, tallies: Tallies) -> None:
                     "trait": [k[1] for k in keys3],
                     "value": [k[2] for k in keys3],
                     "n": pa.array([v.n for v in values], pa.int64()),
-                    "last_at": pa.array(
-                        [v.last[0] if v.last else None for v in values], _TIMESTAMP
-                    ),
-                    "last_seq": pa.array(
-                        [v.last[1] if v.last else None for v in values], pa.int64()
-                    ),
+                    "last_at": pa.array([v.last[0] for v in values], _TIMESTAMP),
+                    "last_seq": pa.array([v.last[1] for v in values], pa.int64()),
                 }
             ),
-            on_conflict="""ON CONFLICT (profile_id, trait, value) DO UPDATE SET
-                n = __kenning_trait_values.n + excluded.n,
-                last_at = CASE WHEN (excluded.last_at, excluded.last_seq)
-                    > (__kenning_trait_values.last_at, __kenning_trait_values.last_seq)
-                    THEN excluded.last_at ELSE __kenning_trait_values.last_at END,
-                last_seq = CASE WHEN (excluded.last_at, excluded.last_seq)
-                    > (__kenning_trait_values.last_at, __kenning_trait_values.last_seq)
-                    THEN excluded.last_seq ELSE __kenning_trait_values.last_seq END""",
         )
+    return len(tallies.rows) + len(tallies.values)
 
 
-_T = "__kenning_trait_tallies"
-
-
-def _replace_if(better: str, columns: tuple[str, ...]) -> str:
-    return ",\n".join(
-        f"{c} = CASE WHEN {better} THEN excluded.{c} ELSE {_T}.{c} END" for c in columns
+def compact(con: duckdb.DuckDBPyConnection) -> int:
+    """Combine the tallies each group appended into one row per (profile, trait) and per
+    (profile, trait, value), where there are several; returns the rows removed."""
+    before = _rows(con)
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE __kenning_compacted AS
+           SELECT profile_id, trait, sum(n) AS n, sum(total) AS total, min(low) AS low,
+                  max(high) AS high,
+                  arg_min(first_value, (first_at, first_seq)) AS first_value,
+                  min(first_at) AS first_at, arg_min(first_seq, (first_at, first_seq)) AS first_seq,
+                  arg_max(last_value, (last_at, last_seq)) AS last_value,
+                  max(last_at) AS last_at, arg_max(last_seq, (last_at, last_seq)) AS last_seq
+           FROM __kenning_trait_tallies
+           WHERE (profile_id, trait) IN (
+               SELECT (profile_id, trait) FROM __kenning_trait_tallies
+               GROUP BY ALL HAVING count(*) > 1)
+           GROUP BY profile_id, trait"""
     )
+    con.execute(
+        """DELETE FROM __kenning_trait_tallies
+           WHERE (profile_id, trait) IN (SELECT (profile_id, trait) FROM __kenning_compacted)"""
+    )
+    con.execute("INSERT INTO __kenning_trait_tallies SELECT * FROM __kenning_compacted")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE __kenning_compacted AS
+           SELECT profile_id, trait, value, sum(n) AS n, max(last_at) AS last_at,
+                  arg_max(last_seq, (last_at, last_seq)) AS last_seq
+           FROM __kenning_trait_values
+           WHERE (profile_id, trait, value) IN (
+               SELECT (profile_id, trait, value) FROM __kenning_trait_values
+               GROUP BY ALL HAVING count(*) > 1)
+           GROUP BY profile_id, trait, value"""
+    )
+    con.execute(
+        """DELETE FROM __kenning_trait_values WHERE (profile_id, trait, value)
+           IN (SELECT (profile_id, trait, value) FROM __kenning_compacted)"""
+    )
+    con.execute("INSERT INTO __kenning_trait_values SELECT * FROM __kenning_compacted")
+    con.execute("DROP TABLE __kenning_compacted")
+    return before - _rows(con)
 
 
-_EARLIER = (
-    f"excluded.first_at IS NOT NULL AND ({_T}.first_at IS NULL"
-    f" OR (excluded.first_at, excluded.first_seq) < ({_T}.first_at, {_T}.first_seq))"
-)
-_LATER = (
-    f"excluded.last_at IS NOT NULL AND ({_T}.last_at IS NULL"
-    f" OR (excluded.last_at, excluded.last_seq) > ({_T}.last_at, {_T}.last_seq))"
-)
-# A group's tallies added to the stored ones: counts and sums add, extremes and the first and
-# last value keep the winner (a NULL side is no contribution).
-_COMBINE_TALLIES = f"""ON CONFLICT (profile_id, trait) DO UPDATE SET
-    n = {_T}.n + excluded.n,
-    total = CASE WHEN {_T}.total IS NULL THEN excluded.total
-                 WHEN excluded.total IS NULL THEN {_T}.total
-                 ELSE {_T}.total + excluded.total END,
-    low = least({_T}.low, excluded.low),
-    high = greatest({_T}.high, excluded.high),
-    {_replace_if(_EARLIER, ("first_value", "first_at", "first_seq"))},
-    {_replace_if(_LATER, ("last_value", "last_at", "last_seq"))}"""
+def _rows(con: duckdb.DuckDBPyConnection) -> int:
+    ((rows,),) = con.execute(
+        """SELECT (SELECT count(*) FROM __kenning_trait_tallies)
+                + (SELECT count(*) FROM __kenning_trait_values)"""
+    ).fetchall()
+    return int(rows)

@@ -12,7 +12,7 @@ value kinds (most frequent, unique) keep one row per distinct value with its cou
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ import orjson
 
 from kenning.profiles.computed.definitions import (
     NUMERIC_KINDS,
+    ORDERED_KINDS,
     TIMESTAMP,
     VALUE_KINDS,
     Condition,
@@ -66,6 +67,9 @@ class Event:
         return node
 
 
+_STRING_TEXT: dict[str, str] = {}  # the few strings traits see again and again (channels, ...)
+
+
 def value_text(value: Any) -> str | None:
     """A scalar as canonical JSON text (the key of a distinct value), None for anything else.
 
@@ -79,7 +83,12 @@ def value_text(value: Any) -> str | None:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, str):
-        return orjson.dumps(value).decode()
+        text = _STRING_TEXT.get(value)
+        if text is None:
+            text = orjson.dumps(value).decode()
+            if len(_STRING_TEXT) < 10_000 and len(value) <= 64:
+                _STRING_TEXT[value] = text
+        return text
     return None
 
 
@@ -122,18 +131,16 @@ def holds(condition: Condition, event: Event) -> bool:
     return {"gt": n > bound, "gte": n >= bound, "lt": n < bound, "lte": n <= bound}[op]
 
 
-def selects(definition: TraitDefinition, event: Event) -> bool:
-    """Whether the event is one the trait reads (its names, types and filters)."""
-    if definition.events and event.event not in definition.events:
-        return False
+def _selected(definition: TraitDefinition, event: Event) -> bool:
+    """Whether the event, of a name the trait reads, is of its types and passes its filters."""
     if definition.types and event.type not in definition.types:
         return False
     return all(holds(c, event) for c in definition.where)
 
 
-def first_value(definition: TraitDefinition, event: Event) -> Any:
-    """The value of the first of the trait's paths that has one (null counts as none)."""
-    for path in definition.value:
+def _first_present(paths: tuple[str, ...], event: Event) -> Any:
+    """The value of the first path that has one (null counts as none)."""
+    for path in paths:
         value = event.read(path)
         if value is not _MISSING and value is not None:
             return value
@@ -156,8 +163,56 @@ class Tally:
 class ValueTally:
     """One (profile, trait, value) row of ``__kenning_trait_values``."""
 
-    n: int = 0
-    last: tuple[datetime, int] | None = None
+    n: int
+    last: tuple[datetime, int]
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """Traits that read the same paths from the same events: the value is found once."""
+
+    paths: tuple[str, ...]
+    definitions: tuple[TraitDefinition, ...]
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """Traits that take the same events (names, types, filters, window)."""
+
+    sample: TraitDefinition  # any of them: they select alike
+    readings: tuple[_Reading, ...]
+
+
+class Plan:
+    """The traits each event name can concern, grouped so that each selection and each value
+    is worked out once per event, however many traits share it (the built-ins share a lot:
+    first and last seen read the same time of the same events)."""
+
+    def __init__(self, definitions: Sequence[TraitDefinition]) -> None:
+        self.definitions = tuple(definitions)
+        self._for: dict[str | None, tuple[_Selection, ...]] = {}
+
+    def for_event(self, name: str | None) -> tuple[_Selection, ...]:
+        found = self._for.get(name)
+        if found is None:
+            found = self._group([d for d in self.definitions if not d.events or name in d.events])
+            self._for[name] = found
+        return found
+
+    @staticmethod
+    def _group(definitions: list[TraitDefinition]) -> tuple[_Selection, ...]:
+        by_selection: dict[tuple[Any, ...], dict[tuple[str, ...], list[TraitDefinition]]] = {}
+        for d in definitions:
+            # The event name is settled already; what else decides whether an event is taken:
+            selection = (d.types, d.where, d.window)
+            by_selection.setdefault(selection, {}).setdefault(d.value, []).append(d)
+        return tuple(
+            _Selection(
+                next(iter(readings.values()))[0],
+                tuple(_Reading(paths, tuple(ds)) for paths, ds in readings.items()),
+            )
+            for readings in by_selection.values()
+        )
 
 
 @dataclass
@@ -167,35 +222,39 @@ class Tallies:
     rows: dict[tuple[int, str], Tally] = field(default_factory=dict)
     values: dict[tuple[int, str, str], ValueTally] = field(default_factory=dict)
 
-    def add(self, definitions: Sequence[TraitDefinition], event: Event, now: datetime) -> None:
+    def add(self, plan: Plan, event: Event, now: datetime) -> None:
         """Add what ``event`` contributes; windowed traits take it only if it falls inside
         their window as of ``now``."""
-        for definition in definitions:
-            if definition.window is not None and event.at <= now - definition.window:
+        for selection in plan.for_event(event.event):
+            window = selection.sample.window
+            if window is not None and event.at <= now - window:
                 continue
-            if selects(definition, event):
-                self._add(definition, event)
+            if not _selected(selection.sample, event):
+                continue
+            for reading in selection.readings:
+                value = _first_present(reading.paths, event)
+                for definition in reading.definitions:
+                    _ADDERS[definition.kind](self, definition, event, value)
 
-    def _add(self, definition: TraitDefinition, event: Event) -> None:
+    def _count(self, definition: TraitDefinition, event: Event, value: Any) -> None:
+        self._row(event, definition).n += 1
+
+    def _number(self, definition: TraitDefinition, event: Event, value: Any) -> None:
+        n = number(value)
+        if n is None:
+            return
+        row = self._row(event, definition)
+        row.n += 1
         kind = definition.kind
-        if kind == Kind.COUNT:
-            self._row(event, definition).n += 1
-            return
-        value = first_value(definition, event)
+        if kind is Kind.SUM or kind is Kind.AVERAGE:
+            row.total = n if row.total is None else row.total + n
+        elif kind is Kind.MIN:
+            row.low = n if row.low is None else min(row.low, n)
+        else:
+            row.high = n if row.high is None else max(row.high, n)
+
+    def _ordered(self, definition: TraitDefinition, event: Event, value: Any) -> None:
         if value is _MISSING:
-            return
-        if kind in NUMERIC_KINDS:
-            n = number(value)
-            if n is None:
-                return
-            row = self._row(event, definition)
-            row.n += 1
-            if kind in {Kind.SUM, Kind.AVERAGE}:
-                row.total = n if row.total is None else row.total + n
-            elif kind == Kind.MIN:
-                row.low = n if row.low is None else min(row.low, n)
-            else:
-                row.high = n if row.high is None else max(row.high, n)
             return
         if definition.value == (TIMESTAMP,):
             text: str | None = None  # the time itself, kept in the row's time column
@@ -203,20 +262,39 @@ class Tallies:
             text = value_text(value)
             if text is None:
                 return
-        position = (event.at, event.seq)
-        if kind in VALUE_KINDS:
-            assert text is not None
-            tally = self.values.setdefault((event.profile_id, definition.name, text), ValueTally())
-            tally.n += 1
-            tally.last = position if tally.last is None else max(tally.last, position)
-            return
         row = self._row(event, definition)
         row.n += 1
-        stated = (event.at, event.seq, text)
+        position = (event.at, event.seq)
         if row.first is None or position < row.first[:2]:
-            row.first = stated
+            row.first = (event.at, event.seq, text)
         if row.last is None or position > row.last[:2]:
-            row.last = stated
+            row.last = (event.at, event.seq, text)
+
+    def _distinct(self, definition: TraitDefinition, event: Event, value: Any) -> None:
+        text = value_text(value)  # None for a missing value, as for an object or a list
+        if text is None:
+            return
+        key = (event.profile_id, definition.name, text)
+        tally = self.values.get(key)
+        position = (event.at, event.seq)
+        if tally is None:
+            self.values[key] = ValueTally(1, position)
+        else:
+            tally.n += 1
+            tally.last = max(tally.last, position)
 
     def _row(self, event: Event, definition: TraitDefinition) -> Tally:
-        return self.rows.setdefault((event.profile_id, definition.name), Tally())
+        key = (event.profile_id, definition.name)
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = Tally()
+        return row
+
+
+_Adder = Callable[[Tallies, TraitDefinition, Event, Any], None]
+_ADDERS: dict[Kind, _Adder] = {
+    Kind.COUNT: Tallies._count,
+    **dict.fromkeys(NUMERIC_KINDS, Tallies._number),
+    **dict.fromkeys(ORDERED_KINDS, Tallies._ordered),
+    **dict.fromkeys(VALUE_KINDS, Tallies._distinct),
+}
