@@ -1,11 +1,14 @@
 """Computed traits from the whole log, in SQL: a recompute, a new trait's backfill, the refresh
 of windowed traits.
 
-The log is read once: each event with the profile it was stitched to, its columns, and every
-message path the traits read, extracted in one JSON parse. Each trait is then one aggregate
-over that table, writing the same tallies ``tally.py`` keeps on ingest, by the same rules:
-a value is the first of the trait's paths that is present and not null; numbers are JSON
-numbers or strings spelling one (``NUMERIC_TEXT``); distinct values are keyed by canonical
+The log is read once into a base table: each event with the profile it was stitched to, its
+columns, the JSON at every message path the traits filter on (one JSON parse per event), and
+for every path they read a value from, whether it is present, its canonical text and its
+number. Traits that take the same events and read the same value the same way then share one
+aggregate (``first_seen`` and ``last_seen``; ``preferred_channel`` and ``channels_used``),
+written once per trait name. The tallies are those ``tally.py`` keeps on ingest, by the same
+rules: a value is the first of the trait's paths that is present and not null; numbers are
+JSON numbers or strings spelling one (``NUMERIC_TEXT``); distinct values are keyed by canonical
 JSON text (DuckDB's cast of a DOUBLE to text writes what Python's ``repr`` does).
 """
 
@@ -17,9 +20,8 @@ import duckdb
 
 from kenning.profiles.computed.definitions import (
     COLUMN_PATHS,
-    NUMERIC_KINDS,
+    ORDERED_KINDS,
     TIMESTAMP,
-    VALUE_KINDS,
     Condition,
     Kind,
     TraitDefinition,
@@ -27,30 +29,12 @@ from kenning.profiles.computed.definitions import (
 from kenning.profiles.computed.tally import NUMERIC_TEXT
 
 _BASE = "__kenning_trait_base"
+_SHARED = "__kenning_trait_shared"
 _NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 
 
 def _quoted(path: str) -> str:
     return "$." + ".".join(f'"{segment}"' for segment in path.split("."))
-
-
-class _Columns:
-    """SQL for the JSON at each path, over the base table."""
-
-    def __init__(self, payload_paths: Sequence[str]) -> None:
-        self.slot = {path: i + 1 for i, path in enumerate(payload_paths)}
-
-    def json(self, path: str) -> str:
-        if path in COLUMN_PATHS:
-            return f"to_json({path})"  # event, type, source: strings or null
-        return f"x[{self.slot[path]}]"
-
-    def value(self, definition: TraitDefinition) -> str:
-        present = [
-            f"CASE WHEN json_type({self.json(p)}) <> 'NULL' THEN {self.json(p)} END"
-            for p in definition.value
-        ]
-        return present[0] if len(present) == 1 else f"coalesce({', '.join(present)})"
 
 
 def _number(json: str) -> str:
@@ -68,6 +52,70 @@ def _text(json: str) -> str:
                  WHEN 'DOUBLE' THEN CAST(TRY_CAST({json} AS DOUBLE) AS VARCHAR) END"""
 
 
+class _Base:
+    """The base table's columns: ``x`` holds the JSON of the filtered paths; each value path
+    ``i`` has ``p{i}`` (present and not null), ``t{i}`` (canonical text) and ``n{i}``
+    (number)."""
+
+    def __init__(self, definitions: Sequence[TraitDefinition]) -> None:
+        filtered = {c.path for d in definitions for c in d.where} - COLUMN_PATHS
+        valued = {p for d in definitions for p in d.value} - {TIMESTAMP}
+        self.extracted = sorted(filtered | (valued - COLUMN_PATHS))
+        self.slot = {path: i + 1 for i, path in enumerate(self.extracted)}
+        self.valued = {path: i for i, path in enumerate(sorted(valued))}
+
+    def _json(self, path: str) -> str:
+        if path in COLUMN_PATHS:
+            return f"to_json({path})"
+        return f"x[{self.slot[path]}]"
+
+    def create(self, con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> None:
+        extracted = (
+            f", json_extract(e.payload, [{', '.join(repr(_quoted(p)) for p in self.extracted)}])"
+            " AS x"
+            if self.extracted
+            else ""
+        )
+        typed = "".join(
+            f""", coalesce(json_type({self._json(path)}) <> 'NULL', false) AS p{i},
+                  {_text(self._json(path))} AS t{i}, {_number(self._json(path))} AS n{i}"""
+            for path, i in self.valued.items()
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {_BASE} AS
+                SELECT *{typed} FROM (
+                    SELECT e.seq, p.profile_id, e.type, e.event,
+                           coalesce(s.name, e.source_id) AS source, e.timestamp AS ts {extracted}
+                    FROM __kenning_events e
+                    JOIN __kenning_event_profiles p USING (seq)
+                    LEFT JOIN __kenning_sources s ON s.id = e.source_id
+                    WHERE {where})""",
+            params,
+        )
+
+    def value(self, paths: tuple[str, ...], column: str) -> str:
+        """The text (``t``) or number (``n``) of the first present path: a present value that
+        is no scalar, or no number, is no value; a later path is not tried."""
+        branches = " ".join(f"WHEN p{self.valued[p]} THEN {column}{self.valued[p]}" for p in paths)
+        return f"CASE {branches} END"
+
+    def condition(self, condition: Condition, params: list[Any]) -> str:
+        path, op, operand = condition.path, condition.op, condition.operand
+        if path in COLUMN_PATHS:
+            return _column_condition(path, op, operand, params)
+        json = self._json(path)
+        if op == "exists":
+            present = f"coalesce(json_type({json}) <> 'NULL', false)"
+            return present if operand else f"NOT {present}"
+        if op in {"eq", "ne", "in", "not_in"}:
+            options = operand if op in {"in", "not_in"} else (operand,)
+            test = f"({' OR '.join(_equals(json, o, params) for o in options)})"
+            return test if op in {"eq", "in"} else f"NOT {test}"
+        params.append(operand)
+        symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+        return f"coalesce({_number(json)} {symbol} ?, false)"
+
+
 def _equals(json: str, operand: Any, params: list[Any]) -> str:
     if isinstance(operand, bool):
         params.append("true" if operand else "false")
@@ -81,82 +129,89 @@ def _equals(json: str, operand: Any, params: list[Any]) -> str:
                      THEN json_extract_string({json}, '$') = ? ELSE false END)"""
 
 
-def _condition(condition: Condition, columns: _Columns, params: list[Any]) -> str:
-    json = columns.json(condition.path)
-    op, operand = condition.op, condition.operand
+def _column_condition(column: str, op: str, operand: Any, params: list[Any]) -> str:
+    """A filter on ``event``, ``type`` or ``source``: text columns, so only a string equals."""
     if op == "exists":
-        present = f"coalesce(json_type({json}) <> 'NULL', false)"
-        return present if operand else f"NOT {present}"
-    if op in {"eq", "ne"}:
-        test = _equals(json, operand, params)
-        return test if op == "eq" else f"NOT {test}"
-    if op in {"in", "not_in"}:
-        tests = [_equals(json, o, params) for o in operand]
-        test = f"({' OR '.join(tests)})"
-        return test if op == "in" else f"NOT {test}"
+        return f"({column} IS NOT NULL)" if operand else f"({column} IS NULL)"
+    if op in {"eq", "ne", "in", "not_in"}:
+        options = [o for o in (operand if op in {"in", "not_in"} else (operand,))]
+        texts = [o for o in options if isinstance(o, str)]
+        params.extend(texts)
+        test = (
+            f"coalesce({column} IN ({', '.join('?' for _ in texts)}), false)" if texts else "false"
+        )
+        return test if op in {"eq", "in"} else f"NOT {test}"
     params.append(operand)
     symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
-    return f"coalesce({_number(json)} {symbol} ?, false)"
+    n = f"TRY_CAST({column} AS DOUBLE)"
+    return f"""coalesce(CASE WHEN regexp_full_match({column}, '{NUMERIC_TEXT}') AND isfinite({n})
+                             THEN {n} END {symbol} ?, false)"""
 
 
-def _filters(
-    definition: TraitDefinition, columns: _Columns, now: datetime, params: list[Any]
-) -> str:
+def _family(kind: Kind) -> str:
+    """Traits of one family over the same events and value share one aggregate."""
+    if kind in {Kind.SUM, Kind.AVERAGE}:
+        return "total"
+    if kind in ORDERED_KINDS:
+        return "ordered"
+    if kind in {Kind.MIN, Kind.MAX, Kind.COUNT}:
+        return kind.value
+    return "distinct"
+
+
+def _aggregate(
+    family: str, sample: TraitDefinition, base: _Base, now: datetime
+) -> tuple[str, str, list[Any]]:
+    """(the table written, the aggregate's SQL, its parameters) for traits like ``sample``."""
+    params: list[Any] = []
     where = ["true"]
-    if definition.events:
-        where.append(f"event IN ({', '.join('?' for _ in definition.events)})")
-        params.extend(definition.events)
-    if definition.types:
-        where.append(f"type IN ({', '.join('?' for _ in definition.types)})")
-        params.extend(definition.types)
-    if definition.window is not None:
+    if sample.events:
+        where.append(f"event IN ({', '.join('?' for _ in sample.events)})")
+        params.extend(sample.events)
+    if sample.types:
+        where.append(f"type IN ({', '.join('?' for _ in sample.types)})")
+        params.extend(sample.types)
+    if sample.window is not None:
         where.append("ts > ?")
-        params.append(now - definition.window)
-    where.extend(_condition(c, columns, params) for c in definition.where)
-    return " AND ".join(where)
+        params.append(now - sample.window)
+    where.extend(base.condition(c, params) for c in sample.where)
+    rows = f"FROM {_BASE} WHERE {' AND '.join(where)}"
+    if family == "count":
+        return "tallies", f"SELECT profile_id, count(*) AS n {rows} GROUP BY profile_id", params
+    if family in {"total", "min", "max"}:
+        number = base.value(sample.value, "n")
+        column, aggregate = {"total": ("total", "sum"), "min": ("low", "min"),
+                             "max": ("high", "max")}[family]  # fmt: skip
+        sql = f"""SELECT profile_id, count(*) AS n, {aggregate}(v) AS {column}
+                  FROM (SELECT profile_id, {number} AS v {rows}) WHERE v IS NOT NULL
+                  GROUP BY profile_id"""
+        return "tallies", sql, params
+    if sample.value == (TIMESTAMP,):  # the time itself: kept in the time columns
+        sql = f"""SELECT profile_id, count(*) AS n, NULL::VARCHAR AS first_value,
+                         min(ts) AS first_at, arg_min(seq, (ts, seq)) AS first_seq,
+                         NULL::VARCHAR AS last_value, max(ts) AS last_at,
+                         arg_max(seq, (ts, seq)) AS last_seq
+                  {rows} GROUP BY profile_id"""
+        return "tallies", sql, params
+    text = base.value(sample.value, "t")
+    valued = f"FROM (SELECT profile_id, ts, seq, {text} AS v {rows}) WHERE v IS NOT NULL"
+    if family == "ordered":
+        sql = f"""SELECT profile_id, count(*) AS n, arg_min(v, (ts, seq)) AS first_value,
+                         min(ts) AS first_at, arg_min(seq, (ts, seq)) AS first_seq,
+                         arg_max(v, (ts, seq)) AS last_value, max(ts) AS last_at,
+                         arg_max(seq, (ts, seq)) AS last_seq
+                  {valued} GROUP BY profile_id"""
+        return "tallies", sql, params
+    sql = f"""SELECT profile_id, v AS value, count(*) AS n, max(ts) AS last_at,
+                     arg_max(seq, (ts, seq)) AS last_seq
+              {valued} GROUP BY profile_id, v"""
+    return "values", sql, params
 
 
-def _insert(definition: TraitDefinition, columns: _Columns, now: datetime) -> tuple[str, list[Any]]:
-    params: list[Any] = [definition.name]
-    where = _filters(definition, columns, now, params)
-    kind = definition.kind
-    if kind == Kind.COUNT:
-        sql = f"""INSERT INTO __kenning_trait_tallies (profile_id, trait, n)
-                  SELECT profile_id, ?, count(*) FROM {_BASE} WHERE {where} GROUP BY profile_id"""
-        return sql, params
-    value = columns.value(definition)
-    if kind in NUMERIC_KINDS:
-        column, aggregate = {
-            Kind.SUM: ("total", "sum"),
-            Kind.AVERAGE: ("total", "sum"),
-            Kind.MIN: ("low", "min"),
-            Kind.MAX: ("high", "max"),
-        }[kind]
-        sql = f"""INSERT INTO __kenning_trait_tallies (profile_id, trait, n, {column})
-                  SELECT profile_id, ?, count(*), {aggregate}(v)
-                  FROM (SELECT profile_id, {_number("value")} AS v
-                        FROM (SELECT profile_id, {value} AS value FROM {_BASE} WHERE {where}))
-                  WHERE v IS NOT NULL GROUP BY profile_id"""
-        return sql, params
-    if definition.value == (TIMESTAMP,):  # the time itself: kept in the time columns
-        selected = f"SELECT profile_id, ts, seq, NULL::VARCHAR AS v FROM {_BASE} WHERE {where}"
-        present, first, last = "true", "NULL", "NULL"
-    else:
-        selected = f"""SELECT profile_id, ts, seq, {_text("value")} AS v
-                       FROM (SELECT profile_id, ts, seq, {value} AS value
-                             FROM {_BASE} WHERE {where})"""
-        present, first, last = "v IS NOT NULL", "arg_min(v, (ts, seq))", "arg_max(v, (ts, seq))"
-    if kind in VALUE_KINDS:
-        sql = f"""INSERT INTO __kenning_trait_values
-                  SELECT profile_id, ?, v, count(*), max(ts), arg_max(seq, (ts, seq))
-                  FROM ({selected}) WHERE {present} GROUP BY profile_id, v"""
-        return sql, params
-    sql = f"""INSERT INTO __kenning_trait_tallies (profile_id, trait, n, first_value, first_at,
-                  first_seq, last_value, last_at, last_seq)
-              SELECT profile_id, ?, count(*), {first}, min(ts), arg_min(seq, (ts, seq)),
-                     {last}, max(ts), arg_max(seq, (ts, seq))
-              FROM ({selected}) WHERE {present} GROUP BY profile_id"""
-    return sql, params
+_TALLY_COLUMNS = (
+    "n", "total", "low", "high", "first_value", "first_at", "first_seq",
+    "last_value", "last_at", "last_seq",
+)  # fmt: skip
 
 
 def recompute(
@@ -169,27 +224,34 @@ def recompute(
     names = [d.name for d in definitions]
     con.execute("DELETE FROM __kenning_trait_tallies WHERE trait = ANY(?)", [names])
     con.execute("DELETE FROM __kenning_trait_values WHERE trait = ANY(?)", [names])
-    payload_paths = sorted({p for d in definitions for p in d.paths()} - COLUMN_PATHS)
-    columns = _Columns(payload_paths)
-    extracted = (
-        f", json_extract(e.payload, [{', '.join(repr(_quoted(p)) for p in payload_paths)}]) AS x"
-        if payload_paths
-        else ""
-    )
+    base = _Base(definitions)
     where, params = _prefilter(definitions, now)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {_BASE} AS
-            SELECT e.seq, p.profile_id, e.type, e.event, coalesce(s.name, e.source_id) AS source,
-                   e.timestamp AS ts {extracted}
-            FROM __kenning_events e
-            JOIN __kenning_event_profiles p USING (seq)
-            LEFT JOIN __kenning_sources s ON s.id = e.source_id
-            WHERE {where}""",
-        params,
-    )
-    for definition in definitions:
-        sql, params = _insert(definition, columns, now)
-        con.execute(sql, params)
+    base.create(con, where, params)
+    groups: dict[tuple[Any, ...], list[TraitDefinition]] = {}
+    for d in definitions:
+        groups.setdefault(
+            (d.events, d.types, d.where, d.window, d.value, _family(d.kind)), []
+        ).append(d)
+    for key, members in groups.items():
+        table, sql, params = _aggregate(key[-1], members[0], base, now)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_SHARED} AS {sql}", params)
+        for d in members:
+            if table == "values":
+                con.execute(
+                    f"""INSERT INTO __kenning_trait_values
+                        SELECT profile_id, ?, value, n, last_at, last_seq FROM {_SHARED}""",
+                    [d.name],
+                )
+                continue
+            present = {column for column, *_ in con.execute(
+                f"SELECT * FROM {_SHARED} LIMIT 0").description or ()}  # fmt: skip
+            selected = ", ".join(c if c in present else "NULL" for c in _TALLY_COLUMNS)
+            con.execute(
+                f"""INSERT INTO __kenning_trait_tallies
+                    SELECT profile_id, ?, {selected} FROM {_SHARED}""",
+                [d.name],
+            )
+    con.execute(f"DROP TABLE IF EXISTS {_SHARED}")
     con.execute(f"DROP TABLE {_BASE}")
 
 
