@@ -12,6 +12,7 @@ import orjson
 from kenning.identity.identifiers import Identifier, normalise
 from kenning.ingest.mapping import set_path
 from kenning.profiles.computed.read import computed_traits
+from kenning.profiles.understanding import profile_understanding
 
 if TYPE_CHECKING:  # the store runs the profile stage
     from kenning.store.store import Store
@@ -164,6 +165,7 @@ def profile(store: "Store", profile_id: int) -> dict[str, Any]:
         "identities": identities(store, profile_id),
         "consent": choices,
         "merged_ids": ids[1:],
+        "understanding": profile_understanding(store, profile_id, found, computed),
     }
 
 

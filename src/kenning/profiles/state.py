@@ -22,6 +22,7 @@ import pyarrow as pa
 from kenning.identity.stitching import IdentityStage
 from kenning.profiles.computed.definitions import DefinitionError, TraitDefinition, parse_all
 from kenning.profiles.observations import observe
+from kenning.profiles.understanding import UnderstandingRules
 from kenning.store.rows import insert_rows
 from kenning.store.writer import EventRow
 
@@ -37,16 +38,24 @@ class ProfileSettings:
     values from sources listed later or not at all. ``computed_traits``: definitions added to
     the built-ins (see profiles/computed/definitions.py); ``builtin_traits: false`` leaves the
     built-ins out. ``window_refresh_minutes``: how often a server recomputes the windowed
-    computed traits."""
+    computed traits. ``understanding``: the rules of the customer-understanding levels (see
+    profiles/understanding.py)."""
 
     source_priority: tuple[str, ...] = ()
     computed_traits: tuple[TraitDefinition, ...] = ()
     builtin_traits: bool = True
     window_refresh_minutes: float = 60.0
+    understanding: UnderstandingRules = field(default_factory=UnderstandingRules)
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> "ProfileSettings":
-        keys = {"source_priority", "computed_traits", "builtin_traits", "window_refresh_minutes"}
+        keys = {
+            "source_priority",
+            "computed_traits",
+            "builtin_traits",
+            "window_refresh_minutes",
+            "understanding",
+        }
         unknown = sorted(set(section) - keys)
         if unknown:
             raise ValueError(f"profiles: unknown keys {', '.join(unknown)}")
@@ -65,7 +74,8 @@ class ProfileSettings:
         builtin = section.get("builtin_traits", True)
         if not isinstance(builtin, bool):
             raise ValueError("profiles.builtin_traits must be true or false")
-        return cls(tuple(priority), computed, builtin, float(refresh))
+        understanding = UnderstandingRules.from_config(section.get("understanding") or {})
+        return cls(tuple(priority), computed, builtin, float(refresh), understanding)
 
 
 @dataclass(frozen=True, slots=True)
