@@ -82,6 +82,7 @@ CASES: dict[str, tuple[list[dict[str, Any]], int, list[str]]] = {
                 gender="  ",
                 address={"city": None, "country": ""},
                 age=[],
+                birthday={},
             )
         ],
         1,
