@@ -30,6 +30,7 @@ from kenning.ingest.importer import ChunkResult
 from kenning.ingest.pipeline import prepare_messages
 from kenning.ingest.replay import replay_quarantine
 from kenning.profiles.computed.definitions import DefinitionError, parse
+from kenning.profiles.coverage import coverage
 from kenning.profiles.read import ProfileLookupError, find_profile, profile
 from kenning.settings import Settings
 from kenning.store.events import iter_identities
@@ -78,6 +79,7 @@ class Backend(Protocol):
     def remove_trait(self, name: str) -> None: ...
     def recompute_traits(self, names: list[str] | None) -> dict[str, Any]: ...
     def refresh_traits(self) -> dict[str, Any]: ...
+    def coverage(self) -> dict[str, Any]: ...
 
 
 def server_file(db: Path) -> Path:
@@ -194,6 +196,9 @@ class LocalBackend:
     def refresh_traits(self) -> dict[str, Any]:
         done = self.store.writer.run(self.store.computed.refresh_windows).result()
         return {"recomputed": done}
+
+    def coverage(self) -> dict[str, Any]:
+        return coverage(self.store)
 
     def explain(self, a: str, b: str) -> dict[str, Any]:
         try:
@@ -390,6 +395,10 @@ class RemoteBackend:
 
     def refresh_traits(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/v1/computed-traits/refresh")
+        return result
+
+    def coverage(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v1/coverage")
         return result
 
     def explain(self, a: str, b: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from rich.console import Console
 
 from kenning.cli import demo, export, identity, profiles, quarantine, sources, traits
 from kenning.cli.backend import CommandError
+from kenning.cli.coverage import coverage_command
 from kenning.cli.imports import import_command
 from kenning.cli.serve import serve
 from kenning.cli.stats import stats
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.command("serve")(serve)
 app.command("stats")(stats)
 app.command("import")(import_command)
+app.command("coverage")(coverage_command)
 app.add_typer(sources.app, name="sources")
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(export.app, name="export")

@@ -53,8 +53,13 @@ _CURRENT = "coalesce(r.canonical_id, {t}.profile_id)"
 _REDIRECTED = "LEFT JOIN __kenning_profile_redirects r USING (profile_id)"
 _SOURCE = "coalesce(s.name, {t}.source_id)"
 _SOURCES = "LEFT JOIN __kenning_sources s ON s.id = {t}.source_id"
-# Computed traits that count something: "having it" is a value other than 0 (or []).
-_COUNTING = frozenset({Kind.COUNT, Kind.SUM, Kind.UNIQUE_COUNT, Kind.UNIQUE_LIST})
+# What "having" a computed trait is: for the kinds that count, a value other than 0 (or []).
+_COUNTS = {
+    Kind.COUNT: "non-zero",
+    Kind.SUM: "non-zero",
+    Kind.UNIQUE_COUNT: "non-zero",
+    Kind.UNIQUE_LIST: "non-empty",
+}
 _BY_VALUE = frozenset({Kind.MOST_FREQUENT, Kind.UNIQUE_LIST, Kind.UNIQUE_COUNT})
 
 
@@ -169,7 +174,7 @@ def _computed(
     return {
         d.name: {
             "kind": d.kind.value,
-            "counts": "non-zero" if d.kind in _COUNTING else "a value",
+            "counts": _COUNTS.get(d.kind, "a value"),
             **_share(having.get(d.name, 0), total),
         }
         for d in ranked
