@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from kenning.profiles.coverage import coverage
 from kenning.profiles.read import profile
 from kenning.store.store import Store
 from tests.live import free_port
@@ -100,3 +101,15 @@ def test_cleanly_resolved_people_have_the_traits_their_events_imply(brand_store:
             times = [at for _, at, _ in events_of[profile_id]]
             assert computed["first_seen"] == min(times).isoformat()
             assert computed["last_seen"] == max(times).isoformat()
+
+
+def test_coverage_of_the_brand_equals_a_brute_force_count(brand_store: Path) -> None:
+    """Every source, merges, households: the coverage report equals a brute-force count over
+    every profile as the Profile API reads it."""
+    from tests.profiles.test_coverage import counts, store_brute_force
+
+    with Store.open(brand_store / "kenning.duckdb") as store:
+        report = coverage(store)
+        assert counts(report) == store_brute_force(store)
+        assert report["households"]["sharing_a_household"]["profiles"] > 0
+        assert report["identifiers"]["pos_id"]["by_source"].keys() == {"pos"}
