@@ -277,3 +277,16 @@ def test_a_trusted_sources_older_values_are_the_winners_it_is_credited_with(
             "crm": {"decided": email["decided"], "granted": email["granted"]}
         }
         assert report["consent"]["sms"]["by_source"]["crm"]["granted"]["profiles"] == 1
+
+
+def test_an_empty_store_reports_nothing_and_divides_by_nothing(store: Store) -> None:
+    report = coverage(store)
+    assert report["profiles"] == 0
+    assert report["traits"] == report["consent"] == report["identifiers"] == {}
+    assert report["computed_traits"]["orders_count"] == {
+        "kind": "count",
+        "counts": "non-zero",
+        "profiles": 0,
+        "share": 0.0,
+    }
+    assert [level["profiles"] for level in report["understanding"]["levels"]] == [0] * 5

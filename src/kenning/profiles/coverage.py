@@ -96,13 +96,13 @@ def coverage(store: "Store") -> dict[str, Any]:
     with store.reader() as con:
         con.begin()  # one snapshot: the parts add up while events arrive
         try:
-            total, highest = _profiles(con)
+            total, ids = _profiles(con)
             report = {
                 "profiles": total,
                 "traits": {
                     trait: _with_sources(tally, total) for trait, tally in _ranked(_traits(con))
                 },
-                "computed_traits": _computed(con, definitions, total, highest),
+                "computed_traits": _computed(con, definitions, total, ids),
                 "consent": _consent(con, total),
                 "identifiers": {
                     kind: _with_sources(tally, total) for kind, tally in _ranked(_identifiers(con))
@@ -115,18 +115,20 @@ def coverage(store: "Store") -> dict[str, Any]:
     return report
 
 
-def _profiles(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """How many current profiles, and the highest id among them."""
+def _profiles(con: duckdb.DuckDBPyConnection) -> tuple[int, tuple[int, int]]:
+    """How many current profiles, and the lowest and highest of their ids."""
     row = con.execute(
-        "SELECT count(DISTINCT profile_id), coalesce(max(profile_id), 0) FROM kenning_identifiers"
+        """SELECT count(DISTINCT profile_id), coalesce(min(profile_id), 0),
+                  coalesce(max(profile_id), 0)
+           FROM kenning_identifiers"""
     ).fetchone()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+    return (int(row[0]), (int(row[1]), int(row[2]))) if row else (0, (0, 0))
 
 
 def _distinct_sql(column: str) -> str:
     """How many distinct profile ids: ids are small dense integers, so one bit each (DuckDB's
     count(DISTINCT) over ten million value rows took five times as long)."""
-    return f"coalesce(bit_count(bitstring_agg({column}, 1, $highest)), 0)"
+    return f"coalesce(bit_count(bitstring_agg({column}, $lowest, $highest)), 0)"
 
 
 def _traits(con: duckdb.DuckDBPyConnection) -> dict[str, _Tally]:
@@ -146,7 +148,7 @@ def _computed(
     con: duckdb.DuckDBPyConnection,
     definitions: Mapping[str, TraitDefinition],
     total: int,
-    highest: int,
+    ids: tuple[int, int],
 ) -> dict[str, Any]:
     by_row = [d.name for d in definitions.values() if d.kind not in _BY_VALUE | {Kind.SUM}]
     sums = [d.name for d in definitions.values() if d.kind == Kind.SUM]
@@ -167,7 +169,7 @@ def _computed(
             SELECT v.trait, {_distinct_sql(_CURRENT.format(t="v"))}
             FROM __kenning_trait_values v {_REDIRECTED}
             WHERE v.trait = ANY($values) GROUP BY v.trait""",
-        {"rows": by_row, "sums": sums, "values": by_value, "highest": max(highest, 1)},
+        {"rows": by_row, "sums": sums, "values": by_value, "lowest": ids[0], "highest": ids[1]},
     ).fetchall()
     having = {str(trait): int(profiles) for trait, profiles in rows}
     ranked = sorted(definitions.values(), key=lambda d: (-having.get(d.name, 0), d.name))
