@@ -31,6 +31,8 @@ def test_profile_show_and_recompute_on_a_local_store(tmp_path: Path) -> None:
     }
     text = kenning("profile", "show", "user_id:u1", "--db", db, cwd=tmp_path)
     assert "address.city" in text.stdout and "York" in text.stdout
+    needs = "understanding: level 2 (identified); the next level needs transactional_or_social"
+    assert needs in text.stdout.splitlines()
     recomputed = kenning("profile", "recompute", "--db", db, "--json", cwd=tmp_path)
     assert orjson.loads(recomputed.stdout)["events_stating"] == 2
     again = kenning("profile", "show", "email:ann@x.com", "--db", db, "--json", cwd=tmp_path)

@@ -32,6 +32,13 @@ def show_command(
         return
     out = Console()
     out.print(f"[bold]profile {found['profile_id']}[/bold]")
+    understanding = found["understanding"]
+    missing = ", ".join(m["requirement"] for m in understanding["missing"]) or "nothing"
+    out.print(
+        f"understanding: level {understanding['level']} ({understanding['label']}); "
+        f"the next level needs {missing}",
+        soft_wrap=True,
+    )
     traits = Table("trait", "value", "source", "at", title="traits")
     for path, meta in found["trait_sources"].items():
         value = found["traits"]
