@@ -180,7 +180,7 @@ def _aggregate(
         return "tallies", f"SELECT profile_id, count(*) AS n {rows} GROUP BY profile_id", params
     if family in {"total", "min", "max"}:
         number = base.value(sample.value, "n")
-        column, aggregate = {"total": ("total", "sum"), "min": ("low", "min"),
+        column, aggregate = {"total": ("total", "fsum"), "min": ("low", "min"),
                              "max": ("high", "max")}[family]  # fmt: skip
         sql = f"""SELECT profile_id, count(*) AS n, {aggregate}(v) AS {column}
                   FROM (SELECT profile_id, {number} AS v {rows}) WHERE v IS NOT NULL

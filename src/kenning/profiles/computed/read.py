@@ -25,7 +25,7 @@ def computed_traits(
     rows = {
         str(row[0]): row[1:]
         for row in con.execute(
-            """SELECT trait, sum(n), sum(total), min(low), max(high),
+            """SELECT trait, sum(n), fsum(total), min(low), max(high),
                       arg_min(first_value, (first_at, first_seq)), min(first_at),
                       arg_max(last_value, (last_at, last_seq)), max(last_at)
                FROM __kenning_trait_tallies WHERE profile_id = ANY(?) GROUP BY trait""",

@@ -275,7 +275,7 @@ def compact(con: duckdb.DuckDBPyConnection) -> int:
     before = _rows(con)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE __kenning_compacted AS
-           SELECT profile_id, trait, sum(n) AS n, sum(total) AS total, min(low) AS low,
+           SELECT profile_id, trait, sum(n) AS n, fsum(total) AS total, min(low) AS low,
                   max(high) AS high,
                   arg_min(first_value, (first_at, first_seq)) AS first_value,
                   min(first_at) AS first_at, arg_min(first_seq, (first_at, first_seq)) AS first_seq,
