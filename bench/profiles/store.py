@@ -122,6 +122,7 @@ def _stitch(path: Path, seconds: dict[str, float]) -> None:
             return store.writer.run(job, changes_stages=True).result()
 
         run(lambda con: con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'"))
+        run(lambda con: con.execute("SET enable_progress_bar = false"))
         with _stage("stitch the log (bulk replay)", seconds):
             run(lambda con: replay_log(con, store.identity))
         with _stage("compute profile state (recompute)", seconds):
