@@ -6,12 +6,14 @@ from bench.identity import run as identity
 from bench.ingest import run as ingest
 from bench.matching import realtime
 from bench.matching import run as matching
+from bench.profiles import run as profiles
 
 BENCHMARKS = {
     "ingest": ingest.main,
     "identity": identity.main,
     "matching": matching.main,
     "realtime": realtime.main,
+    "profiles": profiles.main,
 }
 
 

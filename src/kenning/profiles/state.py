@@ -27,7 +27,7 @@ from kenning.store.rows import insert_rows
 from kenning.store.writer import EventRow
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
-_CHUNK = 20_000
+_SEQ_WINDOW = 100_000  # log events read per query by recompute
 # Payloads without these words state no trait and no consent: skipped without parsing.
 _MARKERS = (b'"traits"', b'"consent"')
 
@@ -131,16 +131,20 @@ class ProfileStage:
         self.load(con)
         for table in ("__kenning_profile_traits", "__kenning_consent", "__kenning_consent_log"):
             con.execute(f"DELETE FROM {table}")
+        row = con.execute("SELECT coalesce(max(seq), 0) FROM __kenning_events").fetchone()
+        highest = int(row[0]) if row else 0
         stating = 0
-        last_seq = 0
-        while batch := con.execute(
-            """SELECT e.seq, p.profile_id, e.source_id, e.timestamp, e.payload
-               FROM __kenning_events e JOIN __kenning_event_profiles p USING (seq)
-               WHERE e.seq > ? AND (e.payload LIKE '%"traits"%' OR e.payload LIKE '%"consent"%')
-               ORDER BY e.seq LIMIT ?""",
-            [last_seq, _CHUNK],
-        ).fetchall():
-            last_seq = int(batch[-1][0])
+        # By windows of seq, each scan pruned to the window's row groups; "the next chunk after
+        # the last seq" (ORDER BY seq LIMIT, after the join) scanned the rest of the log each
+        # time: quadratic, most of a rebuild's time at millions of events.
+        for first in range(1, highest + 1, _SEQ_WINDOW):
+            batch = con.execute(
+                """SELECT e.seq, p.profile_id, e.source_id, e.timestamp, e.payload
+                   FROM __kenning_events e JOIN __kenning_event_profiles p USING (seq)
+                   WHERE e.seq BETWEEN ? AND ?
+                     AND (e.payload LIKE '%"traits"%' OR e.payload LIKE '%"consent"%')""",
+                [first, first + _SEQ_WINDOW - 1],
+            ).fetchall()
             stated = self._statements(
                 (int(seq), int(profile), str(source), at, None, payload.encode())
                 for seq, profile, source, at, payload in batch

@@ -1,0 +1,1 @@
+"""The profiles benchmark: a million profiles, looked up at fixed request rates."""
