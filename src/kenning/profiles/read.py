@@ -13,6 +13,7 @@ from kenning.identity.identifiers import Identifier, normalise
 from kenning.ingest.mapping import set_path
 from kenning.profiles.computed.read import computed_traits
 from kenning.profiles.understanding import profile_understanding
+from kenning.store.rows import any_of
 
 if TYPE_CHECKING:  # the store runs the profile stage
     from kenning.store.store import Store
@@ -72,12 +73,13 @@ def _winners(con: duckdb.DuckDBPyConnection, table: str, ids: Sequence[int]) -> 
     key, value = (
         ("trait", "value") if table == "__kenning_profile_traits" else ("category", "granted")
     )
+    of_ids, params = any_of("t.profile_id", ids)
     rows = con.execute(
         f"""SELECT t.{key}, t.{value}, coalesce(s.name, t.source_id), t.observed_at,
                    t.rank, t.seq
             FROM {table} t LEFT JOIN __kenning_sources s ON s.id = t.source_id
-            WHERE t.profile_id = ANY(?)""",
-        [list(ids)],
+            WHERE {of_ids}""",
+        params,
     ).fetchall()
     # Picked here rather than by a window in the query (QUALIFY row_number() ...): DuckDB
     # takes about 1.5 ms more to plan and run the window than the index lookup itself, which

@@ -1,4 +1,5 @@
-"""Writing rows to a table: a few as statement parameters, many as one Arrow table.
+"""Writing rows to a table: a few as statement parameters, many as one Arrow table; and
+selecting the rows of a few ids.
 
 Real-time writes are a handful of rows per request (one event's identifiers, its link, its
 merge, its traits): a statement with parameters costs about 0.7 ms, an Arrow table about 1.0 ms
@@ -6,6 +7,8 @@ merge, its traits): a statement with parameters costs about 0.7 ms, an Arrow tab
 such request. Many rows go as an Arrow table, which does not grow the statement per row. Both
 paths store the same (tested).
 """
+
+from collections.abc import Sequence
 
 import duckdb
 import pyarrow as pa
@@ -35,3 +38,10 @@ def insert_rows(
             con.execute(f"INSERT INTO {table} SELECT * FROM __kenning_rows {on_conflict}")
         finally:
             con.unregister("__kenning_rows")
+
+
+def any_of(column: str, values: Sequence[int]) -> tuple[str, list[int]]:
+    """``column IN (?, ?, ...)`` with its parameters. DuckDB finds the rows of one or a few
+    ids through the index three times faster this way than with ``= ANY(?)`` and a list (a
+    semi-join): it matters to a profile lookup, which reads four tables so."""
+    return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
