@@ -7,6 +7,7 @@ from bench.ingest import run as ingest
 from bench.matching import realtime
 from bench.matching import run as matching
 from bench.profiles import run as profiles
+from bench.profiles import traits
 
 BENCHMARKS = {
     "ingest": ingest.main,
@@ -14,6 +15,7 @@ BENCHMARKS = {
     "matching": matching.main,
     "realtime": realtime.main,
     "profiles": profiles.main,
+    "traits": traits.main,
 }
 
 
