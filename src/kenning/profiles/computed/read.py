@@ -7,8 +7,8 @@ empty; the other kinds have no value then and are left out. Sums and averages ar
 """
 
 import math
-from datetime import UTC, datetime, timedelta
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
