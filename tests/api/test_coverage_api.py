@@ -37,6 +37,9 @@ def test_the_report_over_http_equals_a_brute_force_count(tmp_path: Path) -> None
                     "/v1/identities/export", params={"format": "jsonl"}
                 ).content.splitlines()
             ]
+            events = [
+                orjson.loads(line) for line in admin.get("/v1/events/export").content.splitlines()
+            ]
             with reader(server, admin) as client:
                 answer = client.get("/v1/coverage")
                 assert answer.status_code == 200
@@ -52,7 +55,7 @@ def test_the_report_over_http_equals_a_brute_force_count(tmp_path: Path) -> None
                     ).json()
                     return found
 
-                assert counts(report) == brute_force(read, rows, kinds)
+                assert counts(report) == brute_force(read, rows, events, kinds)
         assert report["households"]["sharing_a_household"]["profiles"] == 3
         assert sum(level["profiles"] for level in report["understanding"]["levels"]) == len(
             {row["profile_id"] for row in rows}

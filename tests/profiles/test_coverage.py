@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 
 from kenning.identity.households import compute_households
+from kenning.identity.identifiers import extract_identifiers
+from kenning.identity.rules import IdentityRules
 from kenning.identity.unmerge import record_override
 from kenning.profiles.coverage import coverage
 from kenning.profiles.read import find_profile, profile
@@ -91,16 +93,18 @@ def _blank(value: Any) -> bool:
 def brute_force(
     read: Callable[[int], dict[str, Any]],
     identity_rows: Iterable[dict[str, Any]],
+    events: Iterable[dict[str, Any]],
     kinds: dict[str, str],
+    rules: IdentityRules | None = None,
 ) -> dict[str, Any]:
-    """Every count the report gives, from each profile as the Profile API reads it
-    (``read``), the identity graph as exported, and the kind of each computed trait."""
-    first_of_type: dict[tuple[int, str], tuple[str, str, str]] = {}
-    for row in identity_rows:
-        key = (int(row["profile_id"]), row["type"])
-        candidate = (str(row["first_seen"]), row["value"], row["source"])
-        first_of_type[key] = min(first_of_type.get(key, candidate), candidate)
-    profile_ids = sorted({p for p, _ in first_of_type})
+    """Every count the report gives, from each profile (those of the exported identity graph)
+    as the Profile API reads it (``read``), the exported event log (which source carried each
+    identifier first), and the kind of each computed trait."""
+    profile_ids = sorted({int(row["profile_id"]) for row in identity_rows})
+    first_carried: dict[str, tuple[int, str]] = {}
+    for event in sorted(events, key=lambda e: int(e["seq"])):
+        for identifier in extract_identifiers(event["payload"], rules or IdentityRules()):
+            first_carried.setdefault(str(identifier), (int(event["seq"]), event["source"]))
     traits: dict[str, Counter[str]] = defaultdict(Counter)
     computed: Counter[str] = Counter()
     decided: dict[str, Counter[str]] = defaultdict(Counter)
@@ -125,7 +129,8 @@ def brute_force(
             granted[category][choice["source"]] += choice["granted"]
         types = {i["type"] for i in found["identities"]}
         for kind in types:
-            identifiers[kind][first_of_type[(profile_id, kind)][2]] += 1
+            held = [f"{kind}:{i['value']}" for i in found["identities"] if i["type"] == kind]
+            identifiers[kind][min(first_carried[i] for i in held)[1]] += 1
         levels[found["understanding"]["level"]] += 1
         values = found["computed_traits"]
         covered = [p.split(".")[0] for p in present] + list(present)
@@ -153,10 +158,11 @@ def brute_force(
     }
 
 
-def store_brute_force(store: Store) -> dict[str, Any]:
+def store_brute_force(store: Store, rules: IdentityRules | None = None) -> dict[str, Any]:
     rows = [orjson.loads(line) for line in b"".join(iter_identities(store, "jsonl")).splitlines()]
+    events = [orjson.loads(line) for line in b"".join(store.events.iter_jsonl()).splitlines()]
     kinds = {d.name: d.kind.value for d in store.computed.definitions.values()}
-    return brute_force(lambda profile_id: profile(store, profile_id), rows, kinds)
+    return brute_force(lambda profile_id: profile(store, profile_id), rows, events, kinds, rules)
 
 
 def counts(report: dict[str, Any]) -> dict[str, Any]:
@@ -258,11 +264,13 @@ def test_a_trusted_sources_older_values_are_the_winners_it_is_credited_with(
             consent({"userId": "c1"}, "2026-01-01T00:00:00Z", marketing_email=True),
             # two profiles' choices, combined when they merge
             consent({"anonymousId": "kiosk"}, "2026-01-01T00:00:00Z", sms=True),
+            {**identify({"anonymousId": "kiosk"}, gender="f"), "timestamp": "2026-01-01T00:00:00Z"},
             source=crm.id,
         )
         send(
             store,
             consent({"userId": "c9"}, "2026-03-01T00:00:00Z", sms=False),
+            identify({"userId": "c9"}, gender="m"),
             page({"userId": "c9", "anonymousId": "kiosk"}),
             source=web.id,
         )
@@ -277,6 +285,7 @@ def test_a_trusted_sources_older_values_are_the_winners_it_is_credited_with(
             "crm": {"decided": email["decided"], "granted": email["granted"]}
         }
         assert report["consent"]["sms"]["by_source"]["crm"]["granted"]["profiles"] == 1
+        assert report["traits"]["gender"]["by_source"]["crm"]["profiles"] == 1
 
 
 def test_an_empty_store_reports_nothing_and_divides_by_nothing(store: Store) -> None:

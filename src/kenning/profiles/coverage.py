@@ -40,7 +40,7 @@ from kenning.profiles.understanding import (
     LABELS,
     Params,
     UnderstandingRules,
-    present_sql,
+    current_traits_sql,
     requirements,
     understanding_sql,
 )
@@ -133,9 +133,10 @@ def _distinct_sql(column: str) -> str:
 
 def _traits(con: duckdb.DuckDBPyConnection) -> dict[str, _Tally]:
     rows = con.execute(
-        f"""SELECT t.trait, {_SOURCE.format(t="t")}, count(*)
-            FROM kenning_profile_traits t {_SOURCES.format(t="t")}
-            WHERE {present_sql("t.value")}
+        f"""SELECT t.trait, coalesce(s.name, t.current.source_id), count(*)
+            FROM ({current_traits_sql()}) t
+            LEFT JOIN __kenning_sources s ON s.id = t.current.source_id
+            WHERE t.current.present
             GROUP BY ALL"""
     ).fetchall()
     tallies: dict[str, _Tally] = {}
@@ -219,11 +220,15 @@ def _consent(con: duckdb.DuckDBPyConnection, total: int) -> dict[str, Any]:
 
 
 def _identifiers(con: duckdb.DuckDBPyConnection) -> dict[str, _Tally]:
+    # The first by log position: the source that brought it to Kenning first (an integer
+    # key: arg_min over the time and the value took half as long again).
     rows = con.execute(
         f"""SELECT i.type, {_SOURCE.format(t="i")}, count(*)
             FROM (
-                SELECT profile_id, type, arg_min(source_id, (first_seen, value)) AS source_id
-                FROM kenning_identifiers GROUP BY ALL) i
+                SELECT {_CURRENT.format(t="i")} AS profile_id, i.type,
+                       arg_min(i.source_id, i.first_seq) AS source_id
+                FROM __kenning_identifiers i {_REDIRECTED}
+                GROUP BY ALL) i
             {_SOURCES.format(t="i")}
             GROUP BY ALL"""
     ).fetchall()
