@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from kenning.profiles.computed.definitions import Kind, TraitDefinition
+from kenning.profiles.current import current_state_sql
 from kenning.profiles.understanding import (
     LABELS,
     Params,
@@ -185,16 +186,13 @@ def _computed(
 
 
 def _consent(con: duckdb.DuckDBPyConnection, total: int) -> dict[str, Any]:
-    # The current decision as kenning_consent has it, with the source that made it.
+    current = current_state_sql(
+        "__kenning_consent", "category", "{'granted': t.granted, 'source_id': t.source_id}"
+    )
     rows = con.execute(
         f"""SELECT c.category, coalesce(s.name, c.current.source_id), count(*),
                    count(*) FILTER (WHERE c.current.granted)
-            FROM (
-                SELECT {_CURRENT.format(t="c")} AS profile_id, c.category,
-                       arg_max({{'granted': c.granted, 'source_id': c.source_id}},
-                               (c.rank, c.observed_at, c.seq)) AS current
-                FROM __kenning_consent c {_REDIRECTED}
-                GROUP BY ALL) c
+            FROM ({current}) c
             LEFT JOIN __kenning_sources s ON s.id = c.current.source_id
             GROUP BY ALL"""
     ).fetchall()

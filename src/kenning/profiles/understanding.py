@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kenning.profiles.computed.definitions import Kind, TraitDefinition
+from kenning.profiles.current import current_state_sql
 
 if TYPE_CHECKING:  # the store holds the rules and the computed traits
     from kenning.store.store import Store
@@ -296,16 +297,13 @@ def present_sql(value: str) -> str:
 def current_traits_sql(where: str = "true") -> str:
     """Each current profile's traits, from the rows of ``__kenning_profile_traits t`` that pass
     ``where``: ``(profile_id, trait, current)``, ``current`` holding whether the winning value
-    tells something (``present``) and the source that stated it (``source_id``). The winner
-    is the one ``kenning_profile_traits`` picks; the view computes three aggregates of it, and
-    this one (a flag and a source, not the JSON text) costs a third less."""
-    return f"""SELECT coalesce(r.canonical_id, t.profile_id) AS profile_id, t.trait,
-                      arg_max({{'present': {present_sql("t.value")}, 'source_id': t.source_id}},
-                              (t.rank, t.observed_at, t.seq)) AS current
-               FROM __kenning_profile_traits t
-               LEFT JOIN __kenning_profile_redirects r USING (profile_id)
-               WHERE {where}
-               GROUP BY ALL"""
+    tells something (``present``) and the source that stated it (``source_id``)."""
+    return current_state_sql(
+        "__kenning_profile_traits",
+        "trait",
+        f"{{'present': {present_sql('t.value')}, 'source_id': t.source_id}}",
+        where,
+    )
 
 
 def covers_sql(paths: Iterable[str], column: str, params: Params) -> str:
