@@ -17,14 +17,14 @@ per source:
 - a consent category: a decision recorded, and a grant; per source, the source of the current
   decision;
 - an identifier type: at least one held; per source, the source that brought the profile's
-  first identifier of the type;
+  first identifier of the type to the log;
 - households: in one (a usable address), sharing it with another profile, and its composition
   known (every member's birthday, so adults and children are counted exactly);
 - the understanding levels (``profiles/understanding.py``): profiles at each level, and
   profiles meeting each requirement whatever their level.
 
-Each part is one aggregate over the current-state views and tallies, all read in one
-transaction so the parts agree while events arrive; no pass over the event log. State rows are
+Each part is one aggregate over the current-state tables and the computed-trait tallies, all
+read in one transaction so the parts agree while events arrive; no pass over the event log. State rows are
 keyed by profiles that hold identifiers (a profile is made by its first identifier, and ids
 merged away redirect to the current one), so no part needs joining with the list of profiles.
 """
