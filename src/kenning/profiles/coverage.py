@@ -24,9 +24,10 @@ per source:
   profiles meeting each requirement whatever their level.
 
 Each part is one aggregate over the current-state tables and the computed-trait tallies, all
-read in one transaction so the parts agree while events arrive; no pass over the event log. State rows are
-keyed by profiles that hold identifiers (a profile is made by its first identifier, and ids
-merged away redirect to the current one), so no part needs joining with the list of profiles.
+read in one transaction so the parts agree while events arrive; no pass over the event log.
+State rows are keyed by profiles that hold identifiers (a profile is made by its first
+identifier, and ids merged away redirect to the current one), so no part needs joining with the
+list of profiles.
 """
 
 from collections.abc import Mapping
@@ -163,7 +164,7 @@ def _computed(
             WHERE t.trait = ANY($rows) GROUP BY t.trait
             UNION ALL
             SELECT trait, count(*) FILTER (WHERE total <> 0) FROM (
-                SELECT t.trait, {_CURRENT.format(t="t")}, round(sum(t.total), 6) AS total
+                SELECT t.trait, {_CURRENT.format(t="t")}, round(fsum(t.total), 6) AS total
                 FROM __kenning_trait_tallies t {_REDIRECTED}
                 WHERE t.trait = ANY($sums) GROUP BY ALL)
             GROUP BY trait

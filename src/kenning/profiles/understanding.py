@@ -30,7 +30,8 @@ if TYPE_CHECKING:  # the store holds the rules and the computed traits
 
 LABELS = ("unknown", "contact", "identified", "transactional", "complete")
 TOP_LEVEL = len(LABELS) - 1
-# Sums and averages are compared as the Profile API shows them (computed/read.py rounds them).
+# Sums and averages are compared as the Profile API shows them (computed/read.py adds them
+# with fsum and rounds them).
 _DECIMALS = 6
 # Computed-trait kinds that give a number a threshold can be compared with.
 _MEASURED = frozenset(
@@ -329,8 +330,8 @@ def measure_sql(definition: TraitDefinition | None, params: Params) -> str | Non
                    WHERE t.trait = {trait} GROUP BY 1"""
     measure = {
         Kind.COUNT: "sum(t.n)",
-        Kind.SUM: f"round(sum(t.total), {_DECIMALS})",
-        Kind.AVERAGE: f"round(sum(t.total) / sum(t.n), {_DECIMALS})",
+        Kind.SUM: f"round(fsum(t.total), {_DECIMALS})",
+        Kind.AVERAGE: f"round(fsum(t.total) / sum(t.n), {_DECIMALS})",
         Kind.MIN: "min(t.low)",
         Kind.MAX: "max(t.high)",
     }[definition.kind]
