@@ -21,6 +21,7 @@ from kenning.profiles.read import (
     profile,
     profile_ids,
     search,
+    source_names,
     trait_view,
     traits,
 )
@@ -55,7 +56,7 @@ def get_traits(identifier: str, request: Request) -> Response:
     store, profile_id = _found(request, identifier)
     with store.reader() as con:
         ids = profile_ids(con, profile_id)
-        found = traits(con, ids)
+        found = traits(con, ids, source_names(store))
         computed = computed_traits(con, ids, store.computed.definitions.values())
     return json_response(
         {"profile_id": profile_id, **trait_view(found), "computed_traits": computed}
