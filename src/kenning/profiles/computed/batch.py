@@ -235,22 +235,16 @@ def recompute(
     for key, members in groups.items():
         table, sql, params = _aggregate(key[-1], members[0], base, now)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_SHARED} AS {sql}", params)
-        for d in members:
-            if table == "values":
-                con.execute(
-                    f"""INSERT INTO __kenning_trait_values
-                        SELECT profile_id, ?, value, n, last_at, last_seq FROM {_SHARED}""",
-                    [d.name],
-                )
-                continue
-            present = {column for column, *_ in con.execute(
-                f"SELECT * FROM {_SHARED} LIMIT 0").description or ()}  # fmt: skip
+        if table == "values":
+            insert = f"""INSERT INTO __kenning_trait_values
+                         SELECT profile_id, ?, value, n, last_at, last_seq FROM {_SHARED}"""
+        else:  # the aggregate fills some tally columns; the others are NULL
+            present = {c for c, *_ in con.execute(f"FROM {_SHARED} LIMIT 0").description or ()}
             selected = ", ".join(c if c in present else "NULL" for c in _TALLY_COLUMNS)
-            con.execute(
-                f"""INSERT INTO __kenning_trait_tallies
-                    SELECT profile_id, ?, {selected} FROM {_SHARED}""",
-                [d.name],
-            )
+            insert = f"""INSERT INTO __kenning_trait_tallies
+                         SELECT profile_id, ?, {selected} FROM {_SHARED}"""
+        for d in members:  # one aggregate, written once per trait that shares it
+            con.execute(insert, [d.name])
     con.execute(f"DROP TABLE IF EXISTS {_SHARED}")
     con.execute(f"DROP TABLE {_BASE}")
 

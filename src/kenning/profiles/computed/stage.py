@@ -112,7 +112,8 @@ class ComputedTraitStage:
     ) -> list[str]:
         """Recompute ``names`` (default: every trait) from the log, inside the caller's
         transaction; returns the names recomputed."""
-        chosen = [d for d in self.definitions.values() if names is None or d.name in set(names)]
+        wanted = None if names is None else set(names)
+        chosen = [d for d in self.definitions.values() if wanted is None or d.name in wanted]
         unknown = sorted(set(names or ()) - set(self.definitions))
         if unknown:
             raise DefinitionError(f"no computed trait is named {unknown[0]!r}", "name")

@@ -2,12 +2,14 @@
 
 A trait is kept as *tallies* per profile an event was stitched to (as profile traits are), so
 a merge costs nothing: the profile's value is its tallies and those of the profiles merged into
-it, combined when read (``computed/read.py``). One row per (profile, trait) holds the count,
-sum, minimum, maximum, and the first and last value with their time and log position; the
-value kinds (most frequent, unique) keep one row per distinct value with its count.
+it, combined when read (``computed/read.py``). A (profile, trait) row holds the count, sum,
+minimum, maximum, and the first and last value with their time and log position; the value
+kinds (most frequent, unique) keep a row per distinct value with its count. Each ingest group
+appends its own rows; ``stage.compact`` combines them now and then.
 
 ``computed/batch.py`` computes the same tallies from the log in SQL; both follow the rules in
-``definitions.py`` and must agree exactly (tested on random logs).
+``definitions.py`` and agree exactly, sums up to the order of floating-point additions (tested
+on random logs).
 """
 
 import math
