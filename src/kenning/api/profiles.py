@@ -25,6 +25,7 @@ from kenning.profiles.read import (
     trait_view,
     traits,
 )
+from kenning.profiles.rows import Part, person_rows
 from kenning.store.store import Store
 
 PROFILES_READ = "profiles:read"
@@ -55,9 +56,11 @@ def get_profile(identifier: str, request: Request) -> Response:
 def get_traits(identifier: str, request: Request) -> Response:
     store, profile_id = _found(request, identifier)
     with store.reader() as con:
-        ids = profile_ids(con, profile_id)
-        found = traits(con, ids, source_names(store))
-        computed = computed_traits(con, ids, store.computed.definitions.values())
+        rows = person_rows(
+            con, profile_ids(con, profile_id), (Part.TRAITS, Part.TALLIES, Part.VALUES)
+        )
+    found = traits(rows, source_names(store))
+    computed = computed_traits(rows, store.computed.definitions.values())
     return json_response(
         {"profile_id": profile_id, **trait_view(found), "computed_traits": computed}
     )
@@ -76,7 +79,7 @@ def get_consent(identifier: str, request: Request) -> Response:
         ids = profile_ids(con, profile_id)
         body = {
             "profile_id": profile_id,
-            "consent": consent(con, ids),
+            "consent": consent(person_rows(con, ids, (Part.CONSENT,)), source_names(store)),
             "history": consent_history(con, ids),
         }
     return json_response(body)

@@ -3,7 +3,7 @@ it, shaped for the Profile API and the CLI."""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -12,13 +12,14 @@ import orjson
 from kenning.identity.identifiers import Identifier, normalise
 from kenning.ingest.mapping import set_path
 from kenning.profiles.computed.read import computed_traits
+from kenning.profiles.rows import PersonRows, Stating, person_rows
 from kenning.profiles.understanding import profile_understanding
-from kenning.store.rows import any_of
 
 if TYPE_CHECKING:  # the store runs the profile stage
     from kenning.store.store import Store
 
 PROFILE_ID = "profile_id"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ProfileLookupError(ValueError):
@@ -73,55 +74,29 @@ def source_names(store: "Store") -> dict[str, str]:
     return {source.id: source.name for source in store.sources.list()}
 
 
-def _source_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    return {
-        str(i): str(n) for i, n in con.execute("SELECT id, name FROM __kenning_sources").fetchall()
-    }
+def _stated_at(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
 
 
-def _winners(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    ids: Sequence[int],
-    names: Mapping[str, str] | None,
-) -> dict[str, Stated]:
-    """Per key, the winning row among the rows of ``ids`` (the order profiles/state.py keeps):
-    a profile's state combined over the profiles merged into it. ``names``: source id ->
-    name (read from the store when not given)."""
-    key, value = (
-        ("trait", "value") if table == "__kenning_profile_traits" else ("category", "granted")
-    )
-    of_ids, params = any_of("t.profile_id", ids)
-    rows = con.execute(
-        f"""SELECT t.{key}, t.{value}, t.source_id, t.observed_at, t.rank, t.seq
-            FROM {table} t WHERE {of_ids}""",
-        params,
-    ).fetchall()
+def _winners(rows: Sequence[Stating]) -> dict[str, Stating]:
+    """Per key, the winning row among a person's rows (the order profiles/state.py keeps):
+    a profile's state combined over the profiles merged into it."""
     # Picked here rather than by a window in the query (QUALIFY row_number() ...): DuckDB
     # takes about 1.5 ms more to plan and run the window than the index lookup itself, which
     # was half of a profile lookup's time (bench/profiles). A key has a row per profile id.
-    best: dict[str, tuple[Any, ...]] = {}
+    best: dict[str, Stating] = {}
     for row in rows:
         held = best.get(row[0])
-        if held is None or (row[4], row[3], row[5]) > (held[4], held[3], held[5]):
+        if held is None or (row[5], row[3], row[4]) > (held[5], held[3], held[4]):
             best[row[0]] = row
-    if names is None:
-        names = _source_names(con)
-    return {
-        str(k): Stated(best[k][1], names.get(best[k][2], str(best[k][2])), best[k][3])
-        for k in sorted(best)
-    }
+    return {key: best[key] for key in sorted(best)}
 
 
-def traits(
-    con: duckdb.DuckDBPyConnection,
-    ids: Sequence[int],
-    names: Mapping[str, str] | None = None,
-) -> dict[str, Stated]:
-    """Each trait path's winning value."""
+def traits(rows: PersonRows, names: Mapping[str, str]) -> dict[str, Stated]:
+    """Each trait path's winning value. ``names``: source id -> name."""
     return {
-        trait: Stated(orjson.loads(found.value), found.source, found.observed_at)
-        for trait, found in _winners(con, "__kenning_profile_traits", ids, names).items()
+        trait: Stated(orjson.loads(value), names.get(source, source), _stated_at(at))
+        for trait, (_, value, source, at, _, _) in _winners(rows.traits).items()
     }
 
 
@@ -133,19 +108,15 @@ def nest(flat: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def consent(
-    con: duckdb.DuckDBPyConnection,
-    ids: Sequence[int],
-    names: Mapping[str, str] | None = None,
-) -> dict[str, dict[str, Any]]:
+def consent(rows: PersonRows, names: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """Each category's current choice, with when and where it was made."""
     return {
         category: {
-            "granted": bool(found.value),
-            "source": found.source,
-            "at": found.observed_at.isoformat(),
+            "granted": bool(granted),
+            "source": names.get(source, source),
+            "at": _stated_at(at).isoformat(),
         }
-        for category, found in _winners(con, "__kenning_consent", ids, names).items()
+        for category, (_, granted, source, at, _, _) in _winners(rows.consent).items()
     }
 
 
@@ -192,16 +163,16 @@ def profile(store: "Store", profile_id: int) -> dict[str, Any]:
     """The profile as the API returns it."""
     with store.reader() as con:
         ids = profile_ids(con, profile_id)
-        names = source_names(store)
-        found = traits(con, ids, names)
-        computed = computed_traits(con, ids, store.computed.definitions.values())
-        choices = consent(con, ids, names)
+        rows = person_rows(con, ids)
+    names = source_names(store)
+    found = traits(rows, names)
+    computed = computed_traits(rows, store.computed.definitions.values())
     return {
         "profile_id": profile_id,
         **trait_view(found),
         "computed_traits": computed,
         "identities": identities(store, profile_id),
-        "consent": choices,
+        "consent": consent(rows, names),
         "merged_ids": ids[1:],
         "understanding": profile_understanding(store, profile_id, found, computed),
     }

@@ -7,56 +7,40 @@ empty; the other kinds have no value then and are left out. Sums and averages ar
 """
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import duckdb
 import orjson
 
 from kenning.profiles.computed.definitions import TIMESTAMP, Kind, TraitDefinition
-from kenning.store.rows import any_of
+from kenning.profiles.rows import PersonRows
 
 _ZERO = {Kind.COUNT: 0, Kind.SUM: 0.0, Kind.UNIQUE_COUNT: 0, Kind.UNIQUE_LIST: []}
 _DECIMALS = 6
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def computed_traits(
-    con: duckdb.DuckDBPyConnection, ids: Sequence[int], definitions: Iterable[TraitDefinition]
-) -> dict[str, Any]:
-    """Each trait's value for the person whose profiles are ``ids``, by trait name."""
+def computed_traits(rows: PersonRows, definitions: Iterable[TraitDefinition]) -> dict[str, Any]:
+    """Each trait's value for the person whose rows these are, by trait name."""
     # Rows fetched as they are and combined here: a GROUP BY with arg_min planned per lookup
     # cost DuckDB more than the index lookup itself (bench/profiles).
-    held, params = any_of("profile_id", ids)
-    rows: dict[str, tuple[Any, ...]] = {}
-    for trait, *row in con.execute(
-        # Times as microseconds: DuckDB turns a TIMESTAMPTZ into a Python datetime slowly.
-        f"""SELECT trait, n, total, low, high, first_value, epoch_us(first_at), first_seq,
-                   last_value, epoch_us(last_at), last_seq
-            FROM __kenning_trait_tallies WHERE {held}""",
-        params,
-    ).fetchall():
-        rows[str(trait)] = _combined(rows.get(str(trait)), tuple(row))
+    tallies: dict[str, tuple[Any, ...]] = {}
+    for trait, *tally in rows.tallies:
+        tallies[trait] = _combined(tallies.get(trait), tuple(tally))
     counted: dict[tuple[str, str], tuple[int, Any, int]] = {}
-    for trait, value, n, at, seq in con.execute(
-        f"""SELECT trait, value, n, epoch_us(last_at), last_seq
-            FROM __kenning_trait_values WHERE {held}""",
-        params,
-    ).fetchall():
-        key = (str(trait), str(value))
+    for trait, value, n, at, seq in rows.values:
+        key = (trait, value)
         before = counted.get(key)
         counted[key] = (
-            (int(n), at, int(seq))
-            if before is None
-            else (before[0] + int(n), *max(before[1:], (at, int(seq))))
+            (n, at, seq) if before is None else (before[0] + n, *max(before[1:], (at, seq)))
         )
     values: dict[str, list[tuple[str, int, Any, int]]] = {}
     for (trait, value), (n, at, seq) in counted.items():
         values.setdefault(trait, []).append((value, n, at, seq))
     result: dict[str, Any] = {}
     for definition in definitions:
-        value = _value(definition, rows.get(definition.name), values.get(definition.name, []))
+        value = _value(definition, tallies.get(definition.name), values.get(definition.name, []))
         if value is not None:
             result[definition.name] = value
     return result
