@@ -122,6 +122,30 @@ def serving(path: Path) -> Iterator[Server]:
             process.kill()
 
 
+@dataclass(frozen=True)
+class Documents:
+    count: int
+    seconds: float  # waited for the server to build the missing ones
+
+
+def wait_for_documents(server: Server) -> Documents:
+    """Wait until the server has built every profile's document (profiles/documents.py): the
+    first time it opens the store, it builds them while idle."""
+    started = time.perf_counter()
+    while True:
+        figures = httpx.get(
+            f"http://127.0.0.1:{server.port}/v1/stats",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=120,
+        ).json()
+        if figures["profile_documents"] >= figures["profiles"]:
+            return Documents(figures["profile_documents"], time.perf_counter() - started)
+        console.print(
+            f"profile documents: {figures['profile_documents']:,} of {figures['profiles']:,}"
+        )
+        time.sleep(10)
+
+
 def read_token(server: Server) -> str:
     """A token scoped ``profiles:read`` only, made through the admin API as an admin would."""
     response = httpx.post(
@@ -245,6 +269,7 @@ def lookup_section(built: BuiltStore) -> tuple[str, list[str]]:
     summary: list[str] = []
     with serving(built.path) as server:
         console.print(f"server up in {server.startup_seconds:.0f} s")
+        documents = wait_for_documents(server)
         token = read_token(server)
         offset = 0
         for rate in RATES:
@@ -288,7 +313,9 @@ def lookup_section(built: BuiltStore) -> tuple[str, list[str]]:
         f"answers, latency counted from when it was due; `bench/profiles/openloop.py`, Python "
         f"asyncio and raw HTTP/1.1 on {CONNECTIONS} keep-alive connections, on the same 2 cores "
         f"as the server) against `kenning serve` on the store (server up in "
-        f"{server.startup_seconds:.0f} s, the identity graph loaded), with a `profiles:read` "
+        f"{server.startup_seconds:.0f} s, the identity graph loaded; every profile's document "
+        f"built: {documents.count:,}, waited for {documents.seconds:.0f} s; see "
+        f"profiles/documents.py), with a `profiles:read` "
         f"token. {RUN_SECONDS:.0f} s per run after a {WARMUP_SECONDS:.0f} s warm-up at the "
         f"same rate, each run on identifiers not asked for before: "
         f"{', '.join(f'{share:.0%} {t}' for t, share in IDENTIFIER_MIX.items())}, picked at "

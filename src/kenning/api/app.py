@@ -35,6 +35,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             if owned
             else store
         )
+        app.state.store.build_documents()
         refresher = asyncio.create_task(
             _refresh_windows(app.state.store, settings.profiles.window_refresh_minutes * 60)
         )

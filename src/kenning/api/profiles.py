@@ -18,6 +18,7 @@ from kenning.profiles.read import (
     events,
     find_profile,
     identities,
+    person,
     profile,
     profile_ids,
     search,
@@ -56,9 +57,7 @@ def get_profile(identifier: str, request: Request) -> Response:
 def get_traits(identifier: str, request: Request) -> Response:
     store, profile_id = _found(request, identifier)
     with store.reader() as con:
-        rows = person_rows(
-            con, profile_ids(con, profile_id), (Part.TRAITS, Part.TALLIES, Part.VALUES)
-        )
+        _, rows = person(store, con, profile_id)
     found = traits(rows, source_names(store))
     computed = computed_traits(rows, store.computed.definitions.values())
     return json_response(

@@ -91,6 +91,14 @@ class IdentityGraph:
     def identifier_count(self) -> int:
         return len(self._profile_of)
 
+    def profile_ids(self) -> Iterable[int]:
+        """Every current profile."""
+        return self._members.keys()
+
+    def holds(self, profile_id: int) -> bool:
+        """Whether ``profile_id`` is a current profile (not merged away, not unknown)."""
+        return profile_id in self._members
+
     def profile_for(self, identifier: Identifier) -> int | None:
         return self._profile_of.get(_key(identifier))
 

@@ -63,6 +63,8 @@ class IdentityStage:
         # State keyed by stitching-time profile ids (profile traits, ...) recomputes itself
         # after a rebuild renumbers the events: called in the rebuild's transaction.
         self.on_rebuilt: list[Callable[[duckdb.DuckDBPyConnection], object]] = []
+        # Told of the merges each transaction makes (stitching, match runs), in it.
+        self.on_merged: list[Callable[[duckdb.DuckDBPyConnection, Sequence[Merge]], object]] = []
 
     def fresh_graph(self) -> IdentityGraph:
         """An empty graph under the stage's rules and overrides."""
@@ -116,6 +118,8 @@ class IdentityStage:
                 self._next_merge_id += 1
         self.resolved = list(zip(changes.event_seqs, changes.event_profiles, strict=True))
         write_changes(con, changes)
+        if changes.merges:
+            self._merged(con, [merge for _, _, merge in changes.merges])
 
     def apply_links(
         self, con: duckdb.DuckDBPyConnection, links: Sequence[Link]
@@ -132,7 +136,12 @@ class IdentityStage:
                 self._next_merge_id += 1
         if merges:
             write_merges(con, merges)
+            self._merged(con, [merge for _, _, merge in merges])
         return outcomes
+
+    def _merged(self, con: duckdb.DuckDBPyConnection, merges: Sequence[Merge]) -> None:
+        for listener in self.on_merged:
+            listener(con, merges)
 
 
 def highest_profile_id(con: duckdb.DuckDBPyConnection) -> int:

@@ -12,7 +12,7 @@ import orjson
 from kenning.identity.identifiers import Identifier, normalise
 from kenning.ingest.mapping import set_path
 from kenning.profiles.computed.read import computed_traits
-from kenning.profiles.rows import PersonRows, Stating, person_rows
+from kenning.profiles.rows import PersonRows, person_rows, winners
 from kenning.profiles.understanding import profile_understanding
 
 if TYPE_CHECKING:  # the store runs the profile stage
@@ -52,9 +52,11 @@ def find_profile(store: "Store", text: str) -> int | None:
 
 
 def profile_ids(con: duckdb.DuckDBPyConnection, profile_id: int) -> list[int]:
-    """The profile and every profile merged into it: their rows are its state."""
+    """The profile and every profile merged into it (by id): their rows are its state."""
     merged = con.execute(
-        "SELECT profile_id FROM __kenning_profile_redirects WHERE canonical_id = ?", [profile_id]
+        """SELECT profile_id FROM __kenning_profile_redirects WHERE canonical_id = ?
+           ORDER BY profile_id""",
+        [profile_id],
     ).fetchall()
     return [profile_id, *(int(m) for (m,) in merged)]
 
@@ -78,25 +80,11 @@ def _stated_at(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def _winners(rows: Sequence[Stating]) -> dict[str, Stating]:
-    """Per key, the winning row among a person's rows (the order profiles/state.py keeps):
-    a profile's state combined over the profiles merged into it."""
-    # Picked here rather than by a window in the query (QUALIFY row_number() ...): DuckDB
-    # takes about 1.5 ms more to plan and run the window than the index lookup itself, which
-    # was half of a profile lookup's time (bench/profiles). A key has a row per profile id.
-    best: dict[str, Stating] = {}
-    for row in rows:
-        held = best.get(row[0])
-        if held is None or (row[5], row[3], row[4]) > (held[5], held[3], held[4]):
-            best[row[0]] = row
-    return {key: best[key] for key in sorted(best)}
-
-
 def traits(rows: PersonRows, names: Mapping[str, str]) -> dict[str, Stated]:
     """Each trait path's winning value. ``names``: source id -> name."""
     return {
         trait: Stated(orjson.loads(value), names.get(source, source), _stated_at(at))
-        for trait, (_, value, source, at, _, _) in _winners(rows.traits).items()
+        for trait, (_, value, source, at, _, _) in winners(rows.traits).items()
     }
 
 
@@ -116,7 +104,7 @@ def consent(rows: PersonRows, names: Mapping[str, str]) -> dict[str, dict[str, A
             "source": names.get(source, source),
             "at": _stated_at(at).isoformat(),
         }
-        for category, (_, granted, source, at, _, _) in _winners(rows.consent).items()
+        for category, (_, granted, source, at, _, _) in winners(rows.consent).items()
     }
 
 
@@ -159,11 +147,22 @@ def identities(store: "Store", profile_id: int) -> list[dict[str, Any]]:
     ]
 
 
+def person(
+    store: "Store", con: duckdb.DuckDBPyConnection, profile_id: int
+) -> tuple[list[int], PersonRows]:
+    """The profile ids and state rows of the person whose profile is ``profile_id``: from
+    their document when they have one, else from the state tables."""
+    found = store.documents.read(con, profile_id)
+    if found is not None:
+        return found
+    ids = profile_ids(con, profile_id)
+    return ids, person_rows(con, ids)
+
+
 def profile(store: "Store", profile_id: int) -> dict[str, Any]:
     """The profile as the API returns it."""
     with store.reader() as con:
-        ids = profile_ids(con, profile_id)
-        rows = person_rows(con, ids)
+        ids, rows = person(store, con, profile_id)
     names = source_names(store)
     found = traits(rows, names)
     computed = computed_traits(rows, store.computed.definitions.values())

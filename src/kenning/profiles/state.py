@@ -10,7 +10,7 @@ Which value wins: the one from the higher-priority source (``profiles.source_pri
 default), then the newest by event time, then the later in the log.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -100,6 +100,8 @@ class ProfileStage:
         self.settings = settings
         self._rank_of_source: dict[str, int] = {}
         self._sources: set[str] = set()  # the source ids known at the last load
+        # Told, in the transaction, when everyone's state was recomputed.
+        self.on_recomputed: list[Callable[[duckdb.DuckDBPyConnection], object]] = []
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
         sources = con.execute("SELECT id, name FROM __kenning_sources").fetchall()
@@ -151,6 +153,8 @@ class ProfileStage:
             )
             stating += len({s.seq for s in stated.traits} | {s.seq for s in stated.consent})
             write(con, stated)
+        for listener in self.on_recomputed:
+            listener(con)
         return stating
 
     def _statements(

@@ -350,6 +350,21 @@ MIGRATIONS: tuple[Migration, ...] = (
                ON __kenning_profile_redirects (canonical_id)""",
         ),
     ),
+    Migration(
+        12,
+        "profile documents",
+        (
+            # Each person's state in one value, for the Profile API (profiles/documents.py):
+            # derived, deleted whenever the state changes, rebuilt when the writer is idle.
+            # No primary key: a key is checked on every insert and this table is only ever
+            # deleted from and appended to.
+            """CREATE TABLE __kenning_profile_documents (
+                profile_id BIGINT NOT NULL, document BLOB NOT NULL
+            )""",
+            """CREATE INDEX __kenning_profile_documents_profile
+               ON __kenning_profile_documents (profile_id)""",
+        ),
+    ),
 )
 
 

@@ -18,6 +18,7 @@ from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
 from kenning.identity.stitching import IdentityStage
 from kenning.profiles.computed.stage import ComputedTraitStage
+from kenning.profiles.documents import ProfileDocuments
 from kenning.profiles.state import ProfileSettings, ProfileStage
 from kenning.store.events import Events
 from kenning.store.migrations import migrate
@@ -66,7 +67,16 @@ class Store:
         )
         self.identity.on_rebuilt.append(self.profiles.recompute)
         self.identity.on_rebuilt.append(self.computed.recompute)
-        stages: list[Stage] = [self.identity, self.matching, self.profiles, self.computed]
+        self.documents = ProfileDocuments(self.identity)
+        self.profiles.on_recomputed.append(self.documents.invalidate_all)
+        self.computed.on_recomputed.append(self.documents.invalidate_all)
+        stages: list[Stage] = [
+            self.identity,
+            self.matching,
+            self.profiles,
+            self.computed,
+            self.documents,
+        ]
         self.writer = Writer(
             con,
             max_group_events=max_group_events,
@@ -74,6 +84,7 @@ class Store:
             # Without stitching (benchmarks, bulk loads rebuilt afterwards) nothing resolves
             # until `kenning identity rebuild`.
             stages=stages if stitch else [],
+            idle=[self.documents] if stitch else [],
         )
         if stitch:
             # Traits declared or changed since the store was last open are computed now.
@@ -148,6 +159,12 @@ class Store:
     ) -> "Future[WriteResult]":
         return self.writer.write_events(events, quarantine or [], also=also)
 
+    def build_documents(self) -> None:
+        """Build profile documents whenever the writer is idle (a server does; see
+        profiles/documents.py)."""
+        self.documents.build = True
+        self.writer.wake()
+
     def stats(self) -> dict[str, Any]:
         with self.reader() as con:
             row = con.execute(
@@ -156,7 +173,8 @@ class Store:
                     (SELECT count(*) FROM __kenning_quarantine WHERE status = 'pending'),
                     (SELECT count(*) FROM __kenning_sources),
                     (SELECT count(DISTINCT profile_id) FROM kenning_identifiers),
-                    (SELECT count(*) FROM __kenning_identifiers)"""
+                    (SELECT count(*) FROM __kenning_identifiers),
+                    (SELECT count(*) FROM __kenning_profile_documents)"""
             ).fetchone()
         assert row is not None
         return {
@@ -165,4 +183,5 @@ class Store:
             "sources": int(row[2]),
             "profiles": int(row[3]),
             "identifiers": int(row[4]),
+            "profile_documents": int(row[5]),
         }

@@ -91,6 +91,20 @@ class Stage(Protocol):
         """Process newly stored events, given with their seq, in log order."""
 
 
+class IdleWork(Protocol):
+    """Work the writer does when no write waits, a step per transaction (documents to build,
+    ...), checking for writes between steps."""
+
+    def wanted(self) -> bool:
+        """Whether there is a step to do."""
+
+    def step(self, con: duckdb.DuckDBPyConnection) -> object:
+        """Do one step, short enough that a write arriving meanwhile does not wait long."""
+
+
+# After a failed idle step, none is tried for this long (a failure that repeats would
+# otherwise take the writer's whole time).
+_IDLE_BACKOFF_SECONDS = 60.0
 _STOP = object()
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -106,9 +120,12 @@ class Writer:
         linger_seconds: float = 0.0,
         idle_checkpoint_seconds: float = 2.0,
         stages: Sequence[Stage] = (),
+        idle: Sequence[IdleWork] = (),
     ) -> None:
         self._con = con
         self._stages = tuple(stages)
+        self._idle = tuple(idle)
+        self._idle_paused_until = 0.0
         for stage in self._stages:
             stage.load(con)
         self._max_group_events = max_group_events
@@ -189,6 +206,11 @@ class Writer:
             self._commit_group(group)
 
     def _next_item(self) -> object:
+        while (work := self._idle_work()) is not None:
+            try:
+                return self._queue.get_nowait()
+            except queue.Empty:
+                self._run_idle(work)
         if not self._dirty:
             return self._queue.get()
         try:
@@ -201,6 +223,28 @@ class Writer:
                 log.exception("idle checkpoint failed")
             self._dirty = False
             return self._queue.get()
+
+    def _idle_work(self) -> IdleWork | None:
+        if time.monotonic() < self._idle_paused_until:
+            return None
+        return next((work for work in self._idle if work.wanted()), None)
+
+    def _run_idle(self, work: IdleWork) -> None:
+        try:
+            self._con.begin()
+            work.step(self._con)
+            self._con.commit()
+        except Exception:
+            log.exception("the writer's idle work failed; trying again in a minute")
+            self._rollback()
+            self._reload_stages()
+            self._idle_paused_until = time.monotonic() + _IDLE_BACKOFF_SECONDS
+        else:
+            self._dirty = True
+
+    def wake(self) -> None:
+        """Look for idle work now (it was just made wanted)."""
+        self._queue.put(_Job(lambda con: None))
 
     def _run_job(self, job: _Job) -> None:
         if not job.future.set_running_or_notify_cancel():

@@ -14,27 +14,39 @@ from typing import Any
 import orjson
 
 from kenning.profiles.computed.definitions import TIMESTAMP, Kind, TraitDefinition
-from kenning.profiles.rows import PersonRows
+from kenning.profiles.rows import PersonRows, Tally, ValueCount
 
 _ZERO = {Kind.COUNT: 0, Kind.SUM: 0.0, Kind.UNIQUE_COUNT: 0, Kind.UNIQUE_LIST: []}
 _DECIMALS = 6
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def computed_traits(rows: PersonRows, definitions: Iterable[TraitDefinition]) -> dict[str, Any]:
-    """Each trait's value for the person whose rows these are, by trait name."""
-    # Rows fetched as they are and combined here: a GROUP BY with arg_min planned per lookup
-    # cost DuckDB more than the index lookup itself (bench/profiles).
+def combined_tallies(rows: Iterable[Tally]) -> dict[str, tuple[Any, ...]]:
+    """A person's tally rows, one per trait (without the trait name)."""
     tallies: dict[str, tuple[Any, ...]] = {}
-    for trait, *tally in rows.tallies:
+    for trait, *tally in rows:
         tallies[trait] = _combined(tallies.get(trait), tuple(tally))
-    counted: dict[tuple[str, str], tuple[int, Any, int]] = {}
-    for trait, value, n, at, seq in rows.values:
+    return tallies
+
+
+def counted_values(rows: Iterable[ValueCount]) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """A person's value counts, one per (trait, value): count, last time, last log position."""
+    counted: dict[tuple[str, str], tuple[int, int, int]] = {}
+    for trait, value, n, at, seq in rows:
         key = (trait, value)
         before = counted.get(key)
         counted[key] = (
             (n, at, seq) if before is None else (before[0] + n, *max(before[1:], (at, seq)))
         )
+    return counted
+
+
+def computed_traits(rows: PersonRows, definitions: Iterable[TraitDefinition]) -> dict[str, Any]:
+    """Each trait's value for the person whose rows these are, by trait name."""
+    # Rows fetched as they are and combined here: a GROUP BY with arg_min planned per lookup
+    # cost DuckDB more than the index lookup itself (bench/profiles).
+    tallies = combined_tallies(rows.tallies)
+    counted = counted_values(rows.values)
     values: dict[str, list[tuple[str, int, Any, int]]] = {}
     for (trait, value), (n, at, seq) in counted.items():
         values.setdefault(trait, []).append((value, n, at, seq))

@@ -9,7 +9,7 @@ definition changed and drops those no longer defined.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +52,8 @@ class ComputedTraitStage:
         self._plan: Plan | None = None
         self._appended = 0  # tally rows appended since the last compaction
         self._compacted_rows = 0
+        # Told, in the transaction, when the tallies of some traits were replaced or dropped.
+        self.on_recomputed: list[Callable[[duckdb.DuckDBPyConnection], object]] = []
 
     # -- the writer stage ------------------------------------------------------------------
 
@@ -134,6 +136,7 @@ class ComputedTraitStage:
                 ("__kenning_trait_state", "name"),
             ):
                 con.execute(f"DELETE FROM {table} WHERE {key} = ANY(?)", [gone])
+            self._recomputed(con)
         stale = [d for d in self.definitions.values() if computed.get(d.name) != d.fingerprint]
         if stale:
             log.info("computing %d trait(s) from the log", len(stale))
@@ -159,6 +162,7 @@ class ComputedTraitStage:
             return
         now = now or datetime.now(UTC)
         batch.recompute(con, chosen, now)
+        self._recomputed(con)
         insert_rows(
             con,
             "__kenning_trait_state",
@@ -173,6 +177,10 @@ class ComputedTraitStage:
             on_conflict="""ON CONFLICT (name) DO UPDATE SET kind = excluded.kind,
                 fingerprint = excluded.fingerprint, computed_at = excluded.computed_at""",
         )
+
+    def _recomputed(self, con: duckdb.DuckDBPyConnection) -> None:
+        for listener in self.on_recomputed:
+            listener(con)
 
     def describe(self, con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         """Every active definition, where it comes from and when it was last computed."""
