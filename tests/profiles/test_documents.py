@@ -23,7 +23,8 @@ from tests.profiles.test_state import identify, send
 def build_all(store: Store) -> None:
     store.documents.build = True  # from now on the idle writer builds them too
     store.writer.run(lambda con: None).result()  # let a step in flight finish
-    while store.documents.wanted():
+    while store.documents.due() is not None:
+        time.sleep(max(0.0, (store.documents.due() or 0.0) - time.monotonic()))
         store.writer.run(store.documents.step).result()
 
 
@@ -71,6 +72,27 @@ def test_a_profile_read_from_its_document_equals_one_read_from_the_tables(store:
     assert ann["merged_ids"] and ann["computed_traits"]["orders_count"] == 2
     assert ann["consent"]["marketing_email"]["granted"] is True
     assert store.stats()["profile_documents"] == len(from_tables)
+
+
+def test_many_documents_built_at_once_equal_the_tables_too(store: Store) -> None:
+    """Beyond a few dozen people, a step reads everyone's rows with joins, not by index."""
+    shop(store)
+    send(store, *(identify(f"e{n}", "2026-04-01T00:00:00Z", city=f"c{n}") for n in range(60)))
+    send(
+        store,
+        *(identify(f"d{n}", "2026-04-02T00:00:00Z", email=f"p{n}@x.com") for n in range(60)),
+        *(order({"anonymousId": f"d{n}"}, "2026-04-02T00:01:00Z", n + 0.5) for n in range(60)),
+    )
+    # each e joins its d: 60 merges
+    send(
+        store, *(identify(f"e{n}", "2026-04-03T00:00:00Z", email=f"p{n}@x.com") for n in range(60))
+    )
+    from_tables = everyone(store)
+    assert len(from_tables) == 63
+    assert sum(bool(p["merged_ids"]) for p in from_tables.values()) == 61
+    build_all(store)
+    assert store.stats()["profile_documents"] == 63
+    assert everyone(store) == from_tables
 
 
 def test_an_event_takes_away_the_document_of_the_person_it_changes(store: Store) -> None:
@@ -135,9 +157,12 @@ def test_a_recompute_a_new_trait_or_an_unmerge_takes_away_every_document(
     assert store.stats()["profile_documents"] == 0
     from_tables = everyone(store)
     if change == "declare":
-        assert from_tables[find_profile(store, "anonymous_id:phone") or 0]["computed_traits"][
-            "hat_views"
-        ] == 1
+        assert (
+            from_tables[find_profile(store, "anonymous_id:phone") or 0]["computed_traits"][
+                "hat_views"
+            ]
+            == 1
+        )
     build_all(store)
     assert store.stats()["profile_documents"] == len(from_tables)
     assert everyone(store) == from_tables
@@ -152,4 +177,4 @@ def test_a_server_builds_documents_when_its_writer_is_idle(tmp_path: Path) -> No
         while store.stats()["profile_documents"] < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert store.stats()["profile_documents"] == 3
-        assert not store.documents.wanted()
+        assert store.documents.due() is None

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from kenning.identity.unmerge import record_override
 from kenning.ingest.pipeline import prepare_messages
-from kenning.profiles.read import consent_history, find_profile, profile, profile_ids
+from kenning.profiles.read import consent_history, find_profile, profile
+from kenning.profiles.rows import profile_ids
 from kenning.profiles.state import ProfileSettings
 from kenning.spec.limits import Limits
 from kenning.store.store import Store

@@ -20,13 +20,12 @@ from kenning.profiles.read import (
     identities,
     person,
     profile,
-    profile_ids,
     search,
     source_names,
     trait_view,
     traits,
 )
-from kenning.profiles.rows import Part, person_rows
+from kenning.profiles.rows import Part, person_rows, profile_ids
 from kenning.store.store import Store
 
 PROFILES_READ = "profiles:read"

@@ -11,9 +11,10 @@ A document is a cache, never the truth, and never stale:
   ingest group (the profiles its events were stitched to, and those merged), a merge made by a
   match run, and every recompute or rebuild (all documents);
 - a read without a document reads the state tables (``read.py``), with the same result;
-- documents are (re)built when the writer is idle (``Writer(idle=...)``), a few hundred
-  profiles a transaction, so ingest waits at most one such step. Under continuous ingest the
-  profiles being touched are read from the tables until ingest pauses.
+- documents are (re)built as the writer's idle work (``IdleWork`` in store/writer.py), once
+  the person has not changed for a second, a step per transaction (thousands of people when
+  many lack one), so a write waits at most one step. Under continuous ingest the people being
+  changed are read from the tables until the writer has a moment.
 
 What a document holds is what ``rows.person_rows`` reads, combined: per trait and consent
 category the winning row, per computed trait one tally, per distinct value one count; and the
@@ -21,6 +22,7 @@ profile ids it combines. The read path turns both into a profile the same way.
 """
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,17 +33,23 @@ import pyarrow as pa
 from kenning.identity.graph import Merge
 from kenning.identity.stitching import IdentityStage
 from kenning.profiles.computed.read import combined_tallies, counted_values
-from kenning.profiles.rows import PersonRows, people_rows, winners
+from kenning.profiles.rows import PersonRows, people_rows, person_rows, profile_ids, winners
 from kenning.store.writer import EventRow
 
 log = logging.getLogger(__name__)
 
 TABLE = "__kenning_profile_documents"
-# People built in one idle step. A step reads the state tables whatever its size (about 0.2 s
-# on 1M profiles), then about 80 µs a person: 5,000 take about 0.6 s, what a group of events
-# arriving meanwhile may wait; 500 would take 0.25 s, and 1M profiles 9 minutes, not 2.
+# People built in one idle step when many lack a document (a store opened for the first time,
+# a recompute): the step reads the state tables whatever its size (about 0.2 s on 1M
+# profiles), then about 80 µs a person; 5,000 take about 0.6 s, what a group of events
+# arriving meanwhile may wait. Steps of 500 would build 1M documents in 9 minutes, not 2.
 STEP = 5_000
-# Above this many, a delete joins with the ids rather than listing them.
+# Up to this many people, a step reads each one's rows by index (2-4 ms each) instead.
+_BY_INDEX = 32
+# A person's document is built once they have not changed for this long: an active visitor
+# sends events every few seconds, and each would otherwise cost a rebuild.
+SETTLE_SECONDS = 1.0
+# Up to this many ids, a delete lists them; more, it joins with them.
 _LISTED = 64
 
 
@@ -77,8 +85,12 @@ class ProfileDocuments:
         # opens the store for a moment does not).
         self.build = build
         self._held: set[int] = set()  # people with a document
-        self._missing: set[int] = set()  # people to build one for
-        self._unknown = True  # ``_missing`` is yet to be found from the graph
+        # People changed since their document was deleted, oldest change first, with when
+        # (time.monotonic()); and people found without one, highest id first (popped from
+        # the end: neighbouring ids share row groups).
+        self._touched: dict[int, float] = {}
+        self._backlog: list[int] = []
+        self._unknown = True  # ``_backlog`` is yet to be found from the graph
         identity.on_merged.append(self.merged)
         identity.on_rebuilt.append(self.invalidate_all)
 
@@ -86,56 +98,86 @@ class ProfileDocuments:
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
         self._held = {int(p) for (p,) in con.execute(f"SELECT profile_id FROM {TABLE}").fetchall()}
-        self._missing = set()
+        self._touched = {}
+        self._backlog = []
         self._unknown = True
 
     def apply(self, con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, EventRow]]) -> None:
         self.invalidate(con, {profile for _, profile in self._identity.resolved})
 
     def merged(self, con: duckdb.DuckDBPyConnection, merges: Sequence[Merge]) -> None:
-        self.invalidate(con, {p for m in merges for p in (m.kept, m.merged)})
+        # A profile merged away is no one's document any more: only the kept one is rebuilt.
+        self.invalidate(con, {m.merged for m in merges}, rebuild=False)
+        self.invalidate(con, {m.kept for m in merges})
 
-    def invalidate(self, con: duckdb.DuckDBPyConnection, people: Iterable[int]) -> None:
-        """Delete the documents of ``people``, whose state the caller's transaction changes."""
+    def invalidate(
+        self, con: duckdb.DuckDBPyConnection, people: Iterable[int], *, rebuild: bool = True
+    ) -> None:
+        """Delete the documents of ``people``, whose state the caller's transaction changes
+        (and build them again when they settle, unless ``rebuild`` is false)."""
         people = set(people)
         held = people & self._held
         if held:
             _delete(con, held)
             self._held -= held
-        self._missing |= people
+        if not rebuild:
+            for person in people:
+                self._touched.pop(person, None)
+            return
+        now = time.monotonic()
+        for person in people:
+            self._touched.pop(person, None)  # to the end: changed last
+            self._touched[person] = now
 
     def invalidate_all(self, con: duckdb.DuckDBPyConnection) -> None:
         """Delete every document (a recompute or a rebuild changed everyone's state)."""
         con.execute(f"DELETE FROM {TABLE}")
         self._held = set()
-        self._missing = set()
+        self._touched = {}
+        self._backlog = []
         self._unknown = True
 
     # -- the idle work -----------------------------------------------------------------------
 
-    def wanted(self) -> bool:
-        """Whether there are documents to build."""
-        return self.build and (self._unknown or bool(self._missing))
+    def due(self) -> float | None:
+        """When the next step is due (``time.monotonic()``); None if there is nothing to build."""
+        if not self.build:
+            return None
+        if self._unknown or self._backlog:
+            return 0.0
+        for changed_at in self._touched.values():
+            return changed_at + SETTLE_SECONDS
+        return None
 
     def step(self, con: duckdb.DuckDBPyConnection) -> int:
         """Build the documents of up to ``STEP`` people without one; returns how many."""
         graph = self._identity.graph
         if self._unknown:
-            self._missing = set(graph.profile_ids()) - self._held
+            self._backlog = sorted(set(graph.profile_ids()) - self._held, reverse=True)
             self._unknown = False
-        chunk = sorted(self._missing)[:STEP]  # neighbouring ids: their rows share row groups
-        self._missing.difference_update(chunk)
-        people = [p for p in chunk if graph.holds(p)]  # not merged away since
-        if not people:
-            return 0
-        _build(con, people)
-        self._held.update(people)
+        settled = time.monotonic() - SETTLE_SECONDS
+        chosen: set[int] = set()
+        while self._touched and len(chosen) < STEP:
+            person, changed_at = next(iter(self._touched.items()))
+            if changed_at > settled:
+                break
+            del self._touched[person]
+            chosen.add(person)
+        while self._backlog and len(chosen) < STEP:
+            person = self._backlog.pop()
+            self._touched.pop(person, None)  # built now, from the state as it is now
+            chosen.add(person)
+        # Not merged away since, and not built since (from the backlog, say).
+        people = sorted(p for p in chosen if graph.holds(p) and p not in self._held)
+        if people:
+            _build(con, people)
+            self._held.update(people)
         return len(people)
 
     def status(self) -> dict[str, Any]:
         return {
             "documents": len(self._held),
-            "to_build": None if self._unknown else len(self._missing),
+            "to_build": None if self._unknown else len(self._backlog) + len(self._touched),
             "building": self.build,
         }
 
@@ -152,10 +194,10 @@ class ProfileDocuments:
 
 
 def _delete(con: duckdb.DuckDBPyConnection, people: set[int]) -> None:
+    # About 1 ms on 1M documents either way; a list of parameters is the faster for a few.
     if len(people) <= _LISTED:
-        con.execute(
-            f"DELETE FROM {TABLE} WHERE profile_id IN (SELECT unnest(?::BIGINT[]))", [list(people)]
-        )
+        listed = ", ".join("?" for _ in people)
+        con.execute(f"DELETE FROM {TABLE} WHERE profile_id IN ({listed})", list(people))
         return
     con.register("__kenning_stale", pa.table({"profile_id": pa.array(list(people), pa.int64())}))
     try:
@@ -168,6 +210,29 @@ def _delete(con: duckdb.DuckDBPyConnection, people: set[int]) -> None:
 
 def _build(con: duckdb.DuckDBPyConnection, people: list[int]) -> None:
     """Write the documents of ``people`` (current profile ids without one, ascending)."""
+    if len(people) <= _BY_INDEX:
+        found = {}
+        for person in people:
+            ids = profile_ids(con, person)
+            found[person] = (ids, person_rows(con, ids))
+    else:
+        found = _read_many(con, people)
+    documents = [encode(ids, compact(rows)) for ids, rows in (found[p] for p in people)]
+    _delete(con, set(people))  # none should be there; a failed step may have left one
+    con.from_arrow(
+        pa.table(
+            {
+                "profile_id": pa.array(people, pa.int64()),
+                "document": pa.array(documents, pa.binary()),
+            }
+        )
+    ).insert_into(TABLE)
+
+
+def _read_many(
+    con: duckdb.DuckDBPyConnection, people: list[int]
+) -> dict[int, tuple[list[int], PersonRows]]:
+    """Each person's profile ids and rows, by joins that read the state tables once."""
     members: dict[int, list[int]] = {p: [p] for p in people}
     for merged, kept in con.execute(
         """SELECT profile_id, canonical_id FROM __kenning_profile_redirects
@@ -189,13 +254,4 @@ def _build(con: duckdb.DuckDBPyConnection, people: list[int]) -> None:
         found = people_rows(con, "__kenning_members")
     finally:
         con.unregister("__kenning_members")
-    documents = [encode(members[p], compact(found.get(p, PersonRows()))) for p in people]
-    _delete(con, set(people))  # none should be there; a failed step may have left one
-    con.from_arrow(
-        pa.table(
-            {
-                "profile_id": pa.array(people, pa.int64()),
-                "document": pa.array(documents, pa.binary()),
-            }
-        )
-    ).insert_into(TABLE)
+    return {p: (members[p], found.get(p, PersonRows())) for p in people}

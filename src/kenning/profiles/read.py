@@ -12,7 +12,7 @@ import orjson
 from kenning.identity.identifiers import Identifier, normalise
 from kenning.ingest.mapping import set_path
 from kenning.profiles.computed.read import computed_traits
-from kenning.profiles.rows import PersonRows, person_rows, winners
+from kenning.profiles.rows import PersonRows, person_rows, profile_ids, winners
 from kenning.profiles.understanding import profile_understanding
 
 if TYPE_CHECKING:  # the store runs the profile stage
@@ -49,16 +49,6 @@ def find_profile(store: "Store", text: str) -> int | None:
         return int(rows[0][0]) if rows else None
     value = normalise(identifier.type, identifier.value, store.identity.rules)
     return graph.profile_for(Identifier(identifier.type, value)) if value else None
-
-
-def profile_ids(con: duckdb.DuckDBPyConnection, profile_id: int) -> list[int]:
-    """The profile and every profile merged into it (by id): their rows are its state."""
-    merged = con.execute(
-        """SELECT profile_id FROM __kenning_profile_redirects WHERE canonical_id = ?
-           ORDER BY profile_id""",
-        [profile_id],
-    ).fetchall()
-    return [profile_id, *(int(m) for (m,) in merged)]
 
 
 @dataclass(frozen=True)

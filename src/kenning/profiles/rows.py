@@ -78,6 +78,16 @@ class PersonRows:
             self.values.append((key, text, n, last_at, last_seq))
 
 
+def profile_ids(con: duckdb.DuckDBPyConnection, profile_id: int) -> list[int]:
+    """The profile and every profile merged into it (by id): their rows are its state."""
+    merged = con.execute(
+        """SELECT profile_id FROM __kenning_profile_redirects WHERE canonical_id = ?
+           ORDER BY profile_id""",
+        [profile_id],
+    ).fetchall()
+    return [profile_id, *(int(m) for (m,) in merged)]
+
+
 def person_rows(
     con: duckdb.DuckDBPyConnection, ids: Sequence[int], parts: Sequence[Part] = tuple(Part)
 ) -> PersonRows:

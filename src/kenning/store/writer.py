@@ -9,6 +9,7 @@ per group, not one per event, and a 2xx is never sent before the commit.
 
 import contextlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -95,8 +96,8 @@ class IdleWork(Protocol):
     """Work the writer does when no write waits, a step per transaction (documents to build,
     ...), checking for writes between steps."""
 
-    def wanted(self) -> bool:
-        """Whether there is a step to do."""
+    def due(self) -> float | None:
+        """When (``time.monotonic()``) the next step is due; None if there is none."""
 
     def step(self, con: duckdb.DuckDBPyConnection) -> object:
         """Do one step, short enough that a write arriving meanwhile does not wait long."""
@@ -206,28 +207,44 @@ class Writer:
             self._commit_group(group)
 
     def _next_item(self) -> object:
-        while (work := self._idle_work()) is not None:
+        """The next write or job; while none waits, the idle work that is due, and once
+        everything is quiet a checkpoint."""
+        quiet_since = time.monotonic()
+        while True:
             try:
                 return self._queue.get_nowait()
             except queue.Empty:
+                pass
+            now = time.monotonic()
+            work, due = self._idle_due()
+            if work is not None and due <= now:
                 self._run_idle(work)
-        if not self._dirty:
-            return self._queue.get()
-        try:
-            return self._queue.get(timeout=self._idle_checkpoint)
-        except queue.Empty:
-            # Idle: fold the WAL into the database file now rather than under load.
+                quiet_since = time.monotonic()
+                continue
+            checkpoint_at = quiet_since + self._idle_checkpoint if self._dirty else None
+            wake = min((t for t in (due, checkpoint_at) if t is not None), default=math.inf)
             try:
-                self._con.execute("CHECKPOINT")
-            except duckdb.Error:
-                log.exception("idle checkpoint failed")
-            self._dirty = False
-            return self._queue.get()
+                return self._queue.get(timeout=None if wake == math.inf else max(0.0, wake - now))
+            except queue.Empty:
+                pass
+            if checkpoint_at is not None and time.monotonic() >= checkpoint_at:
+                # Idle: fold the WAL into the database file now rather than under load.
+                try:
+                    self._con.execute("CHECKPOINT")
+                except duckdb.Error:
+                    log.exception("idle checkpoint failed")
+                self._dirty = False
 
-    def _idle_work(self) -> IdleWork | None:
+    def _idle_due(self) -> tuple[IdleWork | None, float]:
+        """The idle work due soonest, and when (monotonic); (None, inf) if none."""
         if time.monotonic() < self._idle_paused_until:
-            return None
-        return next((work for work in self._idle if work.wanted()), None)
+            return None, self._idle_paused_until
+        soonest: tuple[IdleWork | None, float] = (None, math.inf)
+        for work in self._idle:
+            due = work.due()
+            if due is not None and due < soonest[1]:
+                soonest = (work, due)
+        return soonest
 
     def _run_idle(self, work: IdleWork) -> None:
         try:
