@@ -120,6 +120,7 @@ class Writer:
         max_group_events: int = 2_000,
         linger_seconds: float = 0.0,
         idle_checkpoint_seconds: float = 2.0,
+        idle_after_seconds: float = 0.2,
         stages: Sequence[Stage] = (),
         idle: Sequence[IdleWork] = (),
     ) -> None:
@@ -127,6 +128,10 @@ class Writer:
         self._stages = tuple(stages)
         self._idle = tuple(idle)
         self._idle_paused_until = 0.0
+        # Idle work waits until no write has come for this long: under sustained ingest the
+        # queue empties for a moment between groups, and a step taken then delays the next.
+        self._idle_after = idle_after_seconds
+        self._last_write = 0.0
         for stage in self._stages:
             stage.load(con)
         self._max_group_events = max_group_events
@@ -217,6 +222,7 @@ class Writer:
                 pass
             now = time.monotonic()
             work, due = self._idle_due()
+            due = max(due, self._last_write + self._idle_after)
             if work is not None and due <= now:
                 self._run_idle(work)
                 quiet_since = time.monotonic()
@@ -278,6 +284,8 @@ class Writer:
         else:
             self._dirty = True
             job.future.set_result(result)
+        finally:
+            self._last_write = time.monotonic()
 
     def _commit_group(self, group: list[_EventWrite]) -> None:
         # Within a group the first copy of a (source, messageId) wins; across groups the
@@ -316,6 +324,7 @@ class Writer:
                 write.future.set_exception(error)
             return
         self._dirty = True
+        self._last_write = time.monotonic()
         self.groups_committed += 1
         for write, ids in zip(group, quarantine_ids, strict=True):
             stored = 0
