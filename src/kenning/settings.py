@@ -32,6 +32,8 @@ class Settings:
     identity: IdentityRules = field(default_factory=IdentityRules)
     matching: MatchSettings = field(default_factory=MatchSettings)
     profiles: ProfileSettings = field(default_factory=ProfileSettings)
+    # How often a server evaluates every audience in batch (docs/audiences.md), in minutes.
+    audience_batch_minutes: float = 60.0
 
     @classmethod
     def from_env(cls, config: Path | None = None, **overrides: object) -> "Settings":
@@ -57,7 +59,8 @@ class ConfigError(ValueError):
 
 def load_config(path: Path) -> dict[str, object]:
     """Read a YAML configuration file. Sections: ``identity`` and ``matching`` (see
-    docs/identity.md), ``profiles`` (docs/profiles.md)."""
+    docs/identity.md), ``profiles`` (docs/profiles.md), ``audiences`` (``batch_minutes``,
+    docs/audiences.md)."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except OSError as error:
@@ -66,7 +69,7 @@ def load_config(path: Path) -> dict[str, object]:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of sections")
-    unknown = sorted(set(data) - {"identity", "matching", "profiles"})
+    unknown = sorted(set(data) - {"identity", "matching", "profiles", "audiences"})
     if unknown:
         raise ConfigError(f"{path}: unknown sections {', '.join(unknown)}")
     values: dict[str, object] = {}
@@ -79,4 +82,16 @@ def load_config(path: Path) -> dict[str, object]:
             values["profiles"] = ProfileSettings.from_config(data["profiles"] or {})
         except ValueError as error:
             raise ConfigError(f"{path}: {error}") from None
+    if "audiences" in data:
+        section = data["audiences"] or {}
+        minutes = section.get("batch_minutes", 60.0) if isinstance(section, dict) else None
+        if (
+            not isinstance(section, dict)
+            or set(section) - {"batch_minutes"}
+            or isinstance(minutes, bool)
+            or not isinstance(minutes, int | float)
+            or minutes <= 0
+        ):
+            raise ConfigError(f"{path}: audiences takes batch_minutes, a positive number")
+        values["audience_batch_minutes"] = float(minutes)
     return values

@@ -36,6 +36,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             else store
         )
         app.state.store.build_documents()
+        app.state.store.evaluate_audiences(settings.audience_batch_minutes)
         refresher = asyncio.create_task(
             _refresh_windows(app.state.store, settings.profiles.window_refresh_minutes * 60)
         )

@@ -58,7 +58,7 @@ def get_traits(identifier: str, request: Request) -> Response:
     with store.reader() as con:
         _, rows = person(store, con, profile_id)
     found = traits(rows, source_names(store))
-    computed = computed_traits(rows, store.computed.definitions.values())
+    computed = computed_traits(rows, store.computed.shown.values())
     return json_response(
         {"profile_id": profile_id, **trait_view(found), "computed_traits": computed}
     )

@@ -94,7 +94,7 @@ def _ranked(tallies: Mapping[str, _Tally]) -> list[tuple[str, _Tally]]:
 def coverage(store: "Store") -> dict[str, Any]:
     """The report, as the API returns it (``GET /v1/coverage``)."""
     rules = store.profile_settings.understanding
-    definitions = dict(store.computed.definitions)
+    definitions = store.computed.shown
     with store.reader() as con:
         con.begin()  # one snapshot: the parts add up while events arrive
         try:

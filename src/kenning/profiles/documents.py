@@ -33,7 +33,7 @@ import pyarrow as pa
 from kenning.identity.graph import Merge
 from kenning.identity.stitching import IdentityStage
 from kenning.profiles.computed.read import combined_tallies, counted_values
-from kenning.profiles.rows import PersonRows, people_rows, person_rows, profile_ids, winners
+from kenning.profiles.rows import PersonRows, read_people, winners
 from kenning.store.writer import EventRow
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,6 @@ TABLE = "__kenning_profile_documents"
 # profiles), then about 80 µs a person; 5,000 take about 0.6 s, what a group of events
 # arriving meanwhile may wait. Steps of 500 would build 1M documents in 9 minutes, not 2.
 STEP = 5_000
-# Up to this many people, a step reads each one's rows by index (2-4 ms each) instead.
-_BY_INDEX = 32
 # A person's document is built once they have not changed for this long: an active visitor
 # sends events every few seconds, and each would otherwise cost a rebuild.
 SETTLE_SECONDS = 1.0
@@ -210,13 +208,7 @@ def _delete(con: duckdb.DuckDBPyConnection, people: set[int]) -> None:
 
 def _build(con: duckdb.DuckDBPyConnection, people: list[int]) -> None:
     """Write the documents of ``people`` (current profile ids without one, ascending)."""
-    if len(people) <= _BY_INDEX:
-        found = {}
-        for person in people:
-            ids = profile_ids(con, person)
-            found[person] = (ids, person_rows(con, ids))
-    else:
-        found = _read_many(con, people)
+    found = read_people(con, people)
     documents = [encode(ids, compact(rows)) for ids, rows in (found[p] for p in people)]
     _delete(con, set(people))  # none should be there; a failed step may have left one
     con.from_arrow(
@@ -227,31 +219,3 @@ def _build(con: duckdb.DuckDBPyConnection, people: list[int]) -> None:
             }
         )
     ).insert_into(TABLE)
-
-
-def _read_many(
-    con: duckdb.DuckDBPyConnection, people: list[int]
-) -> dict[int, tuple[list[int], PersonRows]]:
-    """Each person's profile ids and rows, by joins that read the state tables once."""
-    members: dict[int, list[int]] = {p: [p] for p in people}
-    for merged, kept in con.execute(
-        """SELECT profile_id, canonical_id FROM __kenning_profile_redirects
-           WHERE canonical_id BETWEEN ? AND ? ORDER BY profile_id""",
-        [people[0], people[-1]],
-    ).fetchall():
-        if kept in members:
-            members[kept].append(merged)
-    con.register(
-        "__kenning_members",
-        pa.table(
-            {
-                "member": pa.array([m for ids in members.values() for m in ids], pa.int64()),
-                "person": pa.array([p for p, ids in members.items() for _ in ids], pa.int64()),
-            }
-        ),
-    )
-    try:
-        found = people_rows(con, "__kenning_members")
-    finally:
-        con.unregister("__kenning_members")
-    return {p: (members[p], found.get(p, PersonRows())) for p in people}

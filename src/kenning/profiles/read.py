@@ -155,7 +155,7 @@ def profile(store: "Store", profile_id: int) -> dict[str, Any]:
         ids, rows = person(store, con, profile_id)
     names = source_names(store)
     found = traits(rows, names)
-    computed = computed_traits(rows, store.computed.definitions.values())
+    computed = computed_traits(rows, store.computed.shown.values())
     return {
         "profile_id": profile_id,
         **trait_view(found),

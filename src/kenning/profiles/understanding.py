@@ -264,7 +264,7 @@ def profile_understanding(
     held = store.identity.graph.identifiers_of(profile_id)
     return understanding(
         store.profile_settings.understanding,
-        store.computed.definitions,
+        store.computed.shown,
         (identifier.type for identifier in held),
         {path: stated.value for path, stated in traits.items()},
         computed,

@@ -365,6 +365,37 @@ MIGRATIONS: tuple[Migration, ...] = (
                ON __kenning_profile_documents (profile_id)""",
         ),
     ),
+    Migration(
+        13,
+        "audiences",
+        (
+            # Definitions are inputs (declared through the API); members, changes and sizes
+            # are derived from the profiles (audiences/membership.py).
+            """CREATE TABLE __kenning_audiences (
+                name VARCHAR PRIMARY KEY, description VARCHAR NOT NULL,
+                condition JSON NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL
+            )""",
+            """CREATE TABLE __kenning_audience_members (
+                audience VARCHAR NOT NULL, profile_id BIGINT NOT NULL,
+                entered_at TIMESTAMPTZ NOT NULL
+            )""",
+            """CREATE INDEX __kenning_audience_members_profile
+               ON __kenning_audience_members (profile_id)""",
+            """CREATE SEQUENCE __kenning_audience_change_ids""",
+            """CREATE TABLE __kenning_audience_changes (
+                id BIGINT NOT NULL DEFAULT nextval('__kenning_audience_change_ids'),
+                audience VARCHAR NOT NULL, profile_id BIGINT NOT NULL,
+                change VARCHAR NOT NULL, changed_at TIMESTAMPTZ NOT NULL, cause VARCHAR NOT NULL
+            )""",
+            """CREATE INDEX __kenning_audience_changes_profile
+               ON __kenning_audience_changes (profile_id)""",
+            """CREATE TABLE __kenning_audience_sizes (
+                audience VARCHAR NOT NULL, measured_at TIMESTAMPTZ NOT NULL, size BIGINT NOT NULL,
+                entered BIGINT NOT NULL, exited BIGINT NOT NULL, cause VARCHAR NOT NULL
+            )""",
+        ),
+    ),
 )
 
 

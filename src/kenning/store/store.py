@@ -13,6 +13,8 @@ from typing import Any
 
 import duckdb
 
+from kenning.audiences.realtime import AudienceEvaluator
+from kenning.audiences.stage import AudienceStage
 from kenning.identity.matching.realtime import RealtimeMatching
 from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
@@ -70,12 +72,14 @@ class Store:
         self.documents = ProfileDocuments(self.identity)
         self.profiles.on_recomputed.append(self.documents.invalidate_all)
         self.computed.on_recomputed.append(self.documents.invalidate_all)
+        self.audiences = AudienceStage(self.identity, self.computed)
         stages: list[Stage] = [
             self.identity,
             self.matching,
             self.profiles,
             self.computed,
             self.documents,
+            self.audiences,
         ]
         self.writer = Writer(
             con,
@@ -86,6 +90,8 @@ class Store:
             stages=stages if stitch else [],
             idle=[self.documents] if stitch else [],
         )
+        self.writer.on_commit.append(self.audiences.committed)
+        self.audience_evaluator: AudienceEvaluator | None = None
         if stitch:
             # Traits declared or changed since the store was last open are computed now.
             self.writer.run(self.computed.sync, changes_stages=True).result()
@@ -137,6 +143,8 @@ class Store:
         self.close()
 
     def close(self) -> None:
+        if self.audience_evaluator is not None:
+            self.audience_evaluator.stop()
         self.writer.close()
         self._con.close()
 
@@ -164,6 +172,15 @@ class Store:
         profiles/documents.py)."""
         self.documents.build = True
         self.writer.wake()
+
+    def evaluate_audiences(self, batch_minutes: float) -> None:
+        """Evaluate audiences as people change, and all of them every ``batch_minutes`` (a
+        server does; see audiences/realtime.py)."""
+        if self.audience_evaluator is None:
+            self.audience_evaluator = AudienceEvaluator(
+                self, self.audiences, batch_minutes=batch_minutes
+            )
+            self.audience_evaluator.start()
 
     def stats(self) -> dict[str, Any]:
         with self.reader() as con:

@@ -144,6 +144,9 @@ class Writer:
         self._next_quarantine_id = (int(row[0]) if row else 0) + 1
         self._dirty = False
         self.groups_committed = 0
+        # Called on the writer thread after each commit (of a group or a job): what a stage
+        # noted in the transaction is now visible to readers.
+        self.on_commit: list[Callable[[], object]] = []
         self._thread = threading.Thread(target=self._loop, name="kenning-writer", daemon=True)
         self._thread.start()
 
@@ -283,6 +286,7 @@ class Writer:
             job.future.set_exception(error)
         else:
             self._dirty = True
+            self._committed()
             job.future.set_result(result)
         finally:
             self._last_write = time.monotonic()
@@ -326,6 +330,7 @@ class Writer:
         self._dirty = True
         self._last_write = time.monotonic()
         self.groups_committed += 1
+        self._committed()
         for write, ids in zip(group, quarantine_ids, strict=True):
             stored = 0
             for row in write.events:
@@ -336,6 +341,13 @@ class Writer:
             write.future.set_result(
                 WriteResult(stored, len(write.events) - stored, len(ids), tuple(ids))
             )
+
+    def _committed(self) -> None:
+        for listener in self.on_commit:
+            try:
+                listener()
+            except Exception:  # a listener's failure must not fail a committed write
+                log.exception("a commit listener failed")
 
     def _insert_events(self, rows: list[EventRow]) -> dict[tuple[str, str], int]:
         """Insert, skipping keys already stored; returns the stored ones with their seq."""

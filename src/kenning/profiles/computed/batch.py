@@ -37,7 +37,8 @@ def _quoted(path: str) -> str:
     return "$." + ".".join(f'"{segment}"' for segment in path.split("."))
 
 
-def _number(json: str) -> str:
+def json_number_sql(json: str) -> str:
+    """A JSON value as a DOUBLE when it is a number or text spelling one (tally.number)."""
     text = f"json_extract_string({json}, '$')"
     n = f"""CASE WHEN json_type({json}) IN {_NUMBER_TYPES} THEN TRY_CAST({json} AS DOUBLE)
                  WHEN json_type({json}) = 'VARCHAR' AND regexp_full_match({text}, '{NUMERIC_TEXT}')
@@ -78,7 +79,7 @@ class _Base:
         )
         typed = "".join(
             f""", coalesce(json_type({self._json(path)}) <> 'NULL', false) AS p{i},
-                  {_text(self._json(path))} AS t{i}, {_number(self._json(path))} AS n{i}"""
+                  {_text(self._json(path))} AS t{i}, {json_number_sql(self._json(path))} AS n{i}"""
             for path, i in self.valued.items()
         )
         con.execute(
@@ -109,14 +110,15 @@ class _Base:
             return present if operand else f"NOT {present}"
         if op in {"eq", "ne", "in", "not_in"}:
             options = operand if op in {"in", "not_in"} else (operand,)
-            test = f"({' OR '.join(_equals(json, o, params) for o in options)})"
+            test = f"({' OR '.join(json_equals_sql(json, o, params) for o in options)})"
             return test if op in {"eq", "in"} else f"NOT {test}"
         params.append(operand)
         symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
-        return f"coalesce({_number(json)} {symbol} ?, false)"
+        return f"coalesce({json_number_sql(json)} {symbol} ?, false)"
 
 
-def _equals(json: str, operand: Any, params: list[Any]) -> str:
+def json_equals_sql(json: str, operand: Any, params: list[Any]) -> str:
+    """A JSON value equals ``operand``, like with like (tally.equals)."""
     if isinstance(operand, bool):
         params.append("true" if operand else "false")
         return f"coalesce(json_type({json}) = 'BOOLEAN' AND {json}::VARCHAR = ?, false)"

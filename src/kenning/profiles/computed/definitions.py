@@ -164,7 +164,7 @@ def parse(name: str, spec: object, origin: str = "config") -> TraitDefinition:
         kind=kind,
         events=_names(spec.get("event"), f"{name}.event"),
         types=_names(spec.get("type"), f"{name}.type"),
-        where=_conditions(spec.get("where"), f"{name}.where"),
+        where=parse_filters(spec.get("where"), f"{name}.where"),
         value=value,
         window=_window(spec.get("window"), f"{name}.window"),
         description=description,
@@ -203,7 +203,8 @@ def _paths(value: object, field: str) -> tuple[str, ...]:
     return paths
 
 
-def _conditions(value: object, field: str) -> tuple[Condition, ...]:
+def parse_filters(value: object, field: str) -> tuple[Condition, ...]:
+    """A ``where`` mapping as filters (also the audience language's event filters)."""
     if value is None:
         return ()
     if not isinstance(value, Mapping):

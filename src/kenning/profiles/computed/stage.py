@@ -46,6 +46,10 @@ class ComputedTraitStage:
         self.identity = identity
         self.builtin = BUILT_IN if builtin else ()
         self.configured = tuple(configured)
+        self._declared: tuple[TraitDefinition, ...] = ()
+        # Counters of audiences' event conditions (audiences/conditions.py), kept like any
+        # other trait and shown by none of the profile's views.
+        self.counters: tuple[TraitDefinition, ...] = ()
         self.definitions: dict[str, TraitDefinition] = combined(self.builtin, self.configured)
         self._source_names: dict[str, str] = {}
         self._unnamed: set[str] = set()  # source ids with no row (events written directly)
@@ -62,16 +66,29 @@ class ComputedTraitStage:
             str(i): str(n)
             for i, n in con.execute("SELECT id, name FROM __kenning_sources").fetchall()
         }
-        declared = tuple(
+        self._declared = tuple(
             parse(str(name), orjson.loads(spec), "api")
             for name, spec in con.execute(
                 "SELECT name, definition FROM __kenning_computed_traits ORDER BY created_at, name"
             ).fetchall()
         )
-        self.definitions = combined(self.builtin, self.configured, declared)
-        self._plan = None
+        self._combine()
         self._compacted_rows = _rows(con)
         self._appended = 0
+
+    def _combine(self) -> None:
+        self.definitions = combined(self.builtin, self.configured, self._declared, self.counters)
+        self._plan = None
+
+    def use_counters(self, counters: Sequence[TraitDefinition]) -> None:
+        """Keep these audience counters beside the traits (``sync`` computes new ones)."""
+        self.counters = tuple(counters)
+        self._combine()
+
+    @property
+    def shown(self) -> dict[str, TraitDefinition]:
+        """The definitions a profile shows: all but the audiences' counters."""
+        return {n: d for n, d in self.definitions.items() if d.origin != "audience"}
 
     def apply(self, con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, EventRow]]) -> None:
         if not self.definitions:
@@ -191,7 +208,7 @@ class ComputedTraitStage:
             ).fetchall()
         }
         listed = []
-        for definition in self.definitions.values():
+        for definition in self.shown.values():
             fingerprint, at = computed.get(definition.name, (None, None))
             listed.append(
                 {

@@ -113,7 +113,8 @@ def number(value: Any) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def _equals(value: Any, operand: Any) -> bool:
+def equals(value: Any, operand: Any) -> bool:
+    """Like with like: text with text, a boolean with a boolean, a number with a number."""
     if isinstance(operand, str):  # the usual case, first
         return isinstance(value, str) and value == operand
     if isinstance(operand, bool):
@@ -133,9 +134,9 @@ def holds(condition: Condition, event: Event) -> bool:
     if op == "exists":
         return (value is not _MISSING and value is not None) is bool(operand)
     if op in {"eq", "ne"}:
-        return _equals(value, operand) == (op == "eq")
+        return equals(value, operand) == (op == "eq")
     if op in {"in", "not_in"}:
-        return any(_equals(value, o) for o in operand) == (op == "in")
+        return any(equals(value, o) for o in operand) == (op == "in")
     n = number(value)
     if n is None:
         return False

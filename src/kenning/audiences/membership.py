@@ -1,0 +1,272 @@
+"""Who is in each audience: worked out for a few people in Python (real time) or for everyone in
+SQL (batch), and the difference with the members held written as changes.
+
+Both evaluations read committed state on a reader and hand what they found to a writer job
+(``apply_changes``, ``apply_batch``), which changes the members and records each entry and exit
+(``__kenning_audience_changes``: the profile's ``Audience Entered``/``Audience Exited``) in one
+transaction. Audiences are evaluated in dependency order, so one that reads another sees its
+new members.
+"""
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from kenning.audiences.audience import Audience
+from kenning.audiences.compile import Inputs, condition_sql, facts_sql
+from kenning.audiences.evaluate import Facts, holds
+from kenning.profiles.computed.definitions import TraitDefinition
+from kenning.profiles.computed.read import computed_traits
+from kenning.profiles.rows import PersonRows, read_people, winners
+
+ENTERED = "entered"
+EXITED = "exited"
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+_BATCH = "__kenning_audience_batch"
+_FACTS = "__kenning_audience_facts"
+
+
+@dataclass(frozen=True)
+class Change:
+    audience: str
+    profile_id: int
+    change: str  # ENTERED or EXITED
+
+
+# Told, in the transaction that records them, of the changes (activation sends from here).
+ChangeListener = Callable[[duckdb.DuckDBPyConnection, Sequence[Change], datetime], object]
+
+
+def current_ids(con: duckdb.DuckDBPyConnection, ids: Iterable[int]) -> dict[int, int]:
+    """Each profile id's current profile (itself unless merged away)."""
+    wanted = sorted(set(ids))
+    current = {i: i for i in wanted}
+    if wanted:
+        for merged, kept in con.execute(
+            """SELECT profile_id, canonical_id FROM __kenning_profile_redirects
+               WHERE profile_id = ANY(?)""",
+            [wanted],
+        ).fetchall():
+            current[int(merged)] = int(kept)
+    return current
+
+
+def person_facts(
+    rows: PersonRows,
+    definitions: Iterable[TraitDefinition],
+    household: Mapping[str, Any],
+    audiences: set[str],
+) -> Facts:
+    return Facts(
+        traits={path: orjson.loads(row[1]) for path, row in winners(rows.traits).items()},
+        computed=computed_traits(rows, definitions),
+        consent={category: bool(row[1]) for category, row in winners(rows.consent).items()},
+        household=household,
+        audiences=audiences,
+    )
+
+
+def evaluate_people(
+    con: duckdb.DuckDBPyConnection,
+    touched: Iterable[int],
+    audiences: Sequence[Audience],
+    definitions: Iterable[TraitDefinition],
+    now: datetime,
+) -> list[Change]:
+    """The changes of membership of the people whose profiles ``touched`` names (ids merged
+    away leave every audience; ``audiences`` in dependency order)."""
+    current = current_ids(con, touched)
+    people = sorted(set(current.values()))
+    retired = sorted(i for i, kept in current.items() if i != kept)
+    held: dict[int, set[str]] = {}
+    for audience, profile_id in con.execute(
+        "SELECT audience, profile_id FROM __kenning_audience_members WHERE profile_id = ANY(?)",
+        [people + retired],
+    ).fetchall():
+        held.setdefault(int(profile_id), set()).add(str(audience))
+    changes = [Change(a, i, EXITED) for i in retired for a in sorted(held.get(i, ()))]
+    if not people or not audiences:
+        return changes
+    households = _households(con, people)
+    definitions = list(definitions)
+    for person, (_, rows) in read_people(con, people).items():
+        before = held.get(person, set())
+        now_in: set[str] = set()
+        facts = person_facts(rows, definitions, households.get(person, {}), now_in)
+        for audience in audiences:  # dependency order: now_in grows as it goes
+            if holds(audience.condition, facts, now):
+                now_in.add(audience.name)
+        names = {a.name for a in audiences}
+        changes += [Change(a, person, ENTERED) for a in sorted(now_in - before)]
+        changes += [Change(a, person, EXITED) for a in sorted((before & names) - now_in)]
+    return changes
+
+
+def _households(con: duckdb.DuckDBPyConnection, people: list[int]) -> dict[int, dict[str, Any]]:
+    found: dict[int, dict[str, Any]] = {}
+    cursor = con.execute(
+        "SELECT * FROM kenning_household_traits WHERE profile_id = ANY(?)", [people]
+    )
+    names = [c[0] for c in cursor.description or ()]
+    for row in cursor.fetchall():
+        record = dict(zip(names, row, strict=True))
+        person = int(record.pop("profile_id"))
+        found[person] = {k.removeprefix("household_"): v for k, v in record.items()}
+    return found
+
+
+def evaluate_all(
+    con: duckdb.DuckDBPyConnection,
+    audiences: Sequence[Audience],
+    definitions: Mapping[str, TraitDefinition],
+    now: datetime,
+) -> pa.Table:
+    """``(audience, profile_id)`` for every member of every audience (in dependency order),
+    evaluated in SQL over every current profile, on the caller's (reader) connection."""
+    params: list[Any] = []
+    inputs = Inputs.of(a.condition for a in audiences)
+    facts = facts_sql(inputs, definitions, params)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_FACTS} AS {facts}", params)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_BATCH} (audience VARCHAR, profile_id BIGINT)")
+    try:
+        for audience in audiences:
+            params = [audience.name]
+            where = condition_sql(audience.condition, inputs, params, now, _BATCH)
+            con.execute(
+                f"INSERT INTO {_BATCH} SELECT ?, f.profile_id FROM {_FACTS} f WHERE {where}",
+                params,
+            )
+        return con.sql(f"FROM {_BATCH}").to_arrow_table()
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_FACTS}")
+        con.execute(f"DROP TABLE IF EXISTS {_BATCH}")
+
+
+def apply_changes(
+    con: duckdb.DuckDBPyConnection,
+    changes: Sequence[Change],
+    now: datetime,
+    cause: str,
+    listeners: Sequence[ChangeListener] = (),
+) -> list[Change]:
+    """Record ``changes`` (a writer job's connection); an entry of someone already in, or an
+    exit of someone not in, is dropped. Returns the changes recorded."""
+    if not changes:
+        return []
+    con.register(
+        "__kenning_changes",
+        pa.table(
+            {
+                "audience": [c.audience for c in changes],
+                "profile_id": pa.array([c.profile_id for c in changes], pa.int64()),
+                "change": [c.change for c in changes],
+            }
+        ),
+    )
+    try:
+        rows = con.execute(
+            """SELECT c.audience, c.profile_id, c.change FROM __kenning_changes c
+               LEFT JOIN __kenning_audience_members m USING (audience, profile_id)
+               WHERE (c.change = 'entered') = (m.profile_id IS NULL)"""
+        ).fetchall()
+    finally:
+        con.unregister("__kenning_changes")
+    recorded = [Change(str(a), int(p), str(c)) for a, p, c in rows]
+    _record(con, recorded, now, cause)
+    for listener in listeners:
+        listener(con, recorded, now)
+    return recorded
+
+
+def apply_batch(
+    con: duckdb.DuckDBPyConnection,
+    members: pa.Table,
+    audiences: Sequence[str],
+    now: datetime,
+    *,
+    skip: set[int],
+    cause: str = "batch",
+    listeners: Sequence[ChangeListener] = (),
+) -> list[Change]:
+    """Make the members of ``audiences`` those in ``members`` (``evaluate_all``'s result),
+    except for the people in ``skip`` (changed since it read: real time decides for them);
+    record the changes and each audience's size."""
+    con.register("__kenning_found", members)
+    try:
+        rows = con.execute(
+            """WITH held AS (SELECT audience, profile_id FROM __kenning_audience_members
+                             WHERE audience = ANY($audiences)),
+                    found AS (SELECT audience, profile_id FROM __kenning_found)
+               SELECT audience, profile_id, 'entered' FROM (FROM found EXCEPT FROM held)
+               UNION ALL
+               SELECT audience, profile_id, 'exited' FROM (FROM held EXCEPT FROM found)""",
+            {"audiences": list(audiences)},
+        ).fetchall()
+    finally:
+        con.unregister("__kenning_found")
+    changes = [Change(str(a), int(p), str(c)) for a, p, c in rows if int(p) not in skip]
+    changes.sort(key=lambda c: (c.audience, c.profile_id))
+    _record(con, changes, now, cause)
+    counted = dict(
+        con.execute(
+            """SELECT audience, count(*) FROM __kenning_audience_members
+               WHERE audience = ANY(?) GROUP BY audience""",
+            [list(audiences)],
+        ).fetchall()
+    )
+    entered: dict[str, int] = {}
+    exited: dict[str, int] = {}
+    for c in changes:
+        tally = entered if c.change == ENTERED else exited
+        tally[c.audience] = tally.get(c.audience, 0) + 1
+    con.executemany(
+        "INSERT INTO __kenning_audience_sizes VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            [name, now, int(counted.get(name, 0)), entered.get(name, 0), exited.get(name, 0), cause]
+            for name in audiences
+        ],
+    )
+    for listener in listeners:
+        listener(con, changes, now)
+    return changes
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection, changes: Sequence[Change], now: datetime, cause: str
+) -> None:
+    if not changes:
+        return
+    table = pa.table(
+        {
+            "audience": [c.audience for c in changes],
+            "profile_id": pa.array([c.profile_id for c in changes], pa.int64()),
+            "change": [c.change for c in changes],
+            "changed_at": pa.array([now] * len(changes), _TIMESTAMP),
+            "cause": [cause] * len(changes),
+        }
+    )
+    con.register("__kenning_recorded", table)
+    try:
+        con.execute(
+            """DELETE FROM __kenning_audience_members m USING __kenning_recorded c
+               WHERE c.change = 'exited' AND m.audience = c.audience
+                 AND m.profile_id = c.profile_id"""
+        )
+        con.execute(
+            """INSERT INTO __kenning_audience_members
+               SELECT audience, profile_id, changed_at FROM __kenning_recorded
+               WHERE change = 'entered'"""
+        )
+        con.execute(
+            """INSERT INTO __kenning_audience_changes
+                   (audience, profile_id, change, changed_at, cause)
+               SELECT audience, profile_id, change, changed_at, cause FROM __kenning_recorded
+               ORDER BY profile_id, audience"""
+        )
+    finally:
+        con.unregister("__kenning_recorded")
