@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from kenning.api import admin, collect, coverage, identity, profiles, traits
+from kenning.api import admin, audiences, collect, coverage, identity, profiles, traits
 from kenning.api.errors import install_error_handlers
 from kenning.api.ratelimit import RateLimiter
 from kenning.settings import Settings
@@ -60,6 +60,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(traits.readers)
     app.include_router(traits.router)
     app.include_router(coverage.router)
+    app.include_router(audiences.readers)
+    app.include_router(audiences.writers)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

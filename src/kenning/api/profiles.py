@@ -52,6 +52,38 @@ def get_profile(identifier: str, request: Request) -> Response:
     return json_response(profile(store, profile_id))
 
 
+@router.get("/v1/profiles/{identifier}/audiences")
+def get_audiences(identifier: str, request: Request) -> Response:
+    """The audiences the profile is in, and its latest entries and exits (newest first)."""
+    store, profile_id = _found(request, identifier)
+    with store.reader() as con:
+        ids = profile_ids(con, profile_id)
+        held = con.execute(
+            """SELECT audience, entered_at FROM __kenning_audience_members
+               WHERE profile_id = ? ORDER BY audience""",
+            [profile_id],
+        ).fetchall()
+        changes = con.execute(
+            """SELECT audience, change, changed_at, cause FROM __kenning_audience_changes
+               WHERE profile_id = ANY(?) ORDER BY id DESC LIMIT 100""",
+            [ids],
+        ).fetchall()
+    return json_response(
+        {
+            "audiences": [{"name": a, "entered_at": at.isoformat()} for a, at in held],
+            "changes": [
+                {
+                    "event": "Audience Entered" if change == "entered" else "Audience Exited",
+                    "audience": a,
+                    "at": at.isoformat(),
+                    "cause": cause,
+                }
+                for a, change, at, cause in changes
+            ],
+        }
+    )
+
+
 @router.get("/v1/profiles/{identifier}/traits")
 def get_traits(identifier: str, request: Request) -> Response:
     store, profile_id = _found(request, identifier)

@@ -64,9 +64,16 @@ class Inputs:
         return found
 
 
-def facts_sql(inputs: Inputs, definitions: Mapping[str, TraitDefinition], params: list[Any]) -> str:
+def facts_sql(
+    inputs: Inputs,
+    definitions: Mapping[str, TraitDefinition],
+    params: list[Any],
+    tables: Mapping[str, tuple[str, str]] | None = None,
+) -> str:
     """One row per current profile with the columns ``inputs`` names (a computed trait with
-    no definition reads as missing, as in Python)."""
+    no definition reads as missing, as in Python). ``tables``: computed traits whose tallies
+    are kept elsewhere (a preview's), by name: (tallies, values)."""
+    tables = tables or {}
     ctes: list[str] = []
     joins: list[str] = []
     columns: list[str] = ["p.profile_id"]
@@ -94,7 +101,8 @@ def facts_sql(inputs: Inputs, definitions: Mapping[str, TraitDefinition], params
         if definition is None:
             columns.append(f"NULL::JSON AS {column}")
             continue
-        ctes.append(f"{column} AS ({computed_values_sql(definition, params)})")
+        found = computed_values_sql(definition, params, *tables.get(name, ()))
+        ctes.append(f"{column} AS ({found})")
         joins.append(f"LEFT JOIN {column} USING (profile_id)")
         zero = ZERO_SQL.get(definition.kind)
         value = f"coalesce({column}.value, {zero})" if zero else f"{column}.value"

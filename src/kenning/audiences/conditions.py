@@ -43,9 +43,11 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
+from kenning.audiences.values import as_time
 from kenning.profiles.computed.definitions import (
     Condition as EventFilter,
 )
@@ -94,7 +96,7 @@ Duration = Annotated[
 ]
 Scalar = str | int | float | bool
 # A number, or a date or time (ISO 8601 text) for the order operators.
-Ordered = float | str
+Ordered = int | float | str
 
 VALUE_OPERATORS = (
     "eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "exists", "contains",
@@ -129,6 +131,13 @@ class ValueTest(_Node):
     before_last: Duration | None = None
     within_next: Duration | None = None
     anniversary_within: Duration | None = None
+
+    @field_validator("gt", "gte", "lt", "lte")
+    @classmethod
+    def _number_or_date(cls, value: Ordered | None) -> Ordered | None:
+        if isinstance(value, str) and as_time(value) is None:
+            raise ValueError("compare with a number or a date (ISO 8601, e.g. 2026-01-31)")
+        return value
 
     @model_validator(mode="after")
     def _one_operator(self) -> "ValueTest":

@@ -20,6 +20,7 @@ import pyarrow as pa
 from kenning.audiences.audience import Audience
 from kenning.audiences.compile import Inputs, condition_sql, facts_sql
 from kenning.audiences.evaluate import Facts, holds
+from kenning.profiles.computed import batch
 from kenning.profiles.computed.definitions import TraitDefinition
 from kenning.profiles.computed.read import computed_traits
 from kenning.profiles.rows import PersonRows, read_people, winners
@@ -270,3 +271,46 @@ def _record(
         )
     finally:
         con.unregister("__kenning_recorded")
+
+
+_PREVIEW_TALLIES = "__kenning_preview_tallies"
+_PREVIEW_VALUES = "__kenning_preview_values"
+
+
+def preview(
+    con: duckdb.DuckDBPyConnection,
+    audience: Audience,
+    definitions: Mapping[str, TraitDefinition],
+    now: datetime,
+    *,
+    sample: int = 10,
+) -> dict[str, Any]:
+    """How many people ``audience`` would hold now and a sample of them, without declaring
+    it (on a reader). Audiences it reads count with their current members; event counters
+    not kept yet are computed from the log into temporary tables (a pass over the log)."""
+    missing = [c for c in audience.counters if c.name not in definitions]
+    tables: dict[str, tuple[str, str]] = {}
+    if missing:
+        for name, like in ((_PREVIEW_TALLIES, batch.TALLIES), (_PREVIEW_VALUES, batch.VALUES)):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS FROM {like} LIMIT 0")
+        batch.recompute(con, missing, now, tallies=_PREVIEW_TALLIES, values=_PREVIEW_VALUES)
+        tables = {c.name: (_PREVIEW_TALLIES, _PREVIEW_VALUES) for c in missing}
+    known = {**definitions, **{c.name: c for c in missing}}
+    params: list[Any] = []
+    inputs = Inputs.of([audience.condition])
+    facts = facts_sql(inputs, known, params, tables)
+    members = "(SELECT audience, profile_id FROM __kenning_audience_members)"
+    where = condition_sql(audience.condition, inputs, params, now, members)
+    try:
+        row = con.execute(
+            f"""WITH f AS ({facts}), chosen AS (SELECT f.profile_id FROM f WHERE {where})
+                SELECT (SELECT count(*) FROM chosen), (SELECT count(*) FROM f),
+                       (SELECT list(profile_id ORDER BY profile_id)
+                        FROM (FROM chosen ORDER BY hash(profile_id) LIMIT ?))""",
+            [*params, sample],
+        ).fetchone()
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_PREVIEW_TALLIES}")
+        con.execute(f"DROP TABLE IF EXISTS {_PREVIEW_VALUES}")
+    assert row is not None
+    return {"size": int(row[0]), "profiles": int(row[1]), "sample": list(row[2] or [])}

@@ -16,6 +16,9 @@ import httpx
 import orjson
 from rich.progress import Progress
 
+from kenning.audiences.audience import parse_audience
+from kenning.audiences.conditions import ConditionError
+from kenning.audiences.membership import preview
 from kenning.identity.evaluate import TruthError, evaluate
 from kenning.identity.explain import explain
 from kenning.identity.households import compute_households
@@ -80,6 +83,12 @@ class Backend(Protocol):
     def recompute_traits(self, names: list[str] | None) -> dict[str, Any]: ...
     def refresh_traits(self) -> dict[str, Any]: ...
     def coverage(self) -> dict[str, Any]: ...
+    def list_audiences(self) -> list[dict[str, Any]]: ...
+    def declare_audience(self, name: str, spec: dict[str, Any]) -> dict[str, Any]: ...
+    def remove_audience(self, name: str) -> None: ...
+    def preview_audience(self, spec: dict[str, Any]) -> dict[str, Any]: ...
+    def evaluate_audiences(self) -> dict[str, Any]: ...
+    def audience_members(self, name: str, limit: int, cursor: str | None) -> dict[str, Any]: ...
 
 
 def server_file(db: Path) -> Path:
@@ -199,6 +208,64 @@ class LocalBackend:
 
     def coverage(self) -> dict[str, Any]:
         return coverage(self.store)
+
+    def list_audiences(self) -> list[dict[str, Any]]:
+        with self.store.reader() as con:
+            return self.store.audiences.describe(con)
+
+    def declare_audience(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        try:
+            audience = parse_audience(spec, name)
+            self.store.writer.run(
+                lambda con: self.store.audiences.declare(con, audience), changes_stages=True
+            ).result()
+        except ConditionError as error:
+            raise CommandError(f"{error.field}: {error}") from None
+        self.store.evaluate_audiences_now()
+        return next(a for a in self.list_audiences() if a["name"] == name)
+
+    def remove_audience(self, name: str) -> None:
+        try:
+            self.store.writer.run(
+                lambda con: self.store.audiences.remove(con, name), changes_stages=True
+            ).result()
+        except KeyError:
+            raise CommandError(f"no audience is named {name!r}") from None
+        except ConditionError as error:
+            raise CommandError(str(error)) from None
+
+    def preview_audience(self, spec: dict[str, Any]) -> dict[str, Any]:
+        try:
+            audience = parse_audience({"name": "preview", **spec})
+        except ConditionError as error:
+            raise CommandError(f"{error.field}: {error}") from None
+        with self.store.reader() as con:
+            return preview(con, audience, self.store.computed.definitions, datetime.now(UTC))
+
+    def evaluate_audiences(self) -> dict[str, Any]:
+        changes = self.store.evaluate_audiences_now()
+        entered = sum(1 for c in changes if c.change == "entered")
+        return {"entered": entered, "exited": len(changes) - entered}
+
+    def audience_members(self, name: str, limit: int, cursor: str | None) -> dict[str, Any]:
+        if self.store.audiences.get(name) is None:
+            raise CommandError(f"no audience is named {name!r}")
+        after = int(cursor) if cursor and cursor.isdigit() else 0
+        with self.store.reader() as con:
+            rows = con.execute(
+                """SELECT profile_id, entered_at FROM __kenning_audience_members
+                   WHERE audience = ? AND profile_id > ? ORDER BY profile_id LIMIT ?""",
+                [name, after, limit + 1],
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {
+            "members": [
+                {"profile_id": int(p), "entered_at": at.astimezone(UTC).isoformat()}
+                for p, at in rows
+            ],
+            "next_cursor": str(rows[-1][0]) if more else None,
+        }
 
     def explain(self, a: str, b: str) -> dict[str, Any]:
         try:
@@ -399,6 +466,32 @@ class RemoteBackend:
 
     def coverage(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v1/coverage")
+        return result
+
+    def list_audiences(self) -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = self._call("GET", "/v1/audiences")["audiences"]
+        return listed
+
+    def declare_audience(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PUT", f"/v1/audiences/{name}", json=spec)
+        return result
+
+    def remove_audience(self, name: str) -> None:
+        self._call("DELETE", f"/v1/audiences/{name}")
+
+    def preview_audience(self, spec: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v1/audiences/preview", json=spec)
+        return result
+
+    def evaluate_audiences(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v1/audiences/evaluate")
+        return result
+
+    def audience_members(self, name: str, limit: int, cursor: str | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        result: dict[str, Any] = self._call("GET", f"/v1/audiences/{name}/members", params=params)
         return result
 
     def explain(self, a: str, b: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ import sys
 import typer
 from rich.console import Console
 
-from kenning.cli import demo, export, identity, profiles, quarantine, sources, traits
+from kenning.cli import audiences, demo, export, identity, profiles, quarantine, sources, traits
 from kenning.cli.backend import CommandError
 from kenning.cli.coverage import coverage_command
 from kenning.cli.imports import import_command
@@ -33,6 +33,7 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(identity.app, name="identity")
 app.add_typer(profiles.app, name="profile")
 app.add_typer(traits.app, name="traits")
+app.add_typer(audiences.app, name="audiences")
 
 # Failures a user can cause and fix: reported as one line, never a traceback.
 USER_ERRORS = (CommandError, MappingError, FileFormatError, ConfigError, ValueError, OSError)

@@ -13,7 +13,8 @@ from typing import Any
 
 import duckdb
 
-from kenning.audiences.realtime import AudienceEvaluator
+from kenning.audiences.membership import Change
+from kenning.audiences.realtime import AudienceEvaluator, batch_evaluate
 from kenning.audiences.stage import AudienceStage
 from kenning.identity.matching.realtime import RealtimeMatching
 from kenning.identity.matching.settings import MatchSettings
@@ -181,6 +182,13 @@ class Store:
                 self, self.audiences, batch_minutes=batch_minutes
             )
             self.audience_evaluator.start()
+
+    def evaluate_audiences_now(self) -> list[Change]:
+        """Evaluate every audience for everyone and record the changes (in turn with the
+        server's evaluator, when one runs)."""
+        if self.audience_evaluator is not None:
+            return self.audience_evaluator.evaluate_everyone()
+        return batch_evaluate(self, self.audiences)
 
     def stats(self) -> dict[str, Any]:
         with self.reader() as con:

@@ -216,16 +216,26 @@ _TALLY_COLUMNS = (
 )  # fmt: skip
 
 
+TALLIES = "__kenning_trait_tallies"
+VALUES = "__kenning_trait_values"
+
+
 def recompute(
-    con: duckdb.DuckDBPyConnection, definitions: Sequence[TraitDefinition], now: datetime
+    con: duckdb.DuckDBPyConnection,
+    definitions: Sequence[TraitDefinition],
+    now: datetime,
+    *,
+    tallies: str = TALLIES,
+    values: str = VALUES,
 ) -> None:
     """Replace the tallies of ``definitions`` with ones computed from the log (windows end at
-    ``now``), inside the caller's transaction."""
+    ``now``), inside the caller's transaction; ``tallies`` and ``values`` name the tables
+    written (a preview writes temporary ones)."""
     if not definitions:
         return
     names = [d.name for d in definitions]
-    con.execute("DELETE FROM __kenning_trait_tallies WHERE trait = ANY(?)", [names])
-    con.execute("DELETE FROM __kenning_trait_values WHERE trait = ANY(?)", [names])
+    con.execute(f"DELETE FROM {tallies} WHERE trait = ANY(?)", [names])
+    con.execute(f"DELETE FROM {values} WHERE trait = ANY(?)", [names])
     base = _Base(definitions)
     where, params = _prefilter(definitions, now)
     base.create(con, where, params)
@@ -238,12 +248,12 @@ def recompute(
         table, sql, params = _aggregate(key[-1], members[0], base, now)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_SHARED} AS {sql}", params)
         if table == "values":
-            insert = f"""INSERT INTO __kenning_trait_values
+            insert = f"""INSERT INTO {values}
                          SELECT profile_id, ?, value, n, last_at, last_seq FROM {_SHARED}"""
         else:  # the aggregate fills some tally columns; the others are NULL
             present = {c for c, *_ in con.execute(f"FROM {_SHARED} LIMIT 0").description or ()}
             selected = ", ".join(c if c in present else "NULL" for c in _TALLY_COLUMNS)
-            insert = f"""INSERT INTO __kenning_trait_tallies
+            insert = f"""INSERT INTO {tallies}
                          SELECT profile_id, ?, {selected} FROM {_SHARED}"""
         for d in members:  # one aggregate, written once per trait that shares it
             con.execute(insert, [d.name])

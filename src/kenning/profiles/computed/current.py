@@ -22,14 +22,20 @@ def _time_json(micros: str) -> str:
     return f"to_json(strftime(make_timestamp({micros}), '%Y-%m-%dT%H:%M:%S.%f+00:00'))"
 
 
-def computed_values_sql(definition: TraitDefinition, params: list[Any]) -> str:
-    """``(profile_id, value)`` per current profile with tallies for ``definition``."""
+def computed_values_sql(
+    definition: TraitDefinition,
+    params: list[Any],
+    tallies: str = "__kenning_trait_tallies",
+    values: str = "__kenning_trait_values",
+) -> str:
+    """``(profile_id, value)`` per current profile with tallies for ``definition`` (in the
+    tables ``tallies`` and ``values``)."""
     params.append(definition.name)
     kind = definition.kind
     if kind in {Kind.MOST_FREQUENT, Kind.UNIQUE_LIST, Kind.UNIQUE_COUNT}:
         counted = f"""SELECT {_CURRENT} AS profile_id, t.value, sum(t.n) AS n,
                              max((t.last_at, t.last_seq)) AS latest
-                      FROM __kenning_trait_values t {_REDIRECTED}
+                      FROM {values} t {_REDIRECTED}
                       WHERE t.trait = ? GROUP BY ALL"""
         value = {
             Kind.UNIQUE_COUNT: "to_json(count(*))",
@@ -54,5 +60,5 @@ def computed_values_sql(definition: TraitDefinition, params: list[Any]) -> str:
         else "arg_max(t.last_value, (t.last_at, t.last_seq))::JSON",
     }[kind]
     return f"""SELECT {_CURRENT} AS profile_id, {value} AS value
-               FROM __kenning_trait_tallies t {_REDIRECTED}
+               FROM {tallies} t {_REDIRECTED}
                WHERE t.trait = ? GROUP BY 1"""
