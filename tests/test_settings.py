@@ -16,12 +16,20 @@ def test_config_file_sets_identity_rules(tmp_path: Path, monkeypatch: pytest.Mon
     assert Settings.from_env().identity.phone_region == "GB"
 
 
+def test_the_audience_batch_interval_comes_from_the_config(tmp_path: Path) -> None:
+    config = tmp_path / "kenning.yaml"
+    config.write_text("audiences: {batch_minutes: 15}\n")
+    assert Settings.from_env(config).audience_batch_minutes == 15.0
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("identity: [\n", "not valid YAML"),
         ("- a\n", "must hold a mapping"),
-        ("audiences: {}\n", "unknown sections audiences"),
+        ("campaigns: {}\n", "unknown sections campaigns"),
+        ("audiences: {batch_minutes: 0}\n", "audiences takes batch_minutes"),
+        ("audiences: {every: 5}\n", "audiences takes batch_minutes"),
         ("identity: {phone: GB}\n", "unknown identity settings: phone"),
     ],
 )

@@ -631,7 +631,8 @@ def test_many_people_are_evaluated_alike() -> None:
 # Every operator on a node no one has a value for: a prediction (none is kept yet), a trait
 # no one has, a computed trait not defined, a household no one is in. Only exists: false, ne
 # and not_in hold, in both evaluators.
-NO_VALUE = [("trait", "nothing"), ("computed", "nope"), ("household", "size")]
+NO_VALUE = [("prediction", "churn_30d"), ("trait", "nothing"), ("computed", "nope"),
+            ("household", "size")]  # fmt: skip
 
 
 @pytest.mark.parametrize(("kind", "name"), NO_VALUE)
@@ -646,6 +647,25 @@ def test_a_node_on_no_value(store: Store, kind: str, name: str) -> None:
         (person,) = _people(con)
         assert python_members(store, con, audiences, NOW) == {(a, person) for a in expected}
         assert sql_members(store, con, audiences, NOW) == {(a, person) for a in expected}
+
+
+def test_a_computed_time_is_the_same_text_to_both(store: Store) -> None:
+    """A computed time is text: ``eq`` on it compares text, so both evaluators must write it
+    alike (read.py: ``isoformat()``, no fraction when there is none)."""
+    _write(store, [as_message(_m(0, "track", 2, event="Order Completed"), 0)], 1)
+    with store.reader() as con:
+        (person,) = _people(con)
+        definitions = list(store.computed.definitions.values())
+        ((_, (_, rows)),) = read_people(con, [person]).items()
+        written = computed_traits(rows, definitions)["last_order_at"]
+        assert written == (NOW - timedelta(days=2, hours=6)).isoformat()
+        audiences = [
+            Audience("same", parse({"computed": "last_order_at", "eq": written})),
+            Audience("listed", parse({"computed": "first_seen", "in": [written]})),
+            Audience("fraction", parse({"computed": "last_seen", "contains": ".000000"})),
+        ]
+        assert python_members(store, con, audiences, NOW) == {("same", person), ("listed", person)}
+        assert sql_members(store, con, audiences, NOW) == {("same", person), ("listed", person)}
 
 
 # -- one value rule at a time -------------------------------------------------------------------
@@ -731,7 +751,7 @@ def test_one_rule_on_one_value_alike(
 
 def _same_value(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str) and as_time(a) is not None:
-        # The same instant.
+        # The same instant (the same text: test_a_computed_time_is_the_same_text_to_both).
         return as_time(a) == as_time(b)
     if isinstance(a, float) and isinstance(b, float):
         return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-9)

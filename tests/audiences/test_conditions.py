@@ -253,6 +253,39 @@ def test_the_root_of_the_path_is_the_callers() -> None:
     assert raised.value.field == "body.condition.all[0]"
 
 
+# An operand of the wrong JSON type is named by the operator's path, not by the name of the
+# Python type pydantic tried last (``condition.eq.str``).
+WRONG_TYPE: list[tuple[dict[str, Any], str]] = [
+    ({"trait": "x", "eq": [1]}, "condition.eq"),
+    ({"trait": "x", "gt": [1]}, "condition.gt"),
+    ({"trait": "x", "in": [[1]]}, "condition.in[0]"),
+    ({"all": [{"trait": "x", "contains": {}}]}, "condition.all[0].contains"),
+    ({"event": 5}, "condition.event"),
+]
+
+
+@pytest.mark.parametrize(("spec", "field"), WRONG_TYPE)
+def test_an_operand_of_the_wrong_type_names_the_operator(spec: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConditionError) as raised:
+        parse(spec)
+    assert raised.value.field == field
+
+
+# null is no operand: ``{"gt": null}`` would otherwise pass as the one operator, and then
+# fail to compare (a TypeError while evaluating) or hold for everyone (``ne: null``).
+NULL_OPERANDS = [
+    "eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "exists", "contains", "within_last",
+    "before_last", "within_next", "anniversary_within",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("operator", NULL_OPERANDS)
+def test_null_is_no_operand(operator: str) -> None:
+    with pytest.raises(ConditionError) as raised:
+        parse({"all": [{"trait": "x", operator: None}]})
+    assert raised.value.field in {"condition.all[0]", f"condition.all[0].{operator}"}
+
+
 # -- the JSON Schema --------------------------------------------------------------------------
 
 
@@ -422,6 +455,26 @@ def test_the_schema_refuses_what_parse_refuses(spec: Any) -> None:
         parse(spec)
 
 
+# Parse takes no more than the schema publishes: a boolean is not a number (``gt: true`` is
+# no ``gt: 1``), text is not a boolean or a count.
+LAX: list[dict[str, Any]] = [
+    {"trait": "x", "gt": True},
+    {"trait": "x", "exists": "yes"},
+    {"trait": "x", "exists": 1},
+    {"consent": "a", "granted": "no"},
+    {"audience": "a", "member": "false"},
+    {"event": "X", "performed": 0},
+    {"event": "X", "at_least": "2"},
+]
+
+
+@pytest.mark.parametrize("spec", LAX)
+def test_parse_is_as_strict_as_the_schema(spec: dict[str, Any]) -> None:
+    assert not valid(CONDITION_SCHEMA, spec)
+    with pytest.raises(ConditionError):
+        parse(spec)
+
+
 def _documented() -> list[Any]:
     """The YAML examples in docs/audiences.md: whole audiences, and conditions separated by
     blank lines."""
@@ -470,6 +523,7 @@ BAD_AUDIENCES: list[tuple[Any, str | None, str, str]] = [
     ({"name": "a b", "condition": CONDITION}, None, "name", "lower case"),
     ({"name": "a" * 65, "condition": CONDITION}, None, "name", "at most 64"),
     ({"name": 7, "condition": CONDITION}, None, "name", "lower case"),
+    ({"name": "a\n", "condition": CONDITION}, None, "name", "lower case"),
     ({"name": "other", "condition": CONDITION}, "mine", "name", "the name in the body is not"),
     ({"condition": CONDITION}, "Mine", "name", "lower case"),
     ({"name": "a", "description": 3, "condition": CONDITION}, None, "description", "text"),

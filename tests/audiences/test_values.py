@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from kenning.audiences.compile import test_sql as compile_test_sql
-from kenning.audiences.conditions import parse, parse_duration
+from kenning.audiences.conditions import ConditionError, parse, parse_duration
 from kenning.audiences.evaluate import Facts, holds
 from kenning.audiences.values import MISSING, as_time, days_to_anniversary
 from kenning.audiences.values import test as value_test
@@ -321,6 +321,75 @@ def test_a_value_rule(
     expected: bool,
 ) -> None:
     assert evaluate(con, op, operand, value, now) is expected
+
+
+# Text that looks like time to one reader and not to the other. Python's datetime refuses an
+# hour of 24, an offset of 24 hours or more and the year 0; DuckDB reads them (2024-01-01T24:00
+# as the next midnight), so the same trait would put a person in an audience in batch and
+# take them out in real time. (value, a test every time passes)
+TIME_EDGES: list[tuple[str, str, str]] = [
+    ("2024-01-01T24:00", "gt", "1900-01-01"),
+    ("2024-01-01T24:00:00", "gt", "1900-01-01"),
+    ("2024-01-01T10:00:00+24:00", "gt", "1900-01-01"),
+    ("2024-01-01T10:00:00+25:00", "gt", "1900-01-01"),
+    ("2024-01-01T10:00:00+23:60", "gt", "1900-01-01"),
+    ("2024-01-01T10:00:00-99:00", "gt", "1900-01-01"),
+    ("0000-06-01", "lt", "2024-01-01"),
+    ("2024-01-01T23:59:60Z", "gt", "1900-01-01"),
+    ("2024-01-01T10:60", "gt", "1900-01-01"),
+]
+
+
+@pytest.mark.parametrize(("value", "op", "operand"), TIME_EDGES)
+def test_time_text_is_time_to_both_evaluators_or_to_neither(
+    con: duckdb.DuckDBPyConnection, value: str, op: str, operand: str
+) -> None:
+    is_time = as_time(value) is not None
+    assert in_python(con, op, operand, value, NOW) is is_time
+    assert in_sql(con, op, operand, value, NOW) is is_time
+
+
+# A time whose UTC date falls outside the years 1 to 9999 (0001-01-01 at +01:00 is 31
+# December of the year 0 in UTC).
+EXTREME_TIMES = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01",
+                 "9999-12-31T23:59:59Z"]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", EXTREME_TIMES)
+@pytest.mark.parametrize("span", ["1d", "366d"])
+def test_an_anniversary_of_an_extreme_time_is_decided_alike(
+    con: duckdb.DuckDBPyConnection, value: str, span: str
+) -> None:
+    python = in_python(con, "anniversary_within", span, value, NOW)  # raises no OverflowError
+    assert python is in_sql(con, "anniversary_within", span, value, NOW)
+
+
+# Conditions parse accepts are evaluated without error, by both evaluators; or parse refuses
+# them. A number beyond a double, or a window reaching past the year 1 or 9999, would raise
+# OverflowError in both (and stop the real-time evaluator for the people it was evaluating).
+EXTREME_OPERANDS: list[dict[str, Any]] = [
+    {"trait": "x", "gt": 10**400},
+    {"trait": "x", "eq": 10**400},
+    {"trait": "x", "in": [1, 10**400]},
+    {"trait": "x", "within_last": "1000000d"},
+    {"trait": "x", "before_last": "150000w"},
+    {"trait": "x", "within_next": "3000000d"},
+    {"trait": "x", "anniversary_within": "1000000d"},
+]
+
+
+@pytest.mark.parametrize("spec", EXTREME_OPERANDS)
+def test_an_accepted_operand_can_be_evaluated(
+    con: duckdb.DuckDBPyConnection, spec: dict[str, Any]
+) -> None:
+    try:
+        condition = parse(spec)
+    except ConditionError:
+        return  # refused: fine
+    op, operand = condition.operator
+    for value in (5, "2024-01-01", MISSING):
+        python = value_test(op, operand, value, NOW)
+        assert in_sql(con, op, spec[op] if op in DURATIONS else operand, value, NOW) is python
 
 
 def test_today_is_day_zero_of_an_anniversary() -> None:

@@ -71,7 +71,7 @@ def parse_audience(spec: object, name: str | None = None) -> Audience:
     given = spec.get("name", name)
     if name is not None and given != name:
         raise ConditionError(f"the name in the body is not {name!r}", "name")
-    if not isinstance(given, str) or not _NAME.match(given):
+    if not isinstance(given, str) or not _NAME.fullmatch(given):
         raise ConditionError(
             "an audience's name is lower case letters, digits and _, starting with a letter, "
             "at most 64 characters",

@@ -27,7 +27,7 @@ from kenning.audiences.conditions import (
     TraitTest,
     walk,
 )
-from kenning.audiences.values import TIME_TEXT, as_time
+from kenning.audiences.values import FIRST_MICROS, LAST_MICROS, MISSING, TIME_TEXT, as_time, test
 from kenning.profiles.computed.batch import json_equals_sql, json_number_sql
 from kenning.profiles.computed.current import ZERO_SQL, computed_values_sql
 from kenning.profiles.computed.definitions import TraitDefinition
@@ -140,10 +140,12 @@ def _present(v: str) -> str:
 def _time_us(v: str) -> str:
     """``values.as_time`` in SQL, as microseconds since the epoch."""
     text = f"json_extract_string({v}, '$')"
-    return f"""(CASE WHEN json_type({v}) = 'VARCHAR' AND regexp_full_match({text}, '{TIME_TEXT}')
+    micros = f"""(CASE WHEN json_type({v}) = 'VARCHAR' AND regexp_full_match({text}, '{TIME_TEXT}')
                 THEN CASE WHEN regexp_matches({text}, '(Z|[+-][0-9]{{2}}:[0-9]{{2}})$')
                           THEN epoch_us(TRY_CAST({text} AS TIMESTAMPTZ))
                           ELSE epoch_us(TRY_CAST({text} AS TIMESTAMP)) END END)"""
+    return f"""(CASE WHEN {micros} BETWEEN {FIRST_MICROS} AND {LAST_MICROS}
+                THEN {micros} END)"""
 
 
 def _micros(at: datetime) -> int:
@@ -225,7 +227,7 @@ def condition_sql(
     if isinstance(condition, HouseholdTest):
         return test_sql(*condition.operator, f"f.h_{condition.household}", params, now)
     if isinstance(condition, PredictionTest):  # predictions are not kept yet: none is there
-        return test_sql(*condition.operator, "NULL::JSON", params, now)
+        return "true" if test(*condition.operator, MISSING, now) else "false"
     if isinstance(condition, EventTest):
         count = f"coalesce(TRY_CAST(f.{inputs.computed[condition.counter.name]} AS BIGINT), 0)"
         least, most = condition.bounds

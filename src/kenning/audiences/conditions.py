@@ -25,12 +25,13 @@ result (tested).
 the path of the bad node (``all[1].gte``).
 """
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 from pydantic import (
     BaseModel,
@@ -46,6 +47,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from kenning.audiences.values import as_time
 from kenning.profiles.computed.definitions import (
@@ -61,6 +63,9 @@ from kenning.profiles.computed.definitions import (
 _DURATION = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 DURATION_PATTERN = r"^\d+[hdw]$"
+T = TypeVar("T")
+MAX_EXACT = 2**53  # integers a DOUBLE holds exactly
+MAX_DURATION = timedelta(days=36_525)  # a century: times beyond overflow a date
 
 
 class ConditionError(ValueError):
@@ -76,10 +81,14 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if value > MAX_DURATION.days:
+            raise ValueError("a duration is at most a century (36525d)")
         return timedelta(days=value)
     match = _DURATION.match(value) if isinstance(value, str) else None
     if match is None or int(match[1]) == 0:
         raise ValueError("a duration is like 30d, 12h or 4w")
+    if int(match[1]) > MAX_DURATION / _UNITS[match[2]]:
+        raise ValueError("a duration is at most a century (36525d)")
     return int(match[1]) * _UNITS[match[2]]
 
 
@@ -98,6 +107,10 @@ Scalar = str | int | float | bool
 # A number, or a date or time (ISO 8601 text) for the order operators.
 Ordered = int | float | str
 
+Count = Annotated[int, Field(ge=0)]
+NonEmpty = Annotated[list[Scalar], Field(min_length=1)]
+MessageType = Literal["track", "page", "screen", "identify", "group", "alias"]
+
 VALUE_OPERATORS = (
     "eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "exists", "contains",
     "within_last", "before_last", "within_next", "anniversary_within",
@@ -105,8 +118,20 @@ VALUE_OPERATORS = (
 HOUSEHOLD_FIELDS = ("id", "size", "others", "adults", "children", "age_unknown")
 
 
+def _bounded(value: T) -> T:
+    """A number both Python and SQL (a DOUBLE) hold exactly."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, int) and abs(value) > MAX_EXACT:
+        raise ValueError(f"numbers are at most {MAX_EXACT} in size")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("a number must be finite")
+    return value
+
+
 class _Node(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # Strict: "2" is no count and true no number, as the schema says.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
 
 class ValueTest(_Node):
@@ -117,38 +142,58 @@ class ValueTest(_Node):
     ago; ``within_next``: a time in the next N; ``anniversary_within``: a date whose day and
     month come in the next N (today included), for birthdays and signup anniversaries."""
 
-    eq: Scalar | None = None
-    ne: Scalar | None = None
-    gt: Ordered | None = None
-    gte: Ordered | None = None
-    lt: Ordered | None = None
-    lte: Ordered | None = None
-    in_: list[Scalar] | None = Field(default=None, alias="in", min_length=1)
-    not_in: list[Scalar] | None = Field(default=None, min_length=1)
-    exists: bool | None = None
-    contains: Scalar | None = None
-    within_last: Duration | None = None
-    before_last: Duration | None = None
-    within_next: Duration | None = None
-    anniversary_within: Duration | None = None
+    eq: Scalar | SkipJsonSchema[None] = None
+    ne: Scalar | SkipJsonSchema[None] = None
+    gt: Ordered | SkipJsonSchema[None] = None
+    gte: Ordered | SkipJsonSchema[None] = None
+    lt: Ordered | SkipJsonSchema[None] = None
+    lte: Ordered | SkipJsonSchema[None] = None
+    in_: NonEmpty | SkipJsonSchema[None] = Field(default=None, alias="in")
+    not_in: NonEmpty | SkipJsonSchema[None] = None
+    exists: bool | SkipJsonSchema[None] = None
+    contains: Scalar | SkipJsonSchema[None] = None
+    within_last: Duration | SkipJsonSchema[None] = None
+    before_last: Duration | SkipJsonSchema[None] = None
+    within_next: Duration | SkipJsonSchema[None] = None
+    anniversary_within: Duration | SkipJsonSchema[None] = None
 
     @field_validator("gt", "gte", "lt", "lte")
     @classmethod
     def _number_or_date(cls, value: Ordered | None) -> Ordered | None:
         if isinstance(value, str) and as_time(value) is None:
             raise ValueError("compare with a number or a date (ISO 8601, e.g. 2026-01-31)")
+        return _bounded(value)
+
+    @field_validator("eq", "ne", "contains")
+    @classmethod
+    def _bounded_scalar(cls, value: Scalar | None) -> Scalar | None:
+        return _bounded(value)
+
+    @field_validator("in_", "not_in")
+    @classmethod
+    def _bounded_list(cls, value: list[Scalar] | None) -> list[Scalar] | None:
+        for item in value or ():
+            _bounded(item)
         return value
 
     @model_validator(mode="after")
     def _one_operator(self) -> "ValueTest":
-        given = [name for name in self.model_fields_set if name in _OPERATOR_FIELDS]
+        given = [
+            name
+            for name in self.model_fields_set
+            if name in _OPERATOR_FIELDS and getattr(self, name) is not None
+        ]
         if len(given) != 1:
             raise ValueError(f"give exactly one operator of {', '.join(VALUE_OPERATORS)}")
         return self
 
     @property
     def operator(self) -> tuple[str, Any]:
-        name = next(n for n in self.model_fields_set if n in _OPERATOR_FIELDS)
+        name = next(
+            n
+            for n in self.model_fields_set
+            if n in _OPERATOR_FIELDS and getattr(self, n) is not None
+        )
         return _OPERATOR_FIELDS[name], getattr(self, name)
 
 
@@ -177,15 +222,18 @@ class EventTest(_Node):
     is ``at_most: 0``."""
 
     event: str | list[str] = Field(description="an event name or a list of them")
-    type: list[Literal["track", "page", "screen", "identify", "group", "alias"]] | None = None
-    where: dict[str, Any] | None = Field(
+    type: (
+        list[Literal["track", "page", "screen", "identify", "group", "alias"]]
+        | SkipJsonSchema[None]
+    ) = None
+    where: dict[str, Any] | SkipJsonSchema[None] = Field(
         default=None,
         description="path -> value or {operator: operand}, as a computed trait's where",
     )
-    within: Duration | None = None
-    at_least: int | None = Field(default=None, ge=0)
-    at_most: int | None = Field(default=None, ge=0)
-    performed: bool | None = None
+    within: Duration | SkipJsonSchema[None] = None
+    at_least: Count | SkipJsonSchema[None] = None
+    at_most: Count | SkipJsonSchema[None] = None
+    performed: bool | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _counts(self) -> "EventTest":
@@ -331,22 +379,22 @@ def _message(error: Any) -> str:
 
 
 def _path(root: str, spec: object, loc: tuple[Any, ...]) -> str:
-    """Pydantic's location with the union's tags taken out: ``all[1].gte``."""
-    path = root
+    """Pydantic's location as a path into ``spec``: the union's tags and the names of the
+    types it tried (``str``, ``int``) taken out: ``all[1].gte``."""
+    path, node = root, spec
     expecting_node = True
-    items = list(loc)
-    while items:
-        item = items.pop(0)
+    for item in loc:
         if expecting_node and isinstance(item, str) and item in _KINDS:
             expecting_node = False  # the tag pydantic adds for the union member
             continue
-        if isinstance(item, int):
-            path += f"[{item}]"
+        key = {"in_": "in", "not_": "not"}.get(item, item) if isinstance(item, str) else item
+        if isinstance(node, dict) and isinstance(key, str) and key in node:
+            path, node = f"{path}.{key}", node[key]
+            expecting_node = key == "not"
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            path, node = f"{path}[{key}]", node[key]
             expecting_node = True
-            continue
-        name = "in" if item == "in_" else "not" if item == "not_" else str(item)
-        path += f".{name}"
-        expecting_node = name == "not"
+        # anything else names a type pydantic tried, not a place in the condition
     return path
 
 

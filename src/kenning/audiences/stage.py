@@ -16,7 +16,7 @@ import orjson
 
 from kenning.audiences.audience import Audience, in_order, parse_audience
 from kenning.audiences.conditions import ConditionError
-from kenning.audiences.membership import ChangeListener
+from kenning.audiences.membership import EXITED, Change, ChangeListener, apply_changes
 from kenning.identity.graph import Merge
 from kenning.identity.stitching import IdentityStage
 from kenning.profiles.computed.stage import ComputedTraitStage
@@ -123,7 +123,12 @@ class AudienceStage:
         ).fetchall()
         if not found:
             raise KeyError(name)
-        con.execute("DELETE FROM __kenning_audience_members WHERE audience = ?", [name])
+        members = con.execute(
+            "SELECT profile_id FROM __kenning_audience_members WHERE audience = ?", [name]
+        ).fetchall()
+        # Its members leave it, recorded as every exit is.
+        exits = [Change(name, int(p), EXITED) for (p,) in members]
+        apply_changes(con, exits, datetime.now(UTC), "removed", self.listeners)
         self.load(con)
         self._computed.sync(con)
 

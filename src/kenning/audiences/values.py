@@ -17,10 +17,16 @@ from typing import Any
 
 from kenning.profiles.computed.tally import equals, number
 
+# Hours 00-23, minutes and seconds 00-59, offsets under a day, years 0001-9999: what Python's
+# fromisoformat and DuckDB's casts both read, and read alike.
 TIME_TEXT = (
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?"
+    r"([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?"
 )
+# The instants a Python datetime holds in UTC, in microseconds since the epoch.
+FIRST_MICROS = -62_135_596_800_000_000
+LAST_MICROS = 253_402_300_799_999_999
 _TIME = re.compile(TIME_TEXT)
 _ORDER = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}
 MISSING: Any = object()
@@ -34,9 +40,10 @@ def as_time(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:  # 2024-02-30 matches the pattern and is no date
+        # An instant outside the years 1-9999 in UTC (0001-01-01T00:00+01:00) is no time.
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # 2024-02-30 matches the pattern and is no date
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def is_time_operand(value: Any) -> bool:

@@ -19,7 +19,11 @@ _REDIRECTED = "LEFT JOIN __kenning_profile_redirects r USING (profile_id)"
 
 
 def _time_json(micros: str) -> str:
-    return f"to_json(strftime(make_timestamp({micros}), '%Y-%m-%dT%H:%M:%S.%f+00:00'))"
+    """As read.py writes a time (Python's isoformat: no fraction when it is zero)."""
+    at = f"make_timestamp({micros})"
+    return f"""to_json(CASE WHEN ({micros}) % 1000000 = 0
+                       THEN strftime({at}, '%Y-%m-%dT%H:%M:%S+00:00')
+                       ELSE strftime({at}, '%Y-%m-%dT%H:%M:%S.%f+00:00') END)"""
 
 
 def computed_values_sql(
