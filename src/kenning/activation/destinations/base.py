@@ -163,10 +163,15 @@ NOT_ATTEMPTED_UNREACHABLE = "not attempted: destination unreachable"
 NOT_ATTEMPTED_ORDER = "not attempted: an earlier delivery for this profile is waiting"
 
 
+def unreachable(outcome: Outcome) -> bool:
+    """A retry without a status or reply code: the destination did not answer (timeout,
+    refused or lost connection), so each further try in the same call would fail alike."""
+    return outcome.status == "retry" and outcome.code is None
+
+
 def send_each(
     deliveries: Sequence[Delivery],
     send_one: Callable[[Delivery], Outcome],
-    unreachable: Callable[[Outcome], bool],
 ) -> list[Outcome]:
     """Send deliveries one by one, in order, keeping two promises to the outbox.
 

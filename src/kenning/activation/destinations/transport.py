@@ -234,12 +234,6 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
         seen = seen.__cause__ or seen.__context__
 
 
-def unreachable(outcome: Outcome) -> bool:
-    """An outcome after which the rest of a call's deliveries are not tried: the destination
-    did not answer, and each further try would wait out the same timeout."""
-    return outcome.status == "retry" and outcome.code is None
-
-
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
     """``Retry-After`` as seconds: a number of seconds or an HTTP date.
 

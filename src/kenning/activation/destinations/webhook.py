@@ -41,7 +41,6 @@ from kenning.activation.destinations.transport import (
     outcome_of_answer,
     outcome_of_error,
     post,
-    unreachable,
 )
 
 SIGNATURE_HEADER = "X-Kenning-Signature"
@@ -164,7 +163,7 @@ class Webhook:
         return orjson.dumps(sent, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
 
     def send_many(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
-        return send_each(deliveries, self.send, unreachable)
+        return send_each(deliveries, self.send)
 
     def send(self, delivery: Delivery) -> Outcome:
         try:
