@@ -141,6 +141,7 @@ class FileExport:
                 outcome = Outcome.retry(f"could not write ({_errno_name(error)})")
             for i, *_ in group:
                 outcomes[i] = outcome
+        assert all(o is not None for o in outcomes)
         return [o for o in outcomes if o is not None]
 
     def write_snapshot(
