@@ -88,6 +88,17 @@ def test_a_redirect_to_another_scheme_is_refused(http_server: ScriptedServer) ->
     )
 
 
+@pytest.mark.parametrize(
+    ("location", "code"), [("http://127.0.0.1:b/", None), ("http://127.0.0.1:99999/", 302)]
+)
+def test_a_redirect_to_a_url_that_is_not_one_is_refused(
+    http_server: ScriptedServer, location: str, code: int | None
+) -> None:
+    http_server.script(redirect(302, location))
+    assert _send(http_server.url, ONLY_FIRST) == ("failed", code, "redirect to an invalid URL")
+    assert len(http_server.requests) == 1
+
+
 def test_extra_headers_do_not_follow_a_redirect_to_another_origin() -> None:
     context = DestinationContext(allow_private=True, timeout_seconds=1)
     with running("127.0.0.1") as first, running("127.0.0.2") as second:

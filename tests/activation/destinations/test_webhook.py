@@ -229,6 +229,8 @@ GOOD = {"url": "https://hooks.example.com/in", "secret": SECRET}
         ({**GOOD, "url": "file:///etc/passwd"}, "config.url"),
         ({**GOOD, "url": "https://"}, "config.url"),
         ({**GOOD, "url": "https://user:pw@example.com/"}, "config.url"),
+        ({**GOOD, "url": "https://example.com:99999/"}, "config.url"),
+        ({**GOOD, "url": "https://example.com:0/"}, "config.url"),
         ({**GOOD, "url": 5}, "config.url"),
         ({"url": GOOD["url"]}, "config.secret"),
         ({**GOOD, "secret": "short"}, "config.secret"),

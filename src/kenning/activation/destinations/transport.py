@@ -124,7 +124,7 @@ class Answer:
 
 
 class RedirectRefused(Exception):
-    def __init__(self, detail: str, status: int) -> None:
+    def __init__(self, detail: str, status: int | None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.status = status
@@ -149,7 +149,14 @@ def post(
         request = client.build_request("POST", target, content=content, headers=sent)
         if auth is not None and same_origin:
             request.headers["Authorization"] = basic_auth(*auth)
-        response = client.send(request, stream=True)
+        try:
+            response = client.send(request, stream=True)
+        except httpx.RemoteProtocolError as error:
+            # httpx parses a redirect's Location even when it does not follow it, and calls
+            # one it cannot parse a protocol error; it is the answer, not the connection.
+            if "location header" in str(error).lower():
+                raise RedirectRefused("redirect to an invalid URL", None) from error
+            raise
         try:
             body = _read_start(response)
         finally:
@@ -157,13 +164,37 @@ def post(
         status = response.status_code
         if status not in FOLLOWED_REDIRECTS or "location" not in response.headers:
             return Answer(status, response.headers, body)
-        following = target.join(response.headers["location"])
+        try:
+            following = target.join(response.headers["location"])
+        except httpx.InvalidURL:
+            raise RedirectRefused("redirect to an invalid URL", status) from None
         if following.scheme not in ("http", "https"):
             raise RedirectRefused("redirect to a scheme other than http(s)", status)
+        if url_problem(following) is not None:
+            raise RedirectRefused("redirect to an invalid URL", status)
         if target.scheme == "https" and following.scheme == "http":
             raise RedirectRefused("redirect from https to http", status)
         target = following
     raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects", status)
+
+
+def url_problem(url: httpx.URL) -> str | None:
+    """What makes ``url`` unusable for a destination, or None.
+
+    >>> url_problem(httpx.URL("https://hooks.example.com/in"))
+    >>> url_problem(httpx.URL("http://example.com:99999/"))
+    'the port is 1 to 65535'
+    """
+    if url.scheme not in ("http", "https"):
+        return "the URL's scheme is http or https"
+    if not url.host:
+        return "the URL names a host"
+    if url.port is not None and not 0 < url.port < 65536:
+        # The resolver would not refuse it: glibc takes the port modulo 65536.
+        return "the port is 1 to 65535"
+    if url.userinfo:
+        return "put credentials in headers, not in the URL"
+    return None
 
 
 def basic_auth(username: str, password: str) -> str:

@@ -41,6 +41,7 @@ from kenning.activation.destinations.transport import (
     outcome_of_answer,
     outcome_of_error,
     post,
+    url_problem,
 )
 
 SIGNATURE_HEADER = "X-Kenning-Signature"
@@ -63,13 +64,9 @@ _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~" + string.ascii_letters + string.digit
 
 
 def validate_http_url(value: str) -> str:
-    url = httpx.URL(value)
-    if url.scheme not in ("http", "https"):
-        raise ValueError("the URL's scheme is http or https")
-    if not url.host:
-        raise ValueError("the URL names a host")
-    if url.userinfo:
-        raise ValueError("put credentials in headers, not in the URL")
+    problem = url_problem(httpx.URL(value))
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
