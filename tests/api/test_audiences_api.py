@@ -71,6 +71,24 @@ def test_an_audience_is_entered_and_left_in_real_time(
         mine = [c for c in changes if c["audience"] == name]
         assert [c["event"] for c in mine] == ["Audience Exited", "Audience Entered"]
         assert {c["cause"] for c in mine} == {"realtime"}
+        timeline = client.get(f"/v1/profiles/user_id:{user}/events", params={"limit": 3})
+        items = timeline.json()["items"]
+        # The exit follows the withdrawal that caused it, the entry the order that did.
+        assert [i.get("event", i["type"]) for i in items] == [
+            "Audience Exited", "identify", "Audience Entered"
+        ]  # fmt: skip
+        assert items[0]["properties"] == {"audience": name, "cause": "realtime"}
+        assert items[0]["context"]["kenning"]["derived"] is True
+        rest = client.get(
+            f"/v1/profiles/user_id:{user}/events",
+            params={"cursor": timeline.json()["next_cursor"]},
+        ).json()["items"]
+        assert [i.get("event") for i in rest][:2] == ["Order Completed", "Order Completed"]
+        assert rest[0]["properties"]["revenue"] == 150
+        entered = client.get(
+            f"/v1/profiles/user_id:{user}/events", params={"event": "Audience Entered"}
+        ).json()["items"]
+        assert [i["properties"]["audience"] for i in entered] == [name]
         described = client.get(f"/v1/audiences/{name}").json()
         assert described["size"] == 0 and described["sizes"][0]["cause"] == "batch"
 

@@ -190,31 +190,40 @@ def events(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Page:
-    """The profile's events, newest first (by event time, then log order). The cursor is
-    opaque to callers: the position after the last event of the previous page."""
-    where = ["p.profile_id = ANY(?)"]
-    params: list[Any] = [list(ids)]
+    """The profile's timeline, newest first (by time, then log order): its events and its
+    ``Audience Entered``/``Audience Exited`` changes, the latter as track messages Kenning
+    wrote (``context.kenning.derived``). The cursor is opaque to callers: the position after
+    the last item of the previous page (a change's position is minus its id)."""
+    where = ["true"]
+    params: list[Any] = [list(ids), list(ids)]
     if cursor is not None:
         try:
             micros, seq = (int(part) for part in cursor.split(".", 1))
         except ValueError:
             raise CursorError("cursor is not one this API gave") from None
-        where.append("(epoch_us(e.timestamp), e.seq) < (?, ?)")
+        where.append("(micros, seq) < (?, ?)")
         params += [micros, seq]
     if event is not None:
-        where.append("e.event = ?")
+        where.append("event = ?")
         params.append(event)
     if since is not None:
-        where.append("e.timestamp >= ?")
+        where.append("at >= ?")
         params.append(since)
     if until is not None:
-        where.append("e.timestamp < ?")
+        where.append("at < ?")
         params.append(until)
     rows = con.execute(
-        f"""SELECT e.seq, epoch_us(e.timestamp), e.payload
-            FROM __kenning_events e JOIN __kenning_event_profiles p USING (seq)
+        f"""SELECT seq, micros, payload FROM (
+                SELECT e.seq, epoch_us(e.timestamp) AS micros, e.timestamp AS at, e.event,
+                       e.payload
+                FROM __kenning_events e JOIN __kenning_event_profiles p USING (seq)
+                WHERE p.profile_id = ANY(?)
+                UNION ALL
+                SELECT -c.id, epoch_us(c.changed_at), c.changed_at,
+                       {_CHANGE_EVENT}, {_CHANGE_MESSAGE}
+                FROM __kenning_audience_changes c WHERE c.profile_id = ANY(?))
             WHERE {" AND ".join(where)}
-            ORDER BY e.timestamp DESC, e.seq DESC LIMIT ?""",
+            ORDER BY micros DESC, seq DESC LIMIT ?""",
         [*params, limit + 1],
     ).fetchall()
     more = len(rows) > limit
@@ -223,6 +232,15 @@ def events(
         [orjson.loads(payload) for _, _, payload in rows],
         f"{rows[-1][1]}.{rows[-1][0]}" if more else None,
     )
+
+
+_CHANGE_EVENT = "CASE c.change WHEN 'entered' THEN 'Audience Entered' ELSE 'Audience Exited' END"
+_CHANGE_MESSAGE = f"""json_object(
+    'type', 'track', 'event', {_CHANGE_EVENT},
+    'messageId', 'audience-change-' || c.id,
+    'timestamp', strftime(make_timestamp(epoch_us(c.changed_at)), '%Y-%m-%dT%H:%M:%S.%fZ'),
+    'properties', json_object('audience', c.audience, 'cause', c.cause),
+    'context', json_object('kenning', json_object('derived', true)))::VARCHAR"""
 
 
 def search(
