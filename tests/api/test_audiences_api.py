@@ -144,3 +144,26 @@ def test_bad_conditions_are_refused_with_the_path_of_the_bad_node(admin: httpx.C
     assert unknown.status_code == 400 and "nope" in unknown.json()["message"]
     schema = admin.get("/v1/audiences/schema").json()
     assert "EventTest" in schema["$defs"] and "TraitTest" in schema["$defs"]
+
+
+def test_recomputed_households_reach_household_audiences(
+    server: LiveServer, admin: httpx.Client, collector: httpx.Client
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    address = {"street": f"{tag} Audience Row", "postalCode": "AU1 1AA", "country": "GB"}
+    batch = [
+        {"type": "identify", "anonymousId": f"hh-{tag}-{i}", "traits": {"address": address,
+                                                                      "street_tag": tag}}
+        for i in range(2)
+    ]  # fmt: skip
+    assert collector.post("/v1/batch", json={"batch": batch}).status_code == 200
+    name = f"shared_homes_{tag}"
+    condition = {"all": [{"trait": "street_tag", "eq": tag}, {"household": "size", "gte": 2}]}
+    declared = admin.put(f"/v1/audiences/{name}", json={"condition": condition})
+    assert declared.json()["size"] == 0  # no household computed yet
+    assert admin.post("/v1/identity/households", json={}).status_code == 200
+
+    def size() -> int:
+        return int(admin.get(f"/v1/audiences/{name}").json()["size"])
+
+    assert _until(lambda: size() == 2)

@@ -180,6 +180,7 @@ def compute_households(store: "Store", *, by_surname: bool = False) -> Household
             ).insert_into("__kenning_households")
 
     store.writer.run(write).result()
+    store.audiences.want_everyone()  # households are part of what audiences read
     sizes = Counter(Counter(assigned.values()).values())
     return HouseholdSummary(len(assigned), sum(sizes.values()), dict(sizes))
 
