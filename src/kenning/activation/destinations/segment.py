@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import httpx
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from kenning.activation.destinations.base import (
     NOT_ATTEMPTED_ORDER,
@@ -37,13 +37,13 @@ from kenning.activation.destinations.base import (
 )
 from kenning.activation.destinations.network import AddressNotAllowed
 from kenning.activation.destinations.transport import (
+    HttpUrl,
     RedirectRefused,
     guarded_client,
     outcome_of_answer,
     outcome_of_error,
     post,
 )
-from kenning.activation.destinations.webhook import validate_http_url
 
 MAX_BATCH_MESSAGES = 100
 MAX_BATCH_BYTES = 500_000
@@ -53,17 +53,9 @@ DROPPED_FIELDS = ("sentAt", "receivedAt", "writeKey")
 
 
 class SegmentConfig(ConfigModel):
-    url: str = Field(description="the endpoint's base URL, e.g. https://api.segment.io")
+    url: HttpUrl = Field(description="the endpoint's base URL, e.g. https://api.segment.io")
     write_key: str = Field(min_length=1, description="the receiving source's write key")
     timeout_seconds: float | None = Field(default=None, gt=0, le=300)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        try:
-            return validate_http_url(value)
-        except httpx.InvalidURL:
-            raise ValueError("not a URL") from None
 
 
 def batch_url(base: str) -> str:

@@ -16,10 +16,11 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
+from typing import Annotated, Any
 
 import httpcore
 import httpx
+from pydantic import AfterValidator
 
 from kenning.activation.destinations.base import (
     MAX_RESPONSE_CHARS,
@@ -195,6 +196,20 @@ def url_problem(url: httpx.URL) -> str | None:
     if url.userinfo:
         return "put credentials in headers, not in the URL"
     return None
+
+
+def _checked_url(value: str) -> str:
+    try:
+        problem = url_problem(httpx.URL(value))
+    except httpx.InvalidURL:
+        problem = "not a URL"
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# A destination's configured URL: http or https, held to the rule redirects are (url_problem).
+HttpUrl = Annotated[str, AfterValidator(_checked_url)]
 
 
 def basic_auth(username: str, password: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import httpx
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from kenning.activation.destinations.base import (
     ConfigModel,
@@ -36,12 +36,12 @@ from kenning.activation.destinations.base import (
 from kenning.activation.destinations.mapping import FieldMapping
 from kenning.activation.destinations.network import AddressNotAllowed
 from kenning.activation.destinations.transport import (
+    HttpUrl,
     RedirectRefused,
     guarded_client,
     outcome_of_answer,
     outcome_of_error,
     post,
-    url_problem,
 )
 
 SIGNATURE_HEADER = "X-Kenning-Signature"
@@ -63,15 +63,8 @@ RESERVED_HEADERS = frozenset(
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~" + string.ascii_letters + string.digits)
 
 
-def validate_http_url(value: str) -> str:
-    problem = url_problem(httpx.URL(value))
-    if problem is not None:
-        raise ValueError(problem)
-    return value
-
-
 class WebhookConfig(ConfigModel):
-    url: str = Field(description="where to POST, http or https")
+    url: HttpUrl = Field(description="where to POST, http or https")
     secret: str = Field(min_length=16, description="the HMAC-SHA256 key, at least 16 characters")
     headers: dict[str, str] = Field(
         default_factory=dict, description="extra headers, sent to the URL's origin only"
@@ -81,14 +74,6 @@ class WebhookConfig(ConfigModel):
         description="output field path -> source path into the envelope; only these are sent",
     )
     timeout_seconds: float | None = Field(default=None, gt=0, le=300)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        try:
-            return validate_http_url(value)
-        except httpx.InvalidURL:
-            raise ValueError("not a URL") from None
 
 
 def sign(secret: str, timestamp: int | str, body: bytes) -> str:
