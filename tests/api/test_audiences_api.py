@@ -128,8 +128,14 @@ def test_members_are_paged_and_exported_and_a_preview_saves_nothing(
         assert [int(r["profile_id"]) for r in rows] == seen
         # A profiles:read token may read audiences, not declare them.
         assert client.put(f"/v1/audiences/{name}", json={"condition": condition}).status_code == 403
+    member = seen[0]
     assert admin.delete(f"/v1/audiences/{name}").status_code == 204
     assert admin.get(f"/v1/audiences/{name}/members").status_code == 404
+    # Its members left it, recorded as every exit is.
+    left = admin.get(f"/v1/profiles/profile_id:{member}/audiences").json()["changes"]
+    assert {"event": "Audience Exited", "audience": name, "cause": "removed"} in [
+        {k: c[k] for k in ("event", "audience", "cause")} for c in left
+    ]
 
 
 def test_bad_conditions_are_refused_with_the_path_of_the_bad_node(admin: httpx.Client) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from kenning.audiences import realtime
 from kenning.audiences.audience import parse_audience
 from kenning.audiences.membership import (
     ENTERED,
@@ -20,7 +21,7 @@ from kenning.audiences.membership import (
     apply_changes,
     evaluate_people,
 )
-from kenning.audiences.realtime import batch_evaluate
+from kenning.audiences.realtime import AudienceEvaluator, batch_evaluate
 from kenning.identity.rebuild import rebuild_identity
 from kenning.ingest.pipeline import prepare_messages
 from kenning.spec.limits import Limits
@@ -354,3 +355,26 @@ def test_a_windowed_event_node_is_counted_again_by_a_batch(store: Store) -> None
     ).result()
     assert until(lambda: members(store, "recent") == set())
     assert changes(store, "recent") == [(person, ENTERED, "realtime"), (person, EXITED, "batch")]
+
+
+def test_people_whose_evaluation_failed_are_evaluated_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declare(store, "pro", {"trait": "plan", "eq": "pro"})
+    evaluator = AudienceEvaluator(store, store.audiences, batch_minutes=60)
+    evaluator.run_once()  # the first batch; real time from here on
+    write(store, {"type": "identify", "userId": "u9", "traits": {"plan": "pro"}})
+    person = profile_of(store, "user_id", "u9")
+    real = realtime.evaluate_people_now
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(realtime, "evaluate_people_now", real)  # fails once
+        raise RuntimeError("reader lost")
+
+    monkeypatch.setattr(realtime, "evaluate_people_now", failing)
+    with pytest.raises(RuntimeError):
+        evaluator.run_once()
+    assert members(store, "pro") == set()
+    evaluator.run_once()  # the person taken before the failure was handed back
+    assert members(store, "pro") == {person}
+    assert changes(store, "pro") == [(person, ENTERED, "realtime")]

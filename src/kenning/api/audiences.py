@@ -16,7 +16,7 @@ from kenning.api.collect import read_json_body
 from kenning.api.errors import ApiError, json_response
 from kenning.audiences.audience import parse_audience
 from kenning.audiences.conditions import CONDITION_SCHEMA, ConditionError
-from kenning.audiences.membership import preview
+from kenning.audiences.membership import members_page, preview
 from kenning.store.store import Store
 
 MAX_AUDIENCE_BYTES = 64 * 1024
@@ -70,14 +70,7 @@ def get_audience(name: str, request: Request) -> Response:
 
 def _members_page(store: Store, name: str, after: int, limit: int) -> list[tuple[int, datetime]]:
     with store.reader() as con:
-        return [
-            (int(p), at)
-            for p, at in con.execute(
-                """SELECT profile_id, entered_at FROM __kenning_audience_members
-                   WHERE audience = ? AND profile_id > ? ORDER BY profile_id LIMIT ?""",
-                [name, after, limit],
-            ).fetchall()
-        ]
+        return members_page(con, name, after, limit)
 
 
 @readers.get("/v1/audiences/{name}/members")

@@ -187,7 +187,7 @@ class ValueTest(_Node):
             raise ValueError(f"give exactly one operator of {', '.join(VALUE_OPERATORS)}")
         return self
 
-    @property
+    @cached_property  # read for every person and audience in real time
     def operator(self) -> tuple[str, Any]:
         name = next(
             n

@@ -43,6 +43,21 @@ class Change:
 ChangeListener = Callable[[duckdb.DuckDBPyConnection, Sequence[Change], datetime], object]
 
 
+def members_page(
+    con: duckdb.DuckDBPyConnection, audience: str, after: int, limit: int
+) -> list[tuple[int, datetime]]:
+    """Up to ``limit`` members of ``audience`` with a profile id above ``after``, by id, with
+    when they entered."""
+    return [
+        (int(p), at)
+        for p, at in con.execute(
+            """SELECT profile_id, entered_at FROM __kenning_audience_members
+               WHERE audience = ? AND profile_id > ? ORDER BY profile_id LIMIT ?""",
+            [audience, after, limit],
+        ).fetchall()
+    ]
+
+
 def current_ids(con: duckdb.DuckDBPyConnection, ids: Iterable[int]) -> dict[int, int]:
     """Each profile id's current profile (itself unless merged away)."""
     wanted = sorted(set(ids))
@@ -95,6 +110,7 @@ def evaluate_people(
         return changes
     households = _households(con, people)
     definitions = list(definitions)
+    names = {a.name for a in audiences}
     for person, (_, rows) in read_people(con, people).items():
         before = held.get(person, set())
         now_in: set[str] = set()
@@ -102,7 +118,6 @@ def evaluate_people(
         for audience in audiences:  # dependency order: now_in grows as it goes
             if holds(audience.condition, facts, now):
                 now_in.add(audience.name)
-        names = {a.name for a in audiences}
         changes += [Change(a, person, ENTERED) for a in sorted(now_in - before)]
         changes += [Change(a, person, EXITED) for a in sorted((before & names) - now_in)]
     return changes

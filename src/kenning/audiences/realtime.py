@@ -66,14 +66,19 @@ class AudienceEvaluator:
         """Evaluate who changed, or everyone when a batch is due or wanted."""
         with self._lock:
             touched, everyone = self._stage.take()
-            if everyone or time.monotonic() >= self._next_batch:
-                changes = self._batch()
-                # People changed while the batch read were left out of it.
-                touched |= self._stage.take()[0]
-            else:
-                changes = []
-            if touched:
-                changes += self._people(touched)
+            try:
+                if everyone or time.monotonic() >= self._next_batch:
+                    changes = self._batch()
+                    everyone = False
+                    # People changed while the batch read were left out of it.
+                    touched |= self._stage.take()[0]
+                else:
+                    changes = []
+                if touched:
+                    changes += self._people(touched)
+            except BaseException:
+                self._stage.put_back(touched, everyone)  # not lost: tried again
+                raise
             self.evaluations += 1
             return changes
 

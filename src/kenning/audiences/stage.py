@@ -88,6 +88,12 @@ class AudienceStage:
             self.changed.clear()
         return touched, everyone
 
+    def put_back(self, touched: set[int], everyone: bool) -> None:
+        """Hand back what ``take`` gave, when evaluating it failed (tried again later)."""
+        with self._lock:
+            self._touched |= touched
+            self._everyone |= everyone
+
     def pending(self) -> set[int]:
         """The people changed and not yet taken (a batch leaves them to real time)."""
         with self._lock:

@@ -18,7 +18,7 @@ from rich.progress import Progress
 
 from kenning.audiences.audience import parse_audience
 from kenning.audiences.conditions import ConditionError
-from kenning.audiences.membership import preview
+from kenning.audiences.membership import members_page, preview
 from kenning.identity.evaluate import TruthError, evaluate
 from kenning.identity.explain import explain
 from kenning.identity.households import compute_households
@@ -252,17 +252,12 @@ class LocalBackend:
             raise CommandError(f"no audience is named {name!r}")
         after = int(cursor) if cursor and cursor.isdigit() else 0
         with self.store.reader() as con:
-            rows = con.execute(
-                """SELECT profile_id, entered_at FROM __kenning_audience_members
-                   WHERE audience = ? AND profile_id > ? ORDER BY profile_id LIMIT ?""",
-                [name, after, limit + 1],
-            ).fetchall()
+            rows = members_page(con, name, after, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         return {
             "members": [
-                {"profile_id": int(p), "entered_at": at.astimezone(UTC).isoformat()}
-                for p, at in rows
+                {"profile_id": p, "entered_at": at.astimezone(UTC).isoformat()} for p, at in rows
             ],
             "next_cursor": str(rows[-1][0]) if more else None,
         }
