@@ -60,12 +60,13 @@ def get_audiences(identifier: str, request: Request) -> Response:
         ids = profile_ids(con, profile_id)
         held = con.execute(
             """SELECT audience, entered_at FROM __kenning_audience_members
-               WHERE profile_id = ? ORDER BY audience""",
+               WHERE profile_id = ? AND NOT contains(audience, ':') ORDER BY audience""",
             [profile_id],
         ).fetchall()
         changes = con.execute(
             """SELECT audience, change, changed_at, cause FROM __kenning_audience_changes
-               WHERE profile_id = ANY(?) ORDER BY id DESC LIMIT 100""",
+               WHERE profile_id = ANY(?) AND NOT contains(audience, ':')
+               ORDER BY id DESC LIMIT 100""",
             [ids],
         ).fetchall()
     return json_response(

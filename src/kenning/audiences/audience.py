@@ -27,6 +27,8 @@ from kenning.profiles.computed.definitions import TraitDefinition
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _KEYS = frozenset({"name", "description", "condition"})
+# Owned audiences' names hold a ':', which a declared name cannot: what lists audiences for
+# people leaves them out with ``NOT contains(audience, ':')``.
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class Audience:
     name: str
     condition: Any
     description: str = ""
+    # The campaign that keeps this audience for its trigger (activation/campaigns.py); such
+    # an audience is evaluated as any other and listed with none.
+    owner: str | None = None
 
     @property
     def spec(self) -> dict[str, Any]:

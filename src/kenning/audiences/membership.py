@@ -108,19 +108,36 @@ def evaluate_people(
     changes = [Change(a, i, EXITED) for i in retired for a in sorted(held.get(i, ()))]
     if not people or not audiences:
         return changes
-    households = _households(con, people)
-    definitions = list(definitions)
     names = {a.name for a in audiences}
-    for person, (_, rows) in read_people(con, people).items():
+    for person, facts in people_now(con, people, audiences, definitions, now).items():
         before = held.get(person, set())
+        now_in = set(facts.audiences)
+        changes += [Change(a, person, ENTERED) for a in sorted(now_in - before)]
+        changes += [Change(a, person, EXITED) for a in sorted((before & names) - now_in)]
+    return changes
+
+
+def people_now(
+    con: duckdb.DuckDBPyConnection,
+    people: Sequence[int],
+    audiences: Sequence[Audience],
+    definitions: Iterable[TraitDefinition],
+    now: datetime,
+) -> dict[int, Facts]:
+    """What each of ``people`` (current profile ids) is now, their audiences evaluated afresh
+    (``audiences`` in dependency order) rather than read from the members held."""
+    wanted = sorted(set(people))
+    households = _households(con, wanted)
+    definitions = list(definitions)
+    found: dict[int, Facts] = {}
+    for person, (_, rows) in read_people(con, wanted).items():
         now_in: set[str] = set()
         facts = person_facts(rows, definitions, households.get(person, {}), now_in)
         for audience in audiences:  # dependency order: now_in grows as it goes
             if holds(audience.condition, facts, now):
                 now_in.add(audience.name)
-        changes += [Change(a, person, ENTERED) for a in sorted(now_in - before)]
-        changes += [Change(a, person, EXITED) for a in sorted((before & names) - now_in)]
-    return changes
+        found[person] = facts
+    return found
 
 
 def _households(con: duckdb.DuckDBPyConnection, people: list[int]) -> dict[int, dict[str, Any]]:

@@ -15,7 +15,7 @@ import duckdb
 import orjson
 
 from kenning.audiences.audience import Audience, in_order, parse_audience
-from kenning.audiences.conditions import ConditionError
+from kenning.audiences.conditions import ConditionError, parse
 from kenning.audiences.membership import EXITED, Change, ChangeListener, apply_changes
 from kenning.identity.graph import Merge
 from kenning.identity.stitching import IdentityStage
@@ -45,9 +45,11 @@ class AudienceStage:
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
         declared = [
             parse_audience(orjson.loads(spec), str(name))
-            for name, spec in con.execute(
-                """SELECT name, json_object('name', name, 'description', description,
-                                            'condition', condition)::VARCHAR
+            if owner is None
+            else Audience(str(name), parse(orjson.loads(spec)["condition"]), "", str(owner))
+            for name, owner, spec in con.execute(
+                """SELECT name, owner, json_object('name', name, 'description', description,
+                                                   'condition', condition)::VARCHAR
                    FROM __kenning_audiences ORDER BY name"""
             ).fetchall()
         ]
@@ -112,10 +114,15 @@ class AudienceStage:
         in_order([*others, audience])  # refuses a cycle or an unknown audience
         spec = audience.spec
         con.execute(
-            """INSERT INTO __kenning_audiences VALUES (?, ?, ?, now(), now())
+            """INSERT INTO __kenning_audiences VALUES (?, ?, ?, now(), now(), ?)
                ON CONFLICT (name) DO UPDATE SET description = excluded.description,
                    condition = excluded.condition, updated_at = excluded.updated_at""",
-            [audience.name, audience.description, orjson.dumps(spec["condition"]).decode()],
+            [
+                audience.name,
+                audience.description,
+                orjson.dumps(spec["condition"]).decode(),
+                audience.owner,
+            ],
         )
         self.load(con)
         self._computed.sync(con)
@@ -162,7 +169,7 @@ class AudienceStage:
                 "updated_at": times[a.name][1].astimezone(UTC).isoformat(),
             }
             for a in sorted(self.audiences, key=lambda a: a.name)
-            if a.name in times
+            if a.name in times and a.owner is None
         ]
 
 

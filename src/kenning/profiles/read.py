@@ -221,7 +221,8 @@ def events(
                 UNION ALL
                 SELECT -c.id, epoch_us(c.changed_at), c.changed_at,
                        {_CHANGE_EVENT}, {_CHANGE_MESSAGE}
-                FROM __kenning_audience_changes c WHERE c.profile_id = ANY(?))
+                FROM __kenning_audience_changes c
+                WHERE c.profile_id = ANY(?) AND NOT contains(c.audience, ':'))
             WHERE {" AND ".join(where)}
             ORDER BY micros DESC, seq DESC LIMIT ?""",
         [*params, limit + 1],

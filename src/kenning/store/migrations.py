@@ -396,6 +396,50 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        14,
+        "activation: destinations, campaigns, the outbox, delivery attempts and dead letters",
+        (
+            # An audience a campaign keeps for its trigger (a threshold, a date): evaluated as
+            # any audience is, listed with none (activation/triggers.py).
+            "ALTER TABLE __kenning_audiences ADD COLUMN owner VARCHAR",
+            """CREATE TABLE __kenning_destinations (
+                name VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, config JSON NOT NULL,
+                consent VARCHAR[] NOT NULL, audiences VARCHAR[] NOT NULL,
+                events JSON, enabled BOOLEAN NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL
+            )""",
+            """CREATE TABLE __kenning_campaigns (
+                name VARCHAR PRIMARY KEY, spec JSON NOT NULL, enabled BOOLEAN NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL
+            )""",
+            # Written in the transaction of the change that caused it; status is scheduled (a
+            # campaign's message, its channel not chosen yet), pending, delivered, dead (see
+            # __kenning_dead_letters), suppressed or holdout. Per-profile order per destination
+            # follows (scheduled_at, id); a retry moves next_attempt_at.
+            "CREATE SEQUENCE __kenning_outbox_ids",
+            """CREATE TABLE __kenning_outbox (
+                id BIGINT PRIMARY KEY DEFAULT nextval('__kenning_outbox_ids'),
+                idempotency_key VARCHAR NOT NULL UNIQUE, destination VARCHAR NOT NULL,
+                profile_id BIGINT, kind VARCHAR NOT NULL,
+                campaign VARCHAR, channel VARCHAR, payload JSON NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL, scheduled_at TIMESTAMPTZ NOT NULL,
+                status VARCHAR NOT NULL, attempts INTEGER NOT NULL,
+                next_attempt_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
+                code INTEGER, detail VARCHAR
+            )""",
+            """CREATE TABLE __kenning_delivery_attempts (
+                delivery_id BIGINT NOT NULL, attempt INTEGER NOT NULL, attempted_at TIMESTAMPTZ NOT NULL,
+                status VARCHAR NOT NULL, code INTEGER, detail VARCHAR NOT NULL,
+                milliseconds DOUBLE NOT NULL
+            )""",
+            """CREATE TABLE __kenning_dead_letters (
+                delivery_id BIGINT NOT NULL, destination VARCHAR NOT NULL,
+                dead_at TIMESTAMPTZ NOT NULL, code INTEGER, detail VARCHAR NOT NULL,
+                response VARCHAR, replayed_at TIMESTAMPTZ
+            )""",
+        ),
+    ),
 )
 
 

@@ -13,6 +13,9 @@ from typing import Any
 
 import duckdb
 
+from kenning.activation.delivery import DeliveryService, DeliverySettings
+from kenning.activation.destinations.base import DestinationContext
+from kenning.activation.stage import ActivationStage
 from kenning.audiences.membership import Change
 from kenning.audiences.realtime import AudienceEvaluator, batch_evaluate
 from kenning.audiences.stage import AudienceStage
@@ -74,6 +77,7 @@ class Store:
         self.profiles.on_recomputed.append(self.documents.invalidate_all)
         self.computed.on_recomputed.append(self.documents.invalidate_all)
         self.audiences = AudienceStage(self.identity, self.computed)
+        self.activation = ActivationStage(self.identity, self.computed, self.audiences)
         stages: list[Stage] = [
             self.identity,
             self.matching,
@@ -81,6 +85,7 @@ class Store:
             self.computed,
             self.documents,
             self.audiences,
+            self.activation,
         ]
         self.writer = Writer(
             con,
@@ -92,7 +97,9 @@ class Store:
             idle=[self.documents] if stitch else [],
         )
         self.writer.on_commit.append(self.audiences.committed)
+        self.writer.on_commit.append(self.activation.committed)
         self.audience_evaluator: AudienceEvaluator | None = None
+        self.delivery: DeliveryService | None = None
         if stitch:
             # Traits declared or changed since the store was last open are computed now.
             self.writer.run(self.computed.sync, changes_stages=True).result()
@@ -144,6 +151,8 @@ class Store:
         self.close()
 
     def close(self) -> None:
+        if self.delivery is not None:
+            self.delivery.stop()
         if self.audience_evaluator is not None:
             self.audience_evaluator.stop()
         self.writer.close()
@@ -182,6 +191,14 @@ class Store:
                 self, self.audiences, batch_minutes=batch_minutes
             )
             self.audience_evaluator.start()
+
+    def deliver(self, settings: DeliverySettings, context: DestinationContext) -> DeliveryService:
+        """Send what the outbox holds as it is owed (a server does; see
+        activation/delivery.py)."""
+        if self.delivery is None:
+            self.delivery = DeliveryService(self, self.activation, settings, context)
+            self.delivery.start()
+        return self.delivery
 
     def evaluate_audiences_now(self) -> list[Change]:
         """Evaluate every audience for everyone and record the changes (in turn with the

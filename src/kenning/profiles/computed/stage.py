@@ -76,6 +76,10 @@ class ComputedTraitStage:
         self._compacted_rows = _rows(con)
         self._appended = 0
 
+    def source_name(self, source_id: str) -> str:
+        """The name of a source (what traits' and triggers' ``source`` filters compare)."""
+        return self._source_names.get(source_id, source_id)
+
     def _combine(self) -> None:
         self.definitions = combined(self.builtin, self.configured, self._declared, self.counters)
         self._plan = None
