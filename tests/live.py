@@ -31,7 +31,12 @@ class LiveServer:
         self.log = db.with_suffix(".log")
 
     def start(self, timeout: float = 30) -> "LiveServer":
-        env = {**os.environ, "KENNING_ADMIN_TOKEN": ADMIN_TOKEN}
+        # Destinations in tests listen on loopback, which a server refuses unless allowed.
+        env = {
+            **os.environ,
+            "KENNING_ADMIN_TOKEN": ADMIN_TOKEN,
+            "KENNING_ALLOW_PRIVATE_DESTINATIONS": "1",
+        }
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [*KENNING, "serve", "--db", str(self.db), "--port", str(self.port)],

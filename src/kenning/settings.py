@@ -1,11 +1,14 @@
 """Runtime settings, from arguments and the environment (``KENNING_*``)."""
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from kenning.activation.delivery import DeliverySettings
+from kenning.activation.destinations.base import DestinationContext
 from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
 from kenning.profiles.state import ProfileSettings
@@ -34,6 +37,12 @@ class Settings:
     profiles: ProfileSettings = field(default_factory=ProfileSettings)
     # How often a server evaluates every audience in batch (docs/audiences.md), in minutes.
     audience_batch_minutes: float = 60.0
+    # Retries and batches of the delivery service (docs/activation.md).
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    # Destinations may reach private, loopback and link-local addresses only when allowed:
+    # all of them (``KENNING_ALLOW_PRIVATE_DESTINATIONS=1``), or the networks listed.
+    allow_private_destinations: bool = False
+    allowed_networks: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, config: Path | None = None, **overrides: object) -> "Settings":
@@ -49,6 +58,8 @@ class Settings:
             values["db_path"] = Path(os.environ["KENNING_DB"])
         if os.environ.get("KENNING_ADMIN_TOKEN"):
             values["admin_token"] = os.environ["KENNING_ADMIN_TOKEN"]
+        if os.environ.get("KENNING_ALLOW_PRIVATE_DESTINATIONS", "").lower() in ("1", "true"):
+            values["allow_private_destinations"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
@@ -69,7 +80,7 @@ def load_config(path: Path) -> dict[str, object]:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of sections")
-    unknown = sorted(set(data) - {"identity", "matching", "profiles", "audiences"})
+    unknown = sorted(set(data) - {"identity", "matching", "profiles", "audiences", "activation"})
     if unknown:
         raise ConfigError(f"{path}: unknown sections {', '.join(unknown)}")
     values: dict[str, object] = {}
@@ -94,4 +105,45 @@ def load_config(path: Path) -> dict[str, object]:
         ):
             raise ConfigError(f"{path}: audiences takes batch_minutes, a positive number")
         values["audience_batch_minutes"] = float(minutes)
+    if "activation" in data:
+        values.update(_activation(path, data["activation"] or {}))
     return values
+
+
+def _activation(path: Path, section: object) -> dict[str, object]:
+    """``activation``: the delivery service's settings, ``allow_private_destinations`` and
+    ``allowed_networks`` (CIDRs destinations may reach though private)."""
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: activation is a mapping")
+    values: dict[str, object] = {}
+    rest = dict(section)
+    allow = rest.pop("allow_private_destinations", False)
+    if not isinstance(allow, bool):
+        raise ConfigError(f"{path}: activation.allow_private_destinations is true or false")
+    values["allow_private_destinations"] = allow
+    networks = rest.pop("allowed_networks", [])
+    if not isinstance(networks, list) or not all(isinstance(n, str) for n in networks):
+        raise ConfigError(f"{path}: activation.allowed_networks is a list of CIDRs")
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{path}: activation.allowed_networks: {network!r} is no CIDR"
+            ) from None
+    values["allowed_networks"] = tuple(networks)
+    try:
+        values["delivery"] = DeliverySettings.from_config(rest)
+    except ValueError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    return values
+
+
+def destination_context(settings: Settings) -> DestinationContext:
+    """What destinations may do under these settings; a file destination's relative folder is
+    beside the store's file."""
+    return DestinationContext(
+        allow_private=settings.allow_private_destinations,
+        allowed_networks=settings.allowed_networks,
+        data_dir=settings.db_path.resolve().parent,
+    )

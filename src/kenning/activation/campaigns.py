@@ -14,7 +14,7 @@
     frequency_caps: [{channel: email, max: 2, per: 7d}]
     quiet_hours: {start: "21:00", end: "08:00"}
     holdout_percent: 10
-    delay: 0h
+    delay: 2h                     # after the trigger (an abandoned cart waits)
 
 Triggers (``TRIGGER_KINDS``): ``event`` (each matching event, with ``where`` filters),
 ``audience`` (entry or exit), ``threshold`` (a trait or computed trait crossing a value: a
@@ -142,13 +142,34 @@ class Spec(_Model):
     frequency_caps: list[FrequencyCap] = Field(default_factory=list)
     quiet_hours: QuietHours | None = None
     holdout_percent: float = Field(default=0.0, ge=0.0, le=100.0)
-    delay: str = "0h"
+    delay: str | None = Field(
+        default=None, description="wait this long after the trigger: 90s, 30m, 2h, 1d, 1w"
+    )
     preferred_channel_trait: str = "preferred_channel"
 
     @field_validator("delay")
     @classmethod
-    def _delay(cls, value: str) -> str:
-        return duration_text(parse_duration(value))
+    def _delay(cls, value: str | None) -> str | None:
+        if value is not None:
+            delay_of(value)
+        return value
+
+
+_DELAY = re.compile(r"^(\d{1,6})([smhdw])$")
+_DELAY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def delay_of(text: str | None) -> timedelta:
+    """A campaign's delay (``90s``, ``30m``, ``2h``, ``1d``, ``1w``) as a timedelta."""
+    if text is None:
+        return timedelta(0)
+    match = _DELAY.fullmatch(text)
+    if match is None:
+        raise ValueError("a delay is a whole number and a unit: 90s, 30m, 2h, 1d or 1w")
+    seconds = int(match[1]) * _DELAY_UNITS[match[2]]
+    if seconds > 365 * 86_400:
+        raise ValueError("a delay is at most a year")
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -177,7 +198,7 @@ class Campaign:
 
     @cached_property
     def delay(self) -> timedelta:
-        return parse_duration(self.spec.delay)
+        return delay_of(self.spec.delay)
 
     def document(self) -> dict[str, Any]:
         """The declared form (what the store keeps and the API returns)."""

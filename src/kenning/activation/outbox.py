@@ -247,7 +247,7 @@ def record(con: duckdb.DuckDBPyConnection, attempts: Sequence[Attempted]) -> Non
             "status": [a.status for a in attempts],
             "code": pa.array([a.code for a in attempts], pa.int32()),
             "detail": [a.detail for a in attempts],
-            "at": pa.array([a.at for a in attempts], _TIMESTAMP),
+            "attempted_at": pa.array([a.at for a in attempts], _TIMESTAMP),
             "milliseconds": pa.array([a.milliseconds for a in attempts], pa.float64()),
             "next_attempt_at": pa.array([a.next_attempt_at for a in attempts], _TIMESTAMP),
             "response": pa.array([a.response for a in attempts], pa.string()),
@@ -259,17 +259,17 @@ def record(con: duckdb.DuckDBPyConnection, attempts: Sequence[Attempted]) -> Non
             """UPDATE __kenning_outbox o SET
                    status = a.status, attempts = a.attempt, code = a.code, detail = a.detail,
                    next_attempt_at = a.next_attempt_at,
-                   finished_at = CASE WHEN a.status = 'pending' THEN NULL ELSE a.at END
+                   finished_at = CASE WHEN a.status = 'pending' THEN NULL ELSE a.attempted_at END
                FROM __kenning_attempted a WHERE o.id = a.id"""
         )
         con.execute(
             """INSERT INTO __kenning_delivery_attempts
-               SELECT id, attempt, at, attempt_status, code, detail, milliseconds
+               SELECT id, attempt, attempted_at, attempt_status, code, detail, milliseconds
                FROM __kenning_attempted WHERE attempt_status <> 'not attempted'"""
         )
         con.execute(
             """INSERT INTO __kenning_dead_letters
-               SELECT id, destination, at, code, detail, response, NULL
+               SELECT id, destination, attempted_at, code, detail, response, NULL
                FROM __kenning_attempted WHERE status = 'dead'"""
         )
     finally:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from kenning.api import admin, audiences, collect, coverage, identity, profiles, traits
 from kenning.api.errors import install_error_handlers
 from kenning.api.ratelimit import RateLimiter
-from kenning.settings import Settings
+from kenning.settings import Settings, destination_context
 from kenning.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         )
         app.state.store.build_documents()
         app.state.store.evaluate_audiences(settings.audience_batch_minutes)
+        app.state.store.deliver(settings.delivery, destination_context(settings))
         refresher = asyncio.create_task(
             _refresh_windows(app.state.store, settings.profiles.window_refresh_minutes * 60)
         )
