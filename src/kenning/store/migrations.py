@@ -430,8 +430,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
             """CREATE TABLE __kenning_delivery_attempts (
                 delivery_id BIGINT NOT NULL, attempt INTEGER NOT NULL,
-                attempted_at TIMESTAMPTZ NOT NULL, status VARCHAR NOT NULL, code INTEGER, detail VARCHAR NOT NULL,
-                milliseconds DOUBLE NOT NULL
+                attempted_at TIMESTAMPTZ NOT NULL, status VARCHAR NOT NULL, code INTEGER,
+                detail VARCHAR NOT NULL, milliseconds DOUBLE NOT NULL
             )""",
             """CREATE TABLE __kenning_dead_letters (
                 delivery_id BIGINT NOT NULL, destination VARCHAR NOT NULL,
