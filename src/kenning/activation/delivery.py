@@ -295,9 +295,9 @@ class DeliveryService:
         assert profile_id is not None
         if policy.in_holdout(campaign.name, profile_id, spec.holdout_percent):
             return Decision(message.id, HOLDOUT, "in the control group")
-        excluded = policy.excluded_by(spec.exclude, person)
+        excluded = self._excluded(campaign, person)
         if excluded is not None:
-            return Decision(message.id, SUPPRESSED, f"in exclusion audience {excluded}")
+            return Decision(message.id, SUPPRESSED, excluded)
         chosen = policy.choose_channel(campaign, person, self._stage.destinations)
         if isinstance(chosen, str):
             return Decision(message.id, SUPPRESSED, chosen)
@@ -319,6 +319,16 @@ class DeliveryService:
         return Decision(
             message.id, PENDING, None, destination.name, channel, payload, message.scheduled_at
         )
+
+    def _excluded(self, campaign: Campaign, person: Facts) -> str | None:
+        """Why the campaign's exclusions stop the person, or None. An exclusion audience no
+        longer declared stops everyone: sending to those it was meant to exclude is worse."""
+        declared = {a.name for a in self._store.audiences.audiences}
+        missing = [name for name in campaign.spec.exclude if name not in declared]
+        if missing:
+            return f"exclusion audience {missing[0]} is not declared"
+        excluded = policy.excluded_by(campaign.spec.exclude, person)
+        return None if excluded is None else f"in exclusion audience {excluded}"
 
     # -- the senders -------------------------------------------------------------------------
 
@@ -389,9 +399,9 @@ class DeliveryService:
             if refused is not None:
                 return f"consent {refused} not granted at send time", delivery
         if campaign is not None and person is not None:
-            excluded = policy.excluded_by(campaign.spec.exclude, person)
+            excluded = self._excluded(campaign, person)
             if excluded is not None:
-                return f"in exclusion audience {excluded} at send time", delivery
+                return f"{excluded} at send time", delivery
         if delivery.kind == "audience" and person is not None:
             payload = {**delivery.payload, "traits": policy.nested_traits(person)}
             return None, replace(delivery, payload=payload)

@@ -17,7 +17,7 @@ its channel). The idempotency key is unique, so a cause recorded twice owes one 
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -329,3 +329,82 @@ def drop_queued(con: duckdb.DuckDBPyConnection, destination: str, now: datetime)
 
 def _json(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
+
+
+_LISTED = (
+    "id", "idempotency_key", "destination", "profile_id", "kind", "campaign", "channel",
+    "status", "attempts", "code", "detail", "created_at", "scheduled_at", "next_attempt_at",
+    "finished_at",
+)  # fmt: skip
+
+
+def deliveries_page(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    status: str | None = None,
+    destination: str | None = None,
+    campaign: str | None = None,
+    profile_id: int | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The delivery log, newest first (by id, below ``before``), without payloads."""
+    where: list[str] = ["true"]
+    params: list[object] = []
+    for column, value in (
+        ("status", status),
+        ("destination", destination),
+        ("campaign", campaign),
+        ("profile_id", profile_id),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if before is not None:
+        where.append("id < ?")
+        params.append(before)
+    rows = con.execute(
+        f"""SELECT {", ".join(_LISTED)} FROM __kenning_outbox WHERE {" AND ".join(where)}
+            ORDER BY id DESC LIMIT ?""",
+        [*params, limit],
+    ).fetchall()
+    return [_shown(dict(zip(_LISTED, row, strict=True))) for row in rows]
+
+
+def delivery_detail(con: duckdb.DuckDBPyConnection, delivery_id: int) -> dict[str, Any] | None:
+    """One delivery with its payload, its attempts and its dead letters."""
+    row = con.execute(
+        f"SELECT {', '.join(_LISTED)}, payload::VARCHAR FROM __kenning_outbox WHERE id = ?",
+        [delivery_id],
+    ).fetchone()
+    if row is None:
+        return None
+    found = _shown(dict(zip(_LISTED, row[:-1], strict=True)))
+    found["payload"] = orjson.loads(row[-1])
+    found["attempts_log"] = [
+        _shown({"attempt": a, "at": at, "status": s, "code": c, "detail": d, "milliseconds": ms})
+        for a, at, s, c, d, ms in con.execute(
+            """SELECT attempt, attempted_at, status, code, detail, milliseconds
+               FROM __kenning_delivery_attempts WHERE delivery_id = ? ORDER BY attempted_at""",
+            [delivery_id],
+        ).fetchall()
+    ]
+    found["dead_letters"] = [
+        _shown({"at": at, "code": c, "detail": d, "response": r, "replayed_at": rp})
+        for at, c, d, r, rp in con.execute(
+            """SELECT dead_at, code, detail, response, replayed_at FROM __kenning_dead_letters
+               WHERE delivery_id = ? ORDER BY dead_at""",
+            [delivery_id],
+        ).fetchall()
+    ]
+    return found
+
+
+def _shown(record: dict[str, Any]) -> dict[str, Any]:
+    """Times as ISO 8601 in UTC; an undecided destination as null."""
+    for key, value in record.items():
+        if isinstance(value, datetime):
+            record[key] = value.astimezone(UTC).isoformat()
+    if record.get("destination") == "":
+        record["destination"] = None
+    return record

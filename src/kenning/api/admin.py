@@ -60,7 +60,9 @@ def create_source(body: SourceIn, request: Request) -> Response:
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     # What a token may do; a Profile API reader gets profiles:read only.
-    scopes: list[Literal["admin", "profiles:read", "audiences:write"]] = Field(min_length=1)
+    scopes: list[
+        Literal["admin", "profiles:read", "audiences:write", "activation:read", "activation:write"]
+    ] = Field(min_length=1)
 
 
 @router.post("/v1/tokens", status_code=201)

@@ -33,7 +33,7 @@ def _entry_points() -> dict[str, EntryPoint]:
     return found
 
 
-def _load(point: EntryPoint) -> type:
+def _load(point: EntryPoint) -> type[Any]:
     try:
         loaded = point.load()
     except Exception as error:
@@ -51,7 +51,7 @@ def _load(point: EntryPoint) -> type:
     return loaded
 
 
-def kinds() -> dict[str, type]:
+def kinds() -> dict[str, type[Any]]:
     """Every registered kind, by name (loading each one's module)."""
     return {name: _load(point) for name, point in sorted(_entry_points().items())}
 
