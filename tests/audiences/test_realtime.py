@@ -378,3 +378,25 @@ def test_people_whose_evaluation_failed_are_evaluated_again(
     evaluator.run_once()  # the person taken before the failure was handed back
     assert members(store, "pro") == {person}
     assert changes(store, "pro") == [(person, ENTERED, "realtime")]
+
+
+def test_a_batch_wanted_while_one_runs_is_not_lost(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audience declared while a batch reads (which asks for everyone again) gets a batch
+    of its own after it: the one running may have read before the audience existed."""
+    declare(store, "pro", {"trait": "plan", "eq": "pro"})
+    write(store, {"type": "identify", "userId": "u1", "traits": {"plan": "pro", "tier": "gold"}})
+    evaluator = AudienceEvaluator(store, store.audiences, batch_minutes=60)
+    real = realtime.batch_evaluate
+
+    def declaring_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(realtime, "batch_evaluate", real)
+        recorded = real(*args, **kwargs)
+        store.audiences.want_everyone()  # as declaring an audience during the batch does
+        return recorded
+
+    monkeypatch.setattr(realtime, "batch_evaluate", declaring_meanwhile)
+    evaluator.run_once()
+    touched, everyone = store.audiences.take()
+    assert everyone, "the batch wanted during the first was dropped"

@@ -70,8 +70,12 @@ class AudienceEvaluator:
                 if everyone or time.monotonic() >= self._next_batch:
                     changes = self._batch()
                     everyone = False
-                    # People changed while the batch read were left out of it.
-                    touched |= self._stage.take()[0]
+                    # People changed while the batch read were left out of it; a batch
+                    # wanted meanwhile (an audience declared) may not have seen the change.
+                    later, wanted_again = self._stage.take()
+                    touched |= later
+                    if wanted_again:
+                        self._stage.put_back(set(), True)
                 else:
                     changes = []
                 if touched:
