@@ -319,11 +319,12 @@ def drop_queued(con: duckdb.DuckDBPyConnection, destination: str, now: datetime)
            WHERE destination = ? AND status = 'pending' RETURNING id""",
         [now, destination],
     ).fetchall()
-    con.executemany(
-        "INSERT INTO __kenning_dead_letters VALUES (?, ?, ?, NULL, 'destination removed', NULL,"
-        " NULL)",
-        [[int(i), destination, now] for (i,) in rows],
-    )
+    if rows:
+        con.executemany(
+            "INSERT INTO __kenning_dead_letters"
+            " VALUES (?, ?, ?, NULL, 'destination removed', NULL, NULL)",
+            [[int(i), destination, now] for (i,) in rows],
+        )
     return len(rows)
 
 
