@@ -3,10 +3,12 @@ an SMTP server): triggers fire campaigns, the contact policy decides at send tim
 purchase arriving through the API stops the offer for that product), the delivery log shows
 what became of each message, dead letters are replayed; bad declarations are named by path."""
 
+import csv
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -325,3 +327,37 @@ def test_declarations_are_checked_and_name_the_bad_field(
     with reader(server, admin) as client:
         assert client.get("/v1/deliveries").status_code == 403
         assert client.put(f"/v1/campaigns/c_{tag}", json=campaign).status_code == 403
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as opened:
+        return list(csv.DictReader(opened))
+
+
+def test_a_file_destination_takes_a_snapshot_then_deltas(
+    server: LiveServer, admin: httpx.Client, collector: httpx.Client
+) -> None:
+    tag = _tag()
+    audience, files = f"snap_{tag}", f"files_{tag}"
+    _ok(admin.put(f"/v1/audiences/{audience}", json={"condition": {"trait": "tag", "eq": tag}}))
+    for n in (1, 2):
+        identify = {"userId": f"snap-{tag}-{n}", "traits": {"tag": tag, "n": n}}
+        assert collector.post("/v1/identify", json=identify).status_code == 200
+    assert _until(lambda: _ok(admin.get(f"/v1/audiences/{audience}"))["size"] == 2)
+    _ok(admin.put(f"/v1/destinations/{files}", json={
+        "kind": "file", "config": {"folder": f"exports-{tag}", "format": "csv"},
+        "audiences": [audience]}))  # fmt: skip
+    written = _ok(admin.post(f"/v1/destinations/{files}/snapshot"))["files"]
+    snapshot = Path(written[audience])
+    assert snapshot.parent.parent.parent == server.db.parent / f"exports-{tag}"
+    rows = _csv_rows(snapshot)
+    assert sorted(r["traits.n"] for r in rows) == ["1", "2"]
+    assert {r["audience"] for r in rows} == {audience}
+    identify = {"userId": f"snap-{tag}-3", "traits": {"tag": tag, "n": 3}}
+    assert collector.post("/v1/identify", json=identify).status_code == 200
+    deltas = snapshot.parent.parent / "deltas"
+    assert _until(lambda: deltas.exists() and any(deltas.glob("*.csv")))
+    [delta] = [r for f in sorted(deltas.glob("*.csv")) for r in _csv_rows(f)]
+    assert (delta["event"], delta["traits.n"]) == ("Audience Entered", "3")
+    not_files = admin.post(f"/v1/destinations/{files}x/snapshot")
+    assert not_files.status_code == 404

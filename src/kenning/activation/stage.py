@@ -88,16 +88,18 @@ class ActivationStage:
         owed: list[Owed] = []
         for seq, row in rows:
             profile_id = profile_of.get(seq)
+            forwarded: str | None = None
             for destination in streams:
                 assert destination.events is not None
                 if destination.events.wants(row.type, row.event):
+                    forwarded = forwarded or _as_forwarded(row)
                     owed.append(
                         Owed(
                             f"event:{destination.name}:{row.source_id}:{row.message_id}",
                             destination.name,
                             profile_id,
                             "event",
-                            row.payload.decode(),
+                            forwarded,
                             now,
                         )
                     )
@@ -260,6 +262,15 @@ class ActivationStage:
             {**c.document(), "messages": counts.get(name, {})}
             for name, c in sorted(self.campaigns.items())
         ]
+
+
+def _as_forwarded(row: EventRow) -> str:
+    """The stored message, with the time Kenning resolved for it as ``timestamp`` when it had
+    none (a receiver takes ``timestamp`` as it is; without it, the time of forwarding)."""
+    message = row.message if row.message is not None else orjson.loads(row.payload)
+    if isinstance(message.get("timestamp"), str):
+        return row.payload.decode()
+    return orjson.dumps({**message, "timestamp": row.timestamp.isoformat()}).decode()
 
 
 def _fires(trigger: EventTrigger, row: EventRow) -> bool:

@@ -16,6 +16,7 @@ from kenning.activation.declared import parse_destination
 from kenning.activation.destinations.base import DestinationConfigError
 from kenning.activation.destinations.registry import kinds
 from kenning.activation.outbox import STATUSES, deliveries_page, delivery_detail, replay
+from kenning.activation.snapshots import write_snapshots
 from kenning.activation.stage import CampaignInUse
 from kenning.api.auth import require_scope
 from kenning.api.collect import read_json_body
@@ -117,6 +118,22 @@ async def remove_destination(name: str, request: Request) -> Response:
         raise ApiError(409, "in_use", str(error), "name") from None
     _synced(store)
     return json_response({"removed": name, "dead_lettered": dropped})
+
+
+@writers.post("/v1/destinations/{name}/snapshot")
+async def snapshot_destination(name: str, request: Request) -> Response:
+    """Write every member of each audience a file destination takes (then deltas follow):
+    ``{"files": {audience: path}}``."""
+    store = _store(request)
+    declared = store.activation.destinations.get(name)
+    if declared is None:
+        raise ApiError(404, "not_found", f"no destination is named {name!r}", "name")
+    context = destination_context(request.app.state.settings)
+    try:
+        files = await asyncio.to_thread(write_snapshots, store, declared, context)
+    except DestinationConfigError as error:
+        raise ApiError(400, "not_a_file_destination", error.message, error.field) from None
+    return json_response({"files": {a: str(p) for a, p in files.items()}})
 
 
 # -- campaigns ---------------------------------------------------------------------------------
