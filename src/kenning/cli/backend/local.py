@@ -1,0 +1,10 @@
+"""The backend that runs each command on the store file directly."""
+
+from kenning.cli.backend.audiences import LocalAudiences
+from kenning.cli.backend.events import LocalEvents
+from kenning.cli.backend.identity import LocalIdentity
+from kenning.cli.backend.profiles import LocalProfiles
+
+
+class LocalBackend(LocalEvents, LocalIdentity, LocalProfiles, LocalAudiences):
+    """Every area's commands on an open store: ``LocalBackend(store, settings)``."""
