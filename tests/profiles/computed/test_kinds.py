@@ -45,6 +45,17 @@ TRAITS = {
     "kinds": {"kind": "unique_count", "value": ["properties.c", "event"]},
     "recent": {"kind": "count", "window": "30d"},
     "recent_sum": {"kind": "sum", "value": "properties.x", "window": "10d"},
+    # Array filters: some item passes (none equals, for ne and not_in).
+    "n_items_eur": {"kind": "count", "where": {"properties.items[].c": "EUR"}},
+    "n_items_big": {"kind": "count", "where": {"properties.items[].x": {"gte": 10}}},
+    "n_items_not": {"kind": "count", "where": {"properties.items[].c": {"not_in": ["x", 1]}}},
+    "n_items_has": {"kind": "count", "where": {"properties.items[].x": {"exists": True}}},
+    "n_items_hasnt": {"kind": "count", "where": {"properties.items[].x": {"exists": False}}},
+    "items_total": {
+        "kind": "sum",
+        "value": "properties.x",
+        "where": {"properties.items[].c": {"ne": "EUR"}},
+    },  # fmt: skip
 }
 DEFINITIONS = parse_all(TRAITS, "config", "computed_traits")
 _SETTINGS = ProfileSettings(computed_traits=DEFINITIONS)
@@ -59,13 +70,19 @@ values = st.one_of(
     st.floats(-1e15, 1e15, allow_nan=False),
     st.sampled_from([1, 1.0, 10, 0.1, 0.2, 1e16, 3.5e-7, 123456789.125]),
 )
+# An array of items (or, to be refused as one, another value).
+items = st.one_of(
+    st.lists(st.dictionaries(st.sampled_from(["x", "c"]), values, max_size=2), max_size=3),
+    values,
+)
 events = st.fixed_dictionaries(
     {
         "who": st.integers(0, 3),
         "kind": st.sampled_from(["Order", "View", "Other", "page", "identify"]),
         "day": st.integers(0, 40),  # days before now
         "props": st.dictionaries(st.sampled_from(["x", "y", "c", "flag"]), values, max_size=4),
-    }
+    },
+    optional={"items": items},
 )
 
 
@@ -80,6 +97,8 @@ def as_message(drawn: dict[str, Any], index: int) -> dict[str, Any]:
     if drawn["kind"] == "identify":
         message["userId"] = f"u{drawn['who'] % 2}"  # joins a0 with a2, a1 with a3
     message["properties"] = drawn["props"]
+    if "items" in drawn:
+        message["properties"] = {**drawn["props"], "items": drawn["items"]}
     return message
 
 
@@ -139,6 +158,33 @@ def _passes(test: Any, value: Any) -> bool:
                               "lte": n <= operand}[op]  # fmt: skip
 
 
+def _items_at(message: dict[str, Any], path: str) -> list[Any]:
+    """``properties.items[].c``: the ``c`` of each item that has one (none unless a list)."""
+    head, tail = path.split("[].")
+    found = _at(message, head, "src")
+    if not isinstance(found, list):
+        return []
+    return [item[tail] for item in found if isinstance(item, dict) and tail in item]
+
+
+def _passes_some(test: Any, found: list[Any]) -> bool:
+    """Some item passes; ``ne``/``not_in``: no item equals; ``exists: false``: no item has
+    it."""
+    if isinstance(test, dict) and next(iter(test)) in {"ne", "not_in"}:
+        ((op, operand),) = test.items()
+        options = operand if op == "not_in" else [operand]
+        return not any(_same(v, o) for v in found for o in options)
+    if test == {"exists": False}:
+        return not any(_passes({"exists": True}, v) for v in found)
+    return any(_passes(test, v) for v in found)
+
+
+def _filter_passes(message: dict[str, Any], path: str, test: Any) -> bool:
+    if "[]" in path:
+        return _passes_some(test, _items_at(message, path))
+    return _passes(test, _at(message, path, "src"))
+
+
 def _scalar_json(value: Any) -> Any:
     return value if isinstance(value, str | bool | int | float) else _ABSENT
 
@@ -159,7 +205,7 @@ def brute_force(spec: dict[str, Any], log: list[tuple[int, dict[str, Any]]]) -> 
             continue
         if "type" in spec and message["type"] not in spec["type"]:
             continue
-        if not all(_passes(t, _at(message, p, "src")) for p, t in spec.get("where", {}).items()):
+        if not all(_filter_passes(message, p, t) for p, t in spec.get("where", {}).items()):
             continue
         value: Any = None
         for path in paths:

@@ -20,6 +20,7 @@ import duckdb
 
 from kenning.profiles.computed.definitions import (
     COLUMN_PATHS,
+    EACH,
     ORDERED_KINDS,
     TIMESTAMP,
     Condition,
@@ -34,7 +35,11 @@ _NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 
 
 def _quoted(path: str) -> str:
-    return "$." + ".".join(f'"{segment}"' for segment in path.split("."))
+    """A dotted path as a JSON path; an array segment (``products[]``) takes every item."""
+    return "$." + ".".join(
+        f'"{segment[: -len(EACH)]}"[*]' if segment.endswith(EACH) else f'"{segment}"'
+        for segment in path.split(".")
+    )
 
 
 def json_number_sql(json: str) -> str:
@@ -61,7 +66,10 @@ class _Base:
     def __init__(self, definitions: Sequence[TraitDefinition]) -> None:
         filtered = {c.path for d in definitions for c in d.where} - COLUMN_PATHS
         valued = {p for d in definitions for p in d.value} - {TIMESTAMP}
-        self.extracted = sorted(filtered | (valued - COLUMN_PATHS))
+        # Array filters (``products[].category``) each get a column of their own: DuckDB
+        # refuses wildcards in a multi-path extract.
+        self.each = {path: i for i, path in enumerate(sorted(p for p in filtered if EACH in p))}
+        self.extracted = sorted((filtered - set(self.each)) | (valued - COLUMN_PATHS))
         self.slot = {path: i + 1 for i, path in enumerate(self.extracted)}
         self.valued = {path: i for i, path in enumerate(sorted(valued))}
 
@@ -76,6 +84,9 @@ class _Base:
             " AS x"
             if self.extracted
             else ""
+        )
+        extracted += "".join(
+            f", json_extract(e.payload, {_quoted(path)!r}) AS y{i}" for path, i in self.each.items()
         )
         typed = "".join(
             f""", coalesce(json_type({self._json(path)}) <> 'NULL', false) AS p{i},
@@ -104,17 +115,35 @@ class _Base:
         path, op, operand = condition.path, condition.op, condition.operand
         if path in COLUMN_PATHS:
             return _column_condition(path, op, operand, params)
-        json = self._json(path)
-        if op == "exists":
-            present = f"coalesce(json_type({json}) <> 'NULL', false)"
-            return present if operand else f"NOT {present}"
-        if op in {"eq", "ne", "in", "not_in"}:
-            options = operand if op in {"in", "not_in"} else (operand,)
-            test = f"({' OR '.join(json_equals_sql(json, o, params) for o in options)})"
-            return test if op in {"eq", "in"} else f"NOT {test}"
-        params.append(operand)
-        symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
-        return f"coalesce({json_number_sql(json)} {symbol} ?, false)"
+        if path in self.each:
+            return self._each_condition(condition, params)
+        return _json_condition(self._json(path), op, operand, params)
+
+    def _each_condition(self, condition: Condition, params: list[Any]) -> str:
+        """An array filter over its column of items (tally._holds_for_some): some item
+        passes; for ``ne`` and ``not_in``, no item equals; for ``exists: false``, no item
+        has the value."""
+        op, operand = condition.op, condition.operand
+        negated = op in {"ne", "not_in"} or (op == "exists" and not operand)
+        positive = {"ne": "eq", "not_in": "in"}.get(op, op)
+        test = _json_condition("item", positive, True if op == "exists" else operand, params)
+        items = f"y{self.each[condition.path]}"
+        some = f"coalesce(list_bool_or(list_transform({items}, lambda item: {test})), false)"
+        return f"NOT {some}" if negated else some
+
+
+def _json_condition(json: str, op: str, operand: Any, params: list[Any]) -> str:
+    """A filter on a JSON value (tally.holds)."""
+    if op == "exists":
+        present = f"coalesce(json_type({json}) <> 'NULL', false)"
+        return present if operand else f"NOT {present}"
+    if op in {"eq", "ne", "in", "not_in"}:
+        options = operand if op in {"in", "not_in"} else (operand,)
+        test = f"({' OR '.join(json_equals_sql(json, o, params) for o in options)})"
+        return test if op in {"eq", "in"} else f"NOT {test}"
+    params.append(operand)
+    symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+    return f"coalesce({json_number_sql(json)} {symbol} ?, false)"
 
 
 def json_equals_sql(json: str, operand: Any, params: list[Any]) -> str:

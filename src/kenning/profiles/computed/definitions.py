@@ -52,7 +52,11 @@ COLUMN_PATHS = frozenset({"timestamp", "source", "event", "type"})
 TIMESTAMP = "timestamp"
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_SEGMENT = re.compile(r'^[^."]+$')
+_SEGMENT = re.compile(r'^[^."\[\]]+$')
+# In a filter, a segment may end with [] to test each item of an array:
+# properties.products[].category holds when some product's category passes.
+_EACH_SEGMENT = re.compile(r'^[^."\[\]]+(\[\])?$')
+EACH = "[]"
 _WINDOW = re.compile(r"^(\d+)\s*([hdw])$")
 _WINDOW_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 _OPERATORS = frozenset({"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"})
@@ -195,11 +199,14 @@ def _names(value: object, field: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _paths(value: object, field: str) -> tuple[str, ...]:
+def _paths(value: object, field: str, *, each: bool = False) -> tuple[str, ...]:
+    """Dotted paths; with ``each``, segments may end with ``[]`` (a filter's array items)."""
     paths = _names(value, field)
+    segment_pattern = _EACH_SEGMENT if each else _SEGMENT
     for path in paths:
-        if not all(_SEGMENT.match(segment) for segment in path.split(".")):
-            raise DefinitionError(f"{path!r} is not a dotted path", field)
+        if not all(segment_pattern.match(segment) for segment in path.split(".")):
+            hint = "" if each or EACH not in path else " (arrays only in where filters)"
+            raise DefinitionError(f"{path!r} is not a dotted path{hint}", field)
     return paths
 
 
@@ -212,7 +219,7 @@ def parse_filters(value: object, field: str) -> tuple[Condition, ...]:
     conditions = []
     for path, test in value.items():
         here = f"{field}.{path}"
-        _paths(path, here)
+        _paths(path, here, each=True)
         if path == TIMESTAMP:
             raise DefinitionError("filter on time with window, not where", here)
         if isinstance(test, Mapping):

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from kenning.profiles.computed.definitions import (
+    EACH,
     NUMERIC_KINDS,
     ORDERED_KINDS,
     TIMESTAMP,
@@ -71,6 +72,26 @@ class Event:
                 return _MISSING
             node = node[segment]
         return node
+
+    def read_each(self, path: str) -> list[Any]:
+        """The values at a path with ``[]`` segments (``properties.products[].category``):
+        one per array item that has it, in order; none when a ``[]`` segment is no array."""
+        nodes: list[Any] = [self.message]
+        for segment in path.split("."):
+            each = segment.endswith(EACH)
+            key = segment[: -len(EACH)] if each else segment
+            found: list[Any] = []
+            for node in nodes:
+                if not isinstance(node, dict) or key not in node:
+                    continue
+                value = node[key]
+                if each:
+                    if isinstance(value, list):
+                        found.extend(value)
+                else:
+                    found.append(value)
+            nodes = found
+        return nodes
 
 
 _SEGMENTS: dict[str, tuple[str, ...]] = {}  # a value path's segments, split once
@@ -129,6 +150,8 @@ def equals(value: Any, operand: Any) -> bool:
 
 
 def holds(condition: Condition, event: Event) -> bool:
+    if EACH in condition.path:
+        return _holds_for_some(condition, event.read_each(condition.path))
     value = event.read(condition.path)
     op, operand = condition.op, condition.operand
     if op == "exists":
@@ -142,6 +165,23 @@ def holds(condition: Condition, event: Event) -> bool:
         return False
     bound = float(operand)
     return {"gt": n > bound, "gte": n >= bound, "lt": n < bound, "lte": n <= bound}[op]
+
+
+def _holds_for_some(condition: Condition, values: list[Any]) -> bool:
+    """An array filter (``products[].category``): ``eq``, ``in``, ``exists`` and the order
+    operators hold when some item passes; ``ne`` and ``not_in`` when none equals, ``exists:
+    false`` when none has the value."""
+    op, operand = condition.op, condition.operand
+    if op == "exists":
+        return any(v is not None for v in values) is bool(operand)
+    if op in {"eq", "ne"}:
+        return any(equals(v, operand) for v in values) == (op == "eq")
+    if op in {"in", "not_in"}:
+        return any(equals(v, o) for v in values for o in operand) == (op == "in")
+    bound = float(operand)
+    numbers = [n for n in map(number, values) if n is not None]
+    compare = {"gt": float.__gt__, "gte": float.__ge__, "lt": float.__lt__, "lte": float.__le__}
+    return any(compare[op](n, bound) for n in numbers)
 
 
 def _selected(definition: TraitDefinition, event: Event) -> bool:
