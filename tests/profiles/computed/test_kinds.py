@@ -55,7 +55,7 @@ TRAITS = {
         "kind": "sum",
         "value": "properties.x",
         "where": {"properties.items[].c": {"ne": "EUR"}},
-    },  # fmt: skip
+    },
 }
 DEFINITIONS = parse_all(TRAITS, "config", "computed_traits")
 _SETTINGS = ProfileSettings(computed_traits=DEFINITIONS)
