@@ -300,16 +300,18 @@ def _condition(kind: str, spec: Mapping[str, Any]) -> Any:
         raise CampaignError("a date: {trait: path} or {computed: name}", f"trigger.{kind}")
     if kind == "anniversary":
         days = spec.get("days_before", 0)
-        _days(days, "trigger.days_before")
-        return {**node, "anniversary_within": f"{days}d"}
+        _days(days, "trigger.days_before", 0)
+        # anniversary_within Nd holds from N - 1 days before the date: entry (the firing)
+        # comes days_before days ahead, and 0 is the day itself.
+        return {**node, "anniversary_within": f"{days + 1}d"}
     days = spec.get("days")
-    _days(days, "trigger.days")
+    _days(days, "trigger.days", 1)
     return {**node, "before_last": f"{days}d"}
 
 
-def _days(value: object, field: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 36_500:
-        raise CampaignError("a whole number of days, 0 to 36500", field)
+def _days(value: object, field: str, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= 36_500:
+        raise CampaignError(f"a whole number of days, {least} to 36500", field)
 
 
 def _event_trigger(spec: Mapping[str, Any]) -> EventTrigger:
