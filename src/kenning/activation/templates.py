@@ -12,14 +12,32 @@ campaign is declared, with the field it is in.
 from collections.abc import Mapping
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, select_autoescape
+from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, select_autoescape
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox refusing unsafe attributes outright: by default it hands back an undefined
+    that raises only when used, and a ``ChainableUndefined`` is never used up (it renders as
+    nothing), so the refusal would pass silently."""
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object")
+
+
+def _nothing_for_null(value: Any) -> Any:
+    # A JSON null (a trait set to null, no event for an audience trigger) is a value the
+    # person lacks: nothing, not "None".
+    return "" if value is None else value
+
+
 # Templates are text: autoescaping is for the html body only (``render(..., html=True)``).
-_TEXT = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=False)
-_HTML = ImmutableSandboxedEnvironment(
-    undefined=ChainableUndefined, autoescape=select_autoescape(default=True)
+_TEXT = _Sandbox(undefined=ChainableUndefined, autoescape=False, finalize=_nothing_for_null)
+_HTML = _Sandbox(
+    undefined=ChainableUndefined,
+    autoescape=select_autoescape(default=True),
+    finalize=_nothing_for_null,
 )
 MAX_OUTPUT_CHARS = 100_000
 
