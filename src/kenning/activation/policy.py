@@ -65,8 +65,10 @@ def choose_channel(
         order = [spec.channel]
     else:
         stated = facts.traits.get(spec.preferred_channel_trait)
-        preferred = [stated] if isinstance(stated, str) else stated
-        preferred = [c for c in preferred or [] if isinstance(c, str) and c in spec.channels]
+        # A trait holds any JSON: a number or an object names no channel.
+        stated = [stated] if isinstance(stated, str) else stated
+        stated = stated if isinstance(stated, list) else []
+        preferred = [c for c in stated if isinstance(c, str) and c in spec.channels]
         order = list(dict.fromkeys([*preferred, *spec.channels]))
     reasons = []
     for channel in order:
