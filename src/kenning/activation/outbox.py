@@ -86,7 +86,8 @@ def owe(con: duckdb.DuckDBPyConnection, owed: Sequence[Owed], now: datetime) -> 
 
 def lowest_open_id(con: duckdb.DuckDBPyConnection, above: int) -> int:
     """The lowest id of a row still scheduled or pending, from ``above`` (the last answer: ids
-    only grow and a row once finished stays so, but for a replay, which lowers it again)."""
+    only grow and a row once finished stays so, but for a replay, which ``due_for`` reads
+    whatever the bound)."""
     row = con.execute(
         """SELECT min(id) FROM __kenning_outbox
            WHERE id >= ? AND status IN ('scheduled', 'pending')""",
@@ -99,7 +100,9 @@ def due_for(
     con: duckdb.DuckDBPyConnection, destination: str, now: datetime, low: int, limit: int
 ) -> list[Delivery]:
     """The pending deliveries to ``destination`` that may be sent now, in order: for each
-    profile, those before its first one that must wait."""
+    profile, those before its first one that must wait. Rows from ``low`` up, and the replayed
+    ones below it: a bound read before a replay committed must not leave them behind, nor let
+    the later rows of their profiles go first."""
     rows = con.execute(
         """WITH queue AS (
                SELECT id, status, destination, scheduled_at,
@@ -107,7 +110,9 @@ def due_for(
                           PARTITION BY coalesce(profile_id, -id) ORDER BY scheduled_at, id
                           ROWS UNBOUNDED PRECEDING) AS held
                FROM __kenning_outbox
-               WHERE id >= $low
+               WHERE (id >= $low
+                      OR id IN (SELECT delivery_id FROM __kenning_dead_letters
+                                WHERE replayed_at IS NOT NULL))
                  AND ((status = 'pending' AND destination = $destination)
                       OR (status = 'scheduled' AND scheduled_at <= $now)))
            SELECT o.id, o.idempotency_key, o.destination, o.profile_id, o.kind,
