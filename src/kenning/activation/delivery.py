@@ -21,7 +21,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,8 @@ class DeliverySettings:
     longest_wait_seconds: float = 1_800.0
     batch_size: int = 100
     poll_seconds: float = 1.0
+    # Deliveries of different people a destination's sender has in flight at once.
+    concurrency: int = 8
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> "DeliverySettings":
@@ -353,12 +356,9 @@ class DeliveryService:
                 )  # fmt: skip
             else:
                 to_send.append(ready)
-        if to_send:
-            started = time.perf_counter()
-            results = sender.destination.send_many(to_send)
-            took = (time.perf_counter() - started) * 1000 / len(to_send)
+        for shard, results, took in sender.send(to_send):
             sent_at = datetime.now(UTC)
-            for delivery, outcome in zip(to_send, results, strict=True):
+            for delivery, outcome in zip(shard, results, strict=True):
                 outcomes[delivery.id] = settle(
                     delivery, outcome, sent_at, self.settings, self._rng, took
                 )
@@ -491,6 +491,8 @@ class _Sender:
         self._thread = threading.Thread(
             target=self._loop, name=f"kenning-send-{declared.name}", daemon=True
         )
+        self._shards = service.settings.concurrency
+        self._pool = ThreadPoolExecutor(self._shards, thread_name_prefix=self._thread.name)
 
     def start(self) -> None:
         self._thread.start()
@@ -500,7 +502,26 @@ class _Sender:
         self.wanted.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join()
+        self._pool.shutdown()
         self.destination.close()
+
+    def send(
+        self, deliveries: Sequence[Delivery]
+    ) -> Iterator[tuple[list[Delivery], list[Outcome], float]]:
+        """Send in up to ``concurrency`` shards at once, each person's deliveries in one shard
+        and in order (a remote endpoint's latency would otherwise bound a destination to one
+        delivery per round trip); yields each shard, its outcomes and milliseconds a delivery."""
+        shards: list[list[Delivery]] = [[] for _ in range(self._shards)]
+        for delivery in deliveries:
+            key = delivery.profile_id if delivery.profile_id is not None else delivery.id
+            shards[key % self._shards].append(delivery)
+
+        def timed(shard: list[Delivery]) -> tuple[list[Delivery], list[Outcome], float]:
+            started = time.perf_counter()
+            results = self.destination.send_many(shard)
+            return shard, results, (time.perf_counter() - started) * 1000 / len(shard)
+
+        yield from self._pool.map(timed, [shard for shard in shards if shard])
 
     def _loop(self) -> None:
         send: Callable[[_Sender], int] = self.service.send_once

@@ -75,7 +75,7 @@ class GuardedTransport(httpx.BaseTransport):
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             network_backend=GuardedBackend(guard),
-            max_connections=4,
+            max_connections=16,  # at least the delivery service's concurrency
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
