@@ -201,6 +201,9 @@ def test_a_refused_delivery_is_dead_lettered_with_the_response_and_replayed(
     last = _bodies(receiver)[-1]
     assert last["data"]["audience"] == audience and last["data"]["traits"]["tag"] == tag
     assert _ok(admin.get(f"/v1/deliveries/{dead['id']}"))["dead_letters"][0]["replayed_at"]
+    # The destination takes the audience: it may not be removed from under it.
+    in_use = admin.delete(f"/v1/audiences/{audience}")
+    assert in_use.status_code == 409 and hook in in_use.json()["message"]
 
 
 def test_a_threshold_trigger_fires_once_when_the_trait_crosses_it(

@@ -164,6 +164,8 @@ class DeliveryService:
         self._senders: dict[str, _Sender] = {}
         self._lock = threading.Lock()
         self._low = 0  # no open row has a lower id (outbox.lowest_open_id)
+        self._replays = 0
+        self._low_lock = threading.Lock()
         self._rng = random.Random()
         self._dispatcher: threading.Thread | None = None
         stage.on_owed.append(self.owed)
@@ -215,13 +217,21 @@ class DeliveryService:
 
     def replayed(self) -> None:
         """Dead rows were put back in the queue: they have lower ids than the open ones."""
-        self._low = 0
+        with self._low_lock:
+            self._low, self._replays = 0, self._replays + 1
         self.owed(set(self._stage.destinations), True)
 
     def low(self) -> int:
+        """No open row has a lower id (ids only grow and a finished row stays so, except
+        through a replay, which starts the search again)."""
+        with self._low_lock:
+            above, replays = self._low, self._replays
         with self._store.reader() as con:
-            self._low = lowest_open_id(con, self._low)
-        return self._low
+            found = lowest_open_id(con, above)
+        with self._low_lock:
+            if replays == self._replays:  # else a replay just lowered it: keep that
+                self._low = max(self._low, found)
+        return found
 
     # -- the dispatcher ----------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ class ActivationStage:
         self.on_owed: list[Callable[[set[str], bool], object]] = []
         self._lock = threading.Lock()
         audiences.listeners.append(self.audience_changed)
+        audiences.users.append(self.user_of)
 
     # -- the stage ---------------------------------------------------------------------------
 
@@ -177,6 +178,22 @@ class ActivationStage:
         self._group_destinations, self._group_scheduled = set(), False
         for listener in self.on_owed:
             listener(destinations, scheduled)
+
+    def user_of(self, audience: str) -> str | None:
+        """What uses ``audience`` (a campaign's trigger or exclusions, a destination), if
+        anything: it may not be removed from under them."""
+        for campaign in sorted(self.campaigns.values(), key=lambda c: c.name):
+            trigger = campaign.trigger
+            if audience in campaign.spec.exclude or (
+                isinstance(trigger, AudienceTrigger)
+                and trigger.audience == audience
+                and campaign.owned is None
+            ):
+                return f"campaign {campaign.name!r}"
+        for destination in sorted(self.destinations.values(), key=lambda d: d.name):
+            if audience in destination.audiences:
+                return f"destination {destination.name!r}"
+        return None
 
     # -- declared through the API (writer jobs that change the stage) ------------------------
 

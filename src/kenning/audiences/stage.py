@@ -7,7 +7,7 @@ its audiences); a recompute or a rebuild, which may change anyone, asks for a ba
 """
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,9 @@ class AudienceStage:
         self.changed = threading.Event()  # set when there is something to evaluate
         # Told, in the transaction recording them, of membership changes (activation).
         self.listeners: list[ChangeListener] = []
+        # Asked before an audience is removed: who else uses it (a campaign, a destination),
+        # or None.
+        self.users: list[Callable[[str], str | None]] = []
         identity.on_merged.append(self._merged)
         identity.on_rebuilt.append(self._everyone_changed)
         computed.on_recomputed.append(self._everyone_changed)
@@ -131,6 +134,10 @@ class AudienceStage:
         readers = sorted(a.name for a in self.audiences if name in a.reads_audiences)
         if readers:
             raise ConditionError(f"audience {readers[0]!r} reads {name!r}", "name")
+        for user in self.users:
+            using = user(name)
+            if using is not None:
+                raise ConditionError(f"{using} uses {name!r}", "name")
         found = con.execute(
             "DELETE FROM __kenning_audiences WHERE name = ? RETURNING name", [name]
         ).fetchall()
