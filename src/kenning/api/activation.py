@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from kenning.activation.campaigns import AudienceTrigger, CampaignError, parse_campaign
+from kenning.activation.campaigns import CampaignError, parse_campaign
+from kenning.activation.catalog import check_references, describe_campaign, describe_destination
 from kenning.activation.declared import parse_destination
 from kenning.activation.destinations.base import DestinationConfigError
 from kenning.activation.destinations.registry import kinds
@@ -69,19 +70,10 @@ def destination_kinds() -> Response:
 @readers.get("/v1/destinations/{name}")
 def get_destination(name: str, request: Request) -> Response:
     """The destination (secrets masked) and its queue: deliveries by status."""
-    store = _store(request)
-    declared = store.activation.destinations.get(name)
-    if declared is None:
+    described = describe_destination(_store(request), name)
+    if described is None:
         raise ApiError(404, "not_found", f"no destination is named {name!r}", "name")
-    with store.reader() as con:
-        counts = dict(
-            con.execute(
-                """SELECT status, count(*) FROM __kenning_outbox WHERE destination = ?
-                   GROUP BY status""",
-                [name],
-            ).fetchall()
-        )
-    return json_response({**declared.public(), "deliveries": counts})
+    return json_response(described)
 
 
 @writers.put("/v1/destinations/{name}")
@@ -149,11 +141,7 @@ def list_campaigns(request: Request) -> Response:
 @readers.get("/v1/campaigns/{name}")
 def get_campaign(name: str, request: Request) -> Response:
     """The campaign and its messages by status (holdout among them, for lift)."""
-    store = _store(request)
-    with store.reader() as con:
-        described = next(
-            (c for c in store.activation.describe_campaigns(con) if c["name"] == name), None
-        )
+    described = describe_campaign(_store(request), name)
     if described is None:
         raise ApiError(404, "not_found", f"no campaign is named {name!r}", "name")
     return json_response(described)
@@ -167,23 +155,9 @@ async def declare_campaign(name: str, request: Request) -> Response:
     body = await read_json_body(request, MAX_SPEC_BYTES)
     try:
         campaign = parse_campaign(body, name)
+        check_references(campaign, store)
     except CampaignError as error:
         raise ApiError(400, "invalid_campaign", error.message, error.field or "body") from None
-    for channel, route in sorted(campaign.spec.channels.items()):
-        if route.destination not in store.activation.destinations:
-            raise ApiError(
-                400,
-                "invalid_campaign",
-                f"no destination is named {route.destination!r}",
-                f"channels.{channel}.destination",
-            )
-    known = {a.name for a in store.audiences.audiences}
-    named = [(f"exclude[{i}]", a) for i, a in enumerate(campaign.spec.exclude)]
-    if isinstance(campaign.trigger, AudienceTrigger) and campaign.owned is None:
-        named.append(("trigger.audience", campaign.trigger.audience))
-    for path, audience in named:
-        if audience not in known:
-            raise ApiError(400, "invalid_campaign", f"no audience is named {audience!r}", path)
     future = store.writer.run(
         lambda con: store.activation.declare_campaign(con, campaign), changes_stages=True
     )
