@@ -5,7 +5,17 @@ import sys
 import typer
 from rich.console import Console
 
-from kenning.cli import audiences, demo, export, identity, profiles, quarantine, sources, traits
+from kenning.cli import (
+    activation,
+    audiences,
+    demo,
+    export,
+    identity,
+    profiles,
+    quarantine,
+    sources,
+    traits,
+)
 from kenning.cli.backend import CommandError
 from kenning.cli.coverage import coverage_command
 from kenning.cli.imports import import_command
@@ -34,6 +44,9 @@ app.add_typer(identity.app, name="identity")
 app.add_typer(profiles.app, name="profile")
 app.add_typer(traits.app, name="traits")
 app.add_typer(audiences.app, name="audiences")
+app.add_typer(activation.destinations, name="destinations")
+app.add_typer(activation.campaigns, name="campaigns")
+app.add_typer(activation.deliveries, name="deliveries")
 
 # Failures a user can cause and fix: reported as one line, never a traceback.
 USER_ERRORS = (CommandError, MappingError, FileFormatError, ConfigError, ValueError, OSError)

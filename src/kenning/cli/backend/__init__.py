@@ -3,9 +3,10 @@
 DuckDB allows one writing process, so while a server owns the file the CLI must go through it.
 A running server leaves ``<db>.server.json`` beside the file saying where it listens.
 
-One module per area (``events``, ``identity``, ``profiles``, ``audiences``) holds what that
-area asks of a backend (a protocol) and how each backend does it (a local and a remote mixin);
-``local.py`` and ``remote.py`` put the mixins together and ``connect.py`` picks one.
+One module per area (``events``, ``identity``, ``profiles``, ``audiences``, ``activation``)
+holds what that area asks of a backend (a protocol) and how each backend does it (a local and a
+remote mixin); ``local.py`` and ``remote.py`` put the mixins together and ``connect.py`` picks
+one.
 """
 
 from kenning.cli.backend.base import CommandError

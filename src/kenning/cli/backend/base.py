@@ -52,11 +52,17 @@ class RemoteBase:
 
 
 def error_line(response: httpx.Response) -> str:
+    """``code: message``; refused input also names its field (``invalid_destination:
+    config.url: ...``), as the local backend does, unless the message begins with it."""
     try:
         body = response.json()
-        return f"{body.get('code')}: {body.get('message')}"
-    except ValueError:
+        code, message, field = body.get("code"), body.get("message"), body.get("field")
+    except (ValueError, AttributeError):
         return f"HTTP {response.status_code}"
+    named = isinstance(field, str) and field not in ("", "body")
+    if response.status_code == 400 and named and not str(message).startswith(field):
+        return f"{code}: {field}: {message}"
+    return f"{code}: {message}"
 
 
 @contextmanager

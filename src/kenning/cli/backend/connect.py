@@ -8,6 +8,7 @@ from typing import Protocol
 
 import orjson
 
+from kenning.cli.backend.activation import ActivationBackend
 from kenning.cli.backend.audiences import AudiencesBackend
 from kenning.cli.backend.base import CommandError
 from kenning.cli.backend.events import EventsBackend
@@ -19,7 +20,9 @@ from kenning.settings import Settings
 from kenning.store.store import Store, StoreLocked
 
 
-class Backend(EventsBackend, IdentityBackend, ProfilesBackend, AudiencesBackend, Protocol):
+class Backend(
+    EventsBackend, IdentityBackend, ProfilesBackend, AudiencesBackend, ActivationBackend, Protocol
+):
     """What every command may ask of a backend, local or remote."""
 
 
