@@ -256,17 +256,17 @@ BAD: list[tuple[object, str, str]] = [
     # frequency caps
     (
         campaign(frequency_caps=[{"max": -1, "per": "7d"}]),
-        "frequency_caps.0.max",
+        "frequency_caps[0].max",
         "greater than or equal to 0",
     ),
     (
         campaign(frequency_caps=[{"max": 1, "per": "7x"}]),
-        "frequency_caps.0.per",
+        "frequency_caps[0].per",
         "a duration is like",
     ),
     (
         campaign(frequency_caps=[{"max": 1, "per": "7d", "x": 1}]),
-        "frequency_caps.0.x",
+        "frequency_caps[0].x",
         "unknown key",
     ),
     # quiet hours

@@ -231,7 +231,9 @@ def parse_campaign(spec: object, name: str | None = None) -> Campaign:
         model = Spec.model_validate({**spec, "name": given})
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
-        field = ".".join(str(part) for part in first["loc"])
+        field = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]
+        ).removeprefix(".")
         message = "unknown key" if first["type"] == "extra_forbidden" else str(first["msg"])
         raise CampaignError(message.removeprefix("Value error, "), field) from None
     for key in ("subject", "body", "html"):

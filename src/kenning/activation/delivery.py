@@ -169,6 +169,7 @@ class DeliveryService:
         self._rng = random.Random()
         self._dispatcher: threading.Thread | None = None
         stage.on_owed.append(self.owed)
+        stage.on_reloaded.append(self.sync)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -203,7 +204,9 @@ class DeliveryService:
                         self._senders[name] = sender
                         sender.start()
         for sender in stale:
-            sender.stop()
+            # Not waited for: sync runs on the writer thread (after a declaration commits),
+            # and a sender may be waiting for the writer to record its last batch.
+            sender.stop(wait=False)
 
     def owed(self, destinations: set[str], scheduled: bool) -> None:
         """``ActivationStage.on_owed``: wake whoever has work."""
@@ -507,13 +510,12 @@ class _Sender:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop after the batch in hand; the destination is closed when the thread ends."""
         self._stop.set()
         self.wanted.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
+        if wait and self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join()
-        self._pool.shutdown()
-        self.destination.close()
 
     def send(
         self, deliveries: Sequence[Delivery]
@@ -535,12 +537,18 @@ class _Sender:
 
     def _loop(self) -> None:
         send: Callable[[_Sender], int] = self.service.send_once
-        while not self._stop.is_set():
-            self.wanted.wait(timeout=self.service.settings.poll_seconds)
-            self.wanted.clear()
-            try:
-                while not self._stop.is_set() and send(self) == self.service.settings.batch_size:
-                    pass
-            except Exception:
-                log.exception("sending to %s failed; retried in 5 s", self.declared.name)
-                self._stop.wait(5)
+        try:
+            while not self._stop.is_set():
+                self.wanted.wait(timeout=self.service.settings.poll_seconds)
+                self.wanted.clear()
+                try:
+                    while (
+                        not self._stop.is_set() and send(self) == self.service.settings.batch_size
+                    ):
+                        pass
+                except Exception:
+                    log.exception("sending to %s failed; retried in 5 s", self.declared.name)
+                    self._stop.wait(5)
+        finally:
+            self._pool.shutdown()
+            self.destination.close()

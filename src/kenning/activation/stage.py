@@ -51,6 +51,9 @@ class ActivationStage:
         # Told after a commit that wrote deliveries: the destinations owed, and whether a
         # campaign's message was scheduled (the delivery service wakes its senders).
         self.on_owed: list[Callable[[set[str], bool], object]] = []
+        # Told after a commit that (re)loaded the declarations (the service's senders follow).
+        self.on_reloaded: list[Callable[[], object]] = []
+        self._reloaded = False
         self._lock = threading.Lock()
         audiences.listeners.append(self.audience_changed)
         audiences.users.append(self.user_of)
@@ -74,6 +77,7 @@ class ActivationStage:
             ).fetchall()
         }
         self._group_destinations, self._group_scheduled = set(), False
+        self._reloaded = True
 
     def apply(self, con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, EventRow]]) -> None:
         streams = [d for d in self.destinations.values() if d.enabled and d.events is not None]
@@ -171,7 +175,12 @@ class ActivationStage:
             self._group_scheduled |= any(o.status == SCHEDULED for o in owed)
 
     def committed(self) -> None:
-        """After each commit (``Writer.on_commit``): tell the delivery service what is owed."""
+        """After each commit (``Writer.on_commit``): tell the delivery service what is owed,
+        and that the declarations changed."""
+        if self._reloaded:
+            self._reloaded = False
+            for reloaded in self.on_reloaded:
+                reloaded()
         if not self._group_destinations and not self._group_scheduled:
             return
         destinations, scheduled = self._group_destinations, self._group_scheduled

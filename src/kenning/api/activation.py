@@ -37,12 +37,6 @@ def _store(request: Request) -> Store:
     return store
 
 
-def _synced(store: Store) -> None:
-    """The delivery service's senders follow the destinations as now declared."""
-    if store.delivery is not None:
-        store.delivery.sync()
-
-
 # -- destinations ------------------------------------------------------------------------------
 
 
@@ -91,7 +85,6 @@ async def declare_destination(name: str, request: Request) -> Response:
         lambda con: store.activation.declare_destination(con, declared), changes_stages=True
     )
     await asyncio.wrap_future(future)
-    _synced(store)
     return json_response(declared.public())
 
 
@@ -108,7 +101,6 @@ async def remove_destination(name: str, request: Request) -> Response:
         raise ApiError(404, "not_found", f"no destination is named {name!r}", "name") from None
     except CampaignInUse as error:
         raise ApiError(409, "in_use", str(error), "name") from None
-    _synced(store)
     return json_response({"removed": name, "dead_lettered": dropped})
 
 
