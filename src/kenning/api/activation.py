@@ -16,13 +16,14 @@ from kenning.activation.catalog import check_references, describe_campaign, desc
 from kenning.activation.declared import parse_destination
 from kenning.activation.destinations.base import DestinationConfigError
 from kenning.activation.destinations.registry import kinds
+from kenning.activation.lift import lift
 from kenning.activation.outbox import STATUSES, deliveries_page, delivery_detail, replay
 from kenning.activation.snapshots import write_snapshots
 from kenning.activation.stage import CampaignInUse
 from kenning.api.auth import require_scope
 from kenning.api.collect import read_json_body
 from kenning.api.errors import ApiError, json_response
-from kenning.audiences.conditions import ConditionError
+from kenning.audiences.conditions import ConditionError, parse_duration
 from kenning.settings import destination_context
 from kenning.store.store import Store
 
@@ -137,6 +138,21 @@ def get_campaign(name: str, request: Request) -> Response:
     if described is None:
         raise ApiError(404, "not_found", f"no campaign is named {name!r}", "name")
     return json_response(described)
+
+
+@readers.get("/v1/campaigns/{name}/lift")
+def campaign_lift(name: str, request: Request, event: str, within: str = "7d") -> Response:
+    """Conversion (``event`` within ``within`` of the trigger) of the people the campaign
+    reached against its holdout group, the lift and its p-value (activation/lift.py)."""
+    store = _store(request)
+    if name not in store.activation.campaigns:
+        raise ApiError(404, "not_found", f"no campaign is named {name!r}", "name")
+    try:
+        window = parse_duration(within)
+    except ValueError as error:
+        raise ApiError(400, "invalid_window", str(error), "within") from None
+    with store.reader() as con:
+        return json_response(lift(con, name, event, window, datetime.now(UTC)))
 
 
 @writers.put("/v1/campaigns/{name}")
