@@ -398,5 +398,5 @@ def test_a_batch_wanted_while_one_runs_is_not_lost(
 
     monkeypatch.setattr(realtime, "batch_evaluate", declaring_meanwhile)
     evaluator.run_once()
-    touched, everyone = store.audiences.take()
+    _, everyone = store.audiences.take()
     assert everyone, "the batch wanted during the first was dropped"
