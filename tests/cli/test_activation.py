@@ -103,6 +103,9 @@ def test_declare_list_show_page_remove_and_replay_on_a_store_file(
     [campaign] = _json(("campaigns", "list", *db), tmp_path)
     assert campaign["messages"] == {"scheduled": 2}
     assert "scheduled 2" in _ok(("campaigns", "show", "offer", *db), tmp_path)
+    # Nothing decided yet: no one reached, no one held back.
+    lift = _json(("campaigns", "lift", "offer", "--event", "Order Completed", *db), tmp_path)
+    assert lift["treated"]["people"] == 0 and lift["lift"] is None
     assert _json(("destinations", "show", "hook", *db), tmp_path)["deliveries"] == {"pending": 2}
     first = _json(("deliveries", "list", "--destination", "hook", "--limit", "1", *db), tmp_path)
     assert [d["status"] for d in first["deliveries"]] == ["pending"] and first["next_cursor"]
@@ -179,6 +182,8 @@ def test_bad_input_is_one_line_naming_the_field(
         (("deliveries", "list", "--cursor", "soon"), "--cursor is not one a page gave"),
         (("deliveries", "show", "77"), "no delivery has id 77"),
         (("deliveries", "replay"), "give --id, --destination, or both"),
+        (("deliveries", "replay", "--destination", "nope"), "no destination is named 'nope'"),
+        (("campaigns", "lift", "nope", "--event", "X"), "no campaign is named 'nope'"),
     ]  # fmt: skip
     for args, expected in cases:
         line = _one_line_error((*args, *db), tmp_path)

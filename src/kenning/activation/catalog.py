@@ -5,9 +5,11 @@ Kept here so the two ways in (``api/activation.py``, ``cli/backend/activation.py
 and refuse alike.
 """
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from kenning.activation.campaigns import AudienceTrigger, Campaign, CampaignError
+from kenning.activation.outbox import replay
 
 if TYPE_CHECKING:
     from kenning.store.store import Store
@@ -55,3 +57,19 @@ def check_references(campaign: Campaign, store: "Store") -> None:
     for path, audience in named:
         if audience not in known:
             raise CampaignError(f"no audience is named {audience!r}", path)
+
+
+def replay_dead(store: "Store", ids: list[int] | None, destination: str | None) -> list[int]:
+    """Put dead deliveries back in the queue (by id, or a destination's, or both); only those
+    whose destination is declared now (the others would wait with nothing to send them).
+    Returns their ids."""
+    if destination is not None and destination not in store.activation.destinations:
+        raise KeyError(destination)
+    declared = sorted(store.activation.destinations)
+    now = datetime.now(UTC)
+    replayed = store.writer.run(
+        lambda con: replay(con, now, ids=ids, destination=destination, declared=declared)
+    ).result()
+    if store.delivery is not None:
+        store.delivery.replayed()
+    return replayed

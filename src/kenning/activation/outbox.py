@@ -287,11 +287,16 @@ def replay(
     *,
     ids: Sequence[int] | None = None,
     destination: str | None = None,
+    declared: Sequence[str] | None = None,
 ) -> list[int]:
-    """Send dead deliveries again (by id, or every one of a destination's); returns the ids
-    put back in the queue. Their dead letters are kept, marked replayed."""
+    """Send dead deliveries again (by id, or every one of a destination's; only to the
+    ``declared`` destinations when given); returns the ids put back in the queue. Their dead
+    letters are kept, marked replayed."""
     where: list[str] = ["status = 'dead'"]
     params: list[object] = []
+    if declared is not None:
+        where.append("destination = ANY(?)")
+        params.append(list(declared))
     if ids is not None:
         where.append("id = ANY(?)")
         params.append(list(ids))

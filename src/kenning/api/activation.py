@@ -12,12 +12,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from kenning.activation.campaigns import CampaignError, parse_campaign
-from kenning.activation.catalog import check_references, describe_campaign, describe_destination
+from kenning.activation.catalog import (
+    check_references,
+    describe_campaign,
+    describe_destination,
+    replay_dead,
+)
 from kenning.activation.declared import parse_destination
 from kenning.activation.destinations.base import DestinationConfigError
 from kenning.activation.destinations.registry import kinds
 from kenning.activation.lift import lift
-from kenning.activation.outbox import STATUSES, deliveries_page, delivery_detail, replay
+from kenning.activation.outbox import STATUSES, deliveries_page, delivery_detail
 from kenning.activation.snapshots import write_snapshots
 from kenning.activation.stage import CampaignInUse
 from kenning.api.auth import require_scope
@@ -255,9 +260,9 @@ async def replay_deliveries(request: Request) -> Response:
     destination = body.get("destination")
     if destination is not None and not isinstance(destination, str):
         raise ApiError(400, "invalid_replay", "destination is a name", "destination")
-    now = datetime.now(UTC)
-    future = store.writer.run(lambda con: replay(con, now, ids=ids, destination=destination))
-    replayed = await asyncio.wrap_future(future)
-    if store.delivery is not None:
-        store.delivery.replayed()
+    try:
+        replayed = await asyncio.to_thread(replay_dead, store, ids, destination)
+    except KeyError:
+        message = f"no destination is named {destination!r}"
+        raise ApiError(404, "not_found", message, "destination") from None
     return json_response({"replayed": replayed})

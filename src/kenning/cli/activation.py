@@ -19,7 +19,7 @@ from kenning.cli.backend import CommandError, connect
 from kenning.cli.options import DEFAULT, Db, Json, Token, Url
 
 destinations = typer.Typer(help="Destinations: list, show, declare, remove, kinds.")
-campaigns = typer.Typer(help="Campaigns: list, show, declare, remove.")
+campaigns = typer.Typer(help="Campaigns: list, show, declare, lift, remove.")
 deliveries = typer.Typer(help="The delivery log: list, show, replay dead deliveries.")
 
 DestinationName = Annotated[str, typer.Argument(help="The destination.")]
@@ -286,6 +286,33 @@ def campaigns_declare(
     with connect(db, url, token) as backend:
         declared = backend.declare_campaign(spec["name"], spec)
     Console().print(f"declared {declared['name']}: {_trigger(declared['trigger'])}")
+
+
+@campaigns.command("lift")
+def campaigns_lift(
+    name: CampaignName,
+    event: Annotated[str, typer.Option(help="The conversion event, e.g. 'Order Completed'.")],
+    within: Annotated[str, typer.Option(help="The window after the trigger: 7d, 24h.")] = "7d",
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Conversion of the people reached against the holdout group, the lift and p-value."""
+    with connect(db, url, token) as backend:
+        found = backend.campaign_lift(name, event, within)
+    if json:
+        _json(found)
+        return
+    table = Table("group", "people", "converted", "rate")
+    for group in ("treated", "control"):
+        g = found[group]
+        rate = "-" if g["rate"] is None else f"{g['rate']:.1%}"
+        table.add_row(group, f"{g['people']:,}", f"{g['converted']:,}", rate)
+    Console().print(table)
+    lift = "-" if found["lift"] is None else f"{found['lift']:+.1%}"
+    p_value = "-" if found["p_value"] is None else f"{found['p_value']:.3g}"
+    Console().print(f"lift {lift}, p-value {p_value}")
 
 
 @campaigns.command("remove")

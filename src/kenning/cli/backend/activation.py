@@ -10,14 +10,20 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from kenning.activation.campaigns import CampaignError, parse_campaign
-from kenning.activation.catalog import check_references, describe_campaign, describe_destination
+from kenning.activation.catalog import (
+    check_references,
+    describe_campaign,
+    describe_destination,
+    replay_dead,
+)
 from kenning.activation.declared import parse_destination
 from kenning.activation.destinations.base import DestinationConfigError
 from kenning.activation.destinations.registry import kinds
-from kenning.activation.outbox import STATUSES, deliveries_page, delivery_detail, replay
+from kenning.activation.lift import lift
+from kenning.activation.outbox import STATUSES, deliveries_page, delivery_detail
 from kenning.activation.snapshots import write_snapshots
 from kenning.activation.stage import CampaignInUse
-from kenning.audiences.conditions import ConditionError
+from kenning.audiences.conditions import ConditionError, parse_duration
 from kenning.cli.backend.base import CommandError, LocalBase, RemoteBase
 from kenning.settings import destination_context
 
@@ -34,6 +40,7 @@ class ActivationBackend(Protocol):
     def list_campaigns(self) -> list[dict[str, Any]]: ...
     def campaign(self, name: str) -> dict[str, Any]: ...
     def declare_campaign(self, name: str, spec: dict[str, Any]) -> dict[str, Any]: ...
+    def campaign_lift(self, name: str, event: str, within: str) -> dict[str, Any]: ...
     def remove_campaign(self, name: str) -> None: ...
     def deliveries(
         self,
@@ -111,6 +118,16 @@ class LocalActivation(LocalBase):
             raise CommandError(f"no campaign is named {name!r}")
         return described
 
+    def campaign_lift(self, name: str, event: str, within: str) -> dict[str, Any]:
+        if name not in self.store.activation.campaigns:
+            raise CommandError(f"no campaign is named {name!r}")
+        try:
+            window = parse_duration(within)
+        except ValueError as error:
+            raise CommandError(f"within: {error}") from None
+        with self.store.reader() as con:
+            return lift(con, name, event, window, datetime.now(UTC))
+
     def declare_campaign(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         activation = self.store.activation
         try:
@@ -175,13 +192,10 @@ class LocalActivation(LocalBase):
         if ids is None and destination is None:
             # Neither would replay every dead delivery of every destination.
             raise CommandError("give ids, a destination, or both")
-        now = datetime.now(UTC)
-        replayed = self.store.writer.run(
-            lambda con: replay(con, now, ids=ids, destination=destination)
-        ).result()
-        if self.store.delivery is not None:
-            self.store.delivery.replayed()
-        return {"replayed": replayed}
+        try:
+            return {"replayed": replay_dead(self.store, ids, destination)}
+        except KeyError:
+            raise CommandError(f"no destination is named {destination!r}") from None
 
 
 class RemoteActivation(RemoteBase):
@@ -217,6 +231,11 @@ class RemoteActivation(RemoteBase):
 
     def campaign(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/v1/campaigns/{quote(name, safe='')}")
+        return result
+
+    def campaign_lift(self, name: str, event: str, within: str) -> dict[str, Any]:
+        path = f"/v1/campaigns/{quote(name, safe='')}/lift"
+        result: dict[str, Any] = self._call("GET", path, params={"event": event, "within": within})
         return result
 
     def declare_campaign(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
