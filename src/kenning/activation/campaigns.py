@@ -43,6 +43,7 @@ from kenning.audiences.conditions import (
     parse,
     parse_duration,
 )
+from kenning.errors import FieldError
 from kenning.profiles.computed.definitions import Condition as EventFilter
 from kenning.profiles.computed.definitions import DefinitionError, parse_filters
 
@@ -54,16 +55,8 @@ PREFERRED = "preferred"
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-class CampaignError(ValueError):
+class CampaignError(FieldError):
     """A campaign that cannot be declared; ``field`` is the path of the bad part."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
 
 
 class _Model(BaseModel):

@@ -16,6 +16,8 @@ from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, select_au
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from kenning.errors import FieldError
+
 
 class _Sandbox(ImmutableSandboxedEnvironment):
     """The sandbox refusing unsafe attributes outright: by default it hands back an undefined
@@ -42,14 +44,8 @@ _HTML = _Sandbox(
 MAX_OUTPUT_CHARS = 100_000
 
 
-class TemplateError(ValueError):
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
+class TemplateError(FieldError):
+    """Bad input in a template."""
 
 
 def check(source: str, field: str) -> None:

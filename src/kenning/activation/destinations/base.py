@@ -19,6 +19,8 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from kenning.errors import FieldError
+
 # What an Outcome keeps of a response body (for the dead letters).
 MAX_RESPONSE_CHARS = 2048
 
@@ -80,17 +82,9 @@ def truncate_response(text: str | bytes | None) -> str | None:
     return text[:MAX_RESPONSE_CHARS]
 
 
-class DestinationConfigError(ValueError):
+class DestinationConfigError(FieldError):
     """A destination that cannot be set up; ``field`` is the path of the bad key
     (``config.url``, ``config.headers.Host``, ``kind``)."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
 
 
 @dataclass(frozen=True)
