@@ -328,7 +328,7 @@ def test_a_reply_held_back_is_a_timeout_retried_in_order(
     receiver = Receiver(lambda envelope: [HANG, 200] if held_back(envelope) else [200])
     receivers.append(receiver)
     # A timeout long enough that no reply given is taken for one on a busy machine.
-    letters, tries = deliver_everyones_events(tmp_path, receiver, "delivered", timeout_seconds=1.0)
+    letters, tries = deliver_everyones_events(tmp_path, receiver, "delivered", timeout_seconds=2.5)
     assert received_in_order(receiver.answers) == everyone(PEOPLE, EVENTS)
     assert accepted_twice(receiver.answers) == []
     # Each one held back was asked again with the same key, and accepted then.

@@ -21,7 +21,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -258,7 +258,12 @@ class DeliveryService:
             due = scheduled_due(con, now, self.low(), self.settings.batch_size)
             if not due:
                 return 0
-            facts = self._facts(con, [s.profile_id for s in due if s.profile_id is not None], now)
+            facts = self._facts(
+                con,
+                [s.profile_id for s in due if s.profile_id is not None],
+                now,
+                audiences=self._excludes(s.campaign for s in due),
+            )
             sent = _sent_counts(con, due, self._stage.campaigns, now)
         decisions = self._decide(due, facts, sent, now)
         self._store.writer.run(lambda con: decide(con, decisions, now)).result()
@@ -266,18 +271,30 @@ class DeliveryService:
         return len(due)
 
     def _facts(
-        self, con: duckdb.DuckDBPyConnection, ids: Sequence[int], now: datetime
+        self,
+        con: duckdb.DuckDBPyConnection,
+        ids: Sequence[int],
+        now: datetime,
+        *,
+        audiences: bool,
     ) -> dict[int, Facts]:
-        """Each profile id's person as they are now (merged-away ids read their profile)."""
+        """Each profile id's person as they are now (merged-away ids read their profile);
+        with ``audiences``, their audiences evaluated afresh (for exclusions: it costs every
+        audience's condition a person, so only when some exclusion is to be checked)."""
         current = current_ids(con, ids)
         people = people_now(
             con,
             sorted(set(current.values())),
-            list(self._store.audiences.audiences),
+            list(self._store.audiences.audiences) if audiences else [],
             self._store.computed.definitions.values(),
             now,
         )
         return {i: people[c] for i, c in current.items() if c in people}
+
+    def _excludes(self, campaigns: Iterable[str]) -> bool:
+        """Whether any of these campaigns has exclusion audiences to check."""
+        found = (self._stage.campaigns.get(name) for name in campaigns)
+        return any(c is not None and c.spec.exclude for c in found)
 
     def _decide(
         self,
@@ -357,7 +374,14 @@ class DeliveryService:
             if not due:
                 return 0
             checked = [d for d in due if d.profile_id is not None and _reads_person(d, declared)]
-            facts = self._facts(con, [d.profile_id for d in checked if d.profile_id], now)
+            facts = self._facts(
+                con,
+                [d.profile_id for d in checked if d.profile_id],
+                now,
+                audiences=self._excludes(
+                    str(d.payload.get("campaign")) for d in checked if d.kind == "message"
+                ),
+            )
         outcomes: dict[int, Attempted] = {}
         to_send: list[Delivery] = []
         for delivery in due:
