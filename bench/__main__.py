@@ -2,6 +2,7 @@
 
 import sys
 
+from bench.activation import run as activation
 from bench.identity import run as identity
 from bench.ingest import run as ingest
 from bench.matching import realtime
@@ -16,6 +17,7 @@ BENCHMARKS = {
     "realtime": realtime.main,
     "profiles": profiles.main,
     "traits": traits.main,
+    "activation": activation.main,
 }
 
 

@@ -1,0 +1,1 @@
+"""The activation benchmark: event to webhook in real time, and fifty audiences in batch."""
