@@ -18,8 +18,11 @@ run: ``KENNING_BENCH_ACTIVATION_PEOPLE=20000 KENNING_BENCH_ACTIVATION_SECONDS=15
 import os
 import shutil
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import duckdb
 
 from bench.activation import realtime
 from bench.activation.batch import TARGET_SECONDS, BatchFigures, evaluate_section
@@ -31,6 +34,20 @@ from bench.results import write_section
 PEOPLE = tuple(
     int(n) for n in os.environ.get("KENNING_BENCH_ACTIVATION_PEOPLE", "1000000").split(",")
 )
+
+
+def machine_check() -> tuple[float, float]:
+    """Seconds for a fixed piece of work, Python then DuckDB (2 threads): this shared machine's
+    speed varies from hour to hour, more than the other-CPU figures show, so runs are compared
+    by these."""
+    started = time.perf_counter()
+    sum(i * i for i in range(15_000_000))
+    python = time.perf_counter() - started
+    con = duckdb.connect()
+    started = time.perf_counter()
+    con.execute("SELECT sum(hash(i)) FROM range(500000000) t(i)").fetchall()
+    con.close()
+    return python, time.perf_counter() - started
 
 
 def _ms(seconds: float) -> str:
@@ -228,6 +245,7 @@ def batch_text(figures: list[BatchFigures]) -> tuple[str, list[str]]:
 
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="kenning-bench-activation-"))
+    checks = [machine_check()]
     try:
         (workdir / "realtime").mkdir()
         phases = realtime.measure(workdir / "realtime")
@@ -241,6 +259,7 @@ def main() -> None:
             shutil.rmtree(run_dir)
             if not CACHE:
                 shutil.rmtree(directory)
+        checks.append(machine_check())
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     realtime_part, realtime_summary = realtime_text(phases)
@@ -248,8 +267,14 @@ def main() -> None:
     write_section(
         "activation",
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}. `make bench` (or "
-        "`.venv/bin/python -m bench activation`; sizes and rates in `bench/activation/run.py`)."
-        f"\n\n{realtime_part}\n\n{batch_part}",
+        "`.venv/bin/python -m bench activation`; sizes and rates in `bench/activation/run.py`). "
+        "Machine check (a fixed piece of work at the start and at the end of the run: this "
+        "shared machine's speed varies between runs by more than the other-CPU figures show, "
+        "so compare runs by it): Python "
+        + " and ".join(f"{p:.2f} s" for p, _ in checks)
+        + ", DuckDB "
+        + " and ".join(f"{d:.2f} s" for _, d in checks)
+        + f".\n\n{realtime_part}\n\n{batch_part}",
     )
     print("\n".join(realtime_summary + batch_summary))
 
