@@ -376,7 +376,7 @@ def _declare(store: Store, specs: list[dict[str, Any]]) -> None:
 
 
 def check_agreement(store: Store, other_now: datetime) -> None:
-    changes = batch_evaluate(store, store.audiences)
+    changes = batch_evaluate(store, store.audiences).changes()
     with store.reader() as con:
         row = con.execute("SELECT max(measured_at) FROM __kenning_audience_sizes").fetchone()
         assert row is not None
@@ -401,7 +401,7 @@ def check_agreement(store: Store, other_now: datetime) -> None:
     # Applied again, the same members change nothing.
     names = [a.name for a in store.audiences.audiences]
     again = store.writer.run(lambda con: apply_batch(con, members, names, at, skip=set()))
-    assert again.result() == []
+    assert len(again.result()) == 0
     # Every node, and the probes, at the batch's moment; every node at another moment.
     nodes = every_node(store)
     probes = [Audience(f"probe_{i}", parse(spec)) for i, spec in enumerate(PROBES)]

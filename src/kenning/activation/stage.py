@@ -57,6 +57,7 @@ class ActivationStage:
         self._lock = threading.Lock()
         audiences.listeners.append(self.audience_changed)
         audiences.users.append(self.user_of)
+        audiences.watchers.append(self.watched_audiences)
 
     # -- the stage ---------------------------------------------------------------------------
 
@@ -187,6 +188,16 @@ class ActivationStage:
         self._group_destinations, self._group_scheduled = set(), False
         for listener in self.on_owed:
             listener(destinations, scheduled)
+
+    def watched_audiences(self) -> set[str]:
+        """The audiences whose entries and exits something here acts on."""
+        taken = {a for d in self.destinations.values() if d.enabled for a in d.audiences}
+        triggers = {
+            c.trigger.audience
+            for c in self.campaigns.values()
+            if c.spec.enabled and isinstance(c.trigger, AudienceTrigger)
+        }
+        return taken | triggers
 
     def user_of(self, audience: str) -> str | None:
         """What uses ``audience`` (a campaign's trigger or exclusions, a destination), if

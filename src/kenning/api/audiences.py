@@ -16,7 +16,7 @@ from kenning.api.collect import read_json_body
 from kenning.api.errors import ApiError, json_response
 from kenning.audiences.audience import parse_audience
 from kenning.audiences.conditions import CONDITION_SCHEMA, ConditionError
-from kenning.audiences.membership import members_page, preview
+from kenning.audiences.membership import ENTERED, EXITED, members_page, preview
 from kenning.store.store import Store
 
 MAX_AUDIENCE_BYTES = 64 * 1024
@@ -189,5 +189,4 @@ async def evaluate_audiences(request: Request) -> Response:
     """Evaluate every audience for everyone now (a server also does it on a schedule)."""
     store = _store(request)
     changes = await asyncio.to_thread(store.evaluate_audiences_now)
-    entered = sum(1 for c in changes if c.change == "entered")
-    return json_response({"entered": entered, "exited": len(changes) - entered})
+    return json_response({"entered": changes.count(ENTERED), "exited": changes.count(EXITED)})

@@ -8,7 +8,7 @@ transaction. Audiences are evaluated in dependency order, so one that reads anot
 new members.
 """
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from kenning.audiences.audience import Audience
 from kenning.audiences.compile import Inputs, condition_sql, facts_sql
@@ -27,7 +28,6 @@ from kenning.profiles.rows import PersonRows, read_people, winners
 
 ENTERED = "entered"
 EXITED = "exited"
-_TIMESTAMP = pa.timestamp("us", tz="UTC")
 _BATCH = "__kenning_audience_batch"
 _FACTS = "__kenning_audience_facts"
 
@@ -216,6 +216,38 @@ def apply_changes(
     return recorded
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """The changes a batch recorded, kept as a table: a first batch over a million people
+    records millions, which are counted and written in SQL and made into ``Change`` objects
+    only where wanted."""
+
+    table: pa.Table  # audience, profile_id, change; by audience, then profile id
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    def count(self, change: str) -> int:
+        """How many entries (``ENTERED``) or exits (``EXITED``)."""
+        return int(pc.sum(pc.equal(self.table["change"], change)).as_py() or 0)
+
+    def changes(self, audiences: Collection[str] | None = None) -> list[Change]:
+        """The changes (of ``audiences`` only, when given), in order."""
+        table = self.table
+        if audiences is not None:
+            wanted = pa.array(sorted(audiences), pa.string())
+            table = table.filter(pc.is_in(table["audience"], value_set=wanted))
+        return [
+            Change(a, p, c)
+            for a, p, c in zip(
+                table["audience"].to_pylist(),
+                table["profile_id"].to_pylist(),
+                table["change"].to_pylist(),
+                strict=True,
+            )
+        ]
+
+
 def apply_batch(
     con: duckdb.DuckDBPyConnection,
     members: pa.Table,
@@ -225,26 +257,34 @@ def apply_batch(
     skip: set[int],
     cause: str = "batch",
     listeners: Sequence[ChangeListener] = (),
-) -> list[Change]:
+    watched: Collection[str] | None = None,
+) -> Recorded:
     """Make the members of ``audiences`` those in ``members`` (``evaluate_all``'s result),
     except for the people in ``skip`` (changed since it read: real time decides for them);
-    record the changes and each audience's size."""
+    record the changes and each audience's size. The difference is found and written in SQL;
+    listeners are told of the changes of the ``watched`` audiences (all when None)."""
     con.register("__kenning_found", members)
+    con.register("__kenning_skip", pa.table({"profile_id": pa.array(sorted(skip), pa.int64())}))
     try:
-        rows = con.execute(
+        diff = con.sql(
             """WITH held AS (SELECT audience, profile_id FROM __kenning_audience_members
                              WHERE audience = ANY($audiences)),
-                    found AS (SELECT audience, profile_id FROM __kenning_found)
-               SELECT audience, profile_id, 'entered' FROM (FROM found EXCEPT FROM held)
-               UNION ALL
-               SELECT audience, profile_id, 'exited' FROM (FROM held EXCEPT FROM found)""",
-            {"audiences": list(audiences)},
-        ).fetchall()
+                    found AS (SELECT audience, profile_id FROM __kenning_found),
+                    diff AS (
+                        SELECT audience, profile_id, 'entered' AS change
+                        FROM (FROM found EXCEPT FROM held)
+                        UNION ALL
+                        SELECT audience, profile_id, 'exited' FROM (FROM held EXCEPT FROM found))
+               SELECT audience, profile_id, change FROM diff
+               WHERE profile_id NOT IN (SELECT profile_id FROM __kenning_skip)
+               ORDER BY audience, profile_id""",
+            params={"audiences": list(audiences)},
+        ).to_arrow_table()
     finally:
         con.unregister("__kenning_found")
-    changes = [Change(str(a), int(p), str(c)) for a, p, c in rows if int(p) not in skip]
-    changes.sort(key=lambda c: (c.audience, c.profile_id))
-    _record(con, changes, now, cause)
+        con.unregister("__kenning_skip")
+    recorded = Recorded(diff)
+    _record_table(con, diff, now, cause)
     counted = dict(
         con.execute(
             """SELECT audience, count(*) FROM __kenning_audience_members
@@ -252,38 +292,53 @@ def apply_batch(
             [list(audiences)],
         ).fetchall()
     )
-    entered: dict[str, int] = {}
-    exited: dict[str, int] = {}
-    for c in changes:
-        tally = entered if c.change == ENTERED else exited
-        tally[c.audience] = tally.get(c.audience, 0) + 1
-    con.executemany(
-        "INSERT INTO __kenning_audience_sizes VALUES (?, ?, ?, ?, ?, ?)",
-        [
-            [name, now, int(counted.get(name, 0)), entered.get(name, 0), exited.get(name, 0), cause]
-            for name in audiences
-        ],
-    )
-    for listener in listeners:
-        listener(con, changes, now)
-    return changes
+    con.register("__kenning_diff", diff)
+    try:
+        tallies = {
+            str(a): (int(e), int(x))
+            for a, e, x in con.execute(
+                """SELECT audience, count(*) FILTER (WHERE change = 'entered'),
+                          count(*) FILTER (WHERE change = 'exited')
+                   FROM __kenning_diff GROUP BY audience"""
+            ).fetchall()
+        }
+    finally:
+        con.unregister("__kenning_diff")
+    if audiences:
+        con.executemany(
+            "INSERT INTO __kenning_audience_sizes VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                [name, now, int(counted.get(name, 0)), *tallies.get(name, (0, 0)), cause]
+                for name in audiences
+            ],
+        )
+    if listeners:
+        told = recorded.changes(watched)
+        for listener in listeners:
+            listener(con, told, now)
+    return recorded
 
 
 def _record(
     con: duckdb.DuckDBPyConnection, changes: Sequence[Change], now: datetime, cause: str
 ) -> None:
-    if not changes:
-        return
     table = pa.table(
         {
-            "audience": [c.audience for c in changes],
+            "audience": pa.array([c.audience for c in changes], pa.string()),
             "profile_id": pa.array([c.profile_id for c in changes], pa.int64()),
-            "change": [c.change for c in changes],
-            "changed_at": pa.array([now] * len(changes), _TIMESTAMP),
-            "cause": [cause] * len(changes),
+            "change": pa.array([c.change for c in changes], pa.string()),
         }
     )
-    con.register("__kenning_recorded", table)
+    _record_table(con, table, now, cause)
+
+
+def _record_table(
+    con: duckdb.DuckDBPyConnection, changes: pa.Table, now: datetime, cause: str
+) -> None:
+    """Apply and log changes given as a table of ``audience, profile_id, change``."""
+    if changes.num_rows == 0:
+        return
+    con.register("__kenning_recorded", changes)
     try:
         con.execute(
             """DELETE FROM __kenning_audience_members m USING __kenning_recorded c
@@ -292,14 +347,16 @@ def _record(
         )
         con.execute(
             """INSERT INTO __kenning_audience_members
-               SELECT audience, profile_id, changed_at FROM __kenning_recorded
-               WHERE change = 'entered'"""
+               SELECT audience, profile_id, ?::TIMESTAMPTZ FROM __kenning_recorded
+               WHERE change = 'entered'""",
+            [now],
         )
         con.execute(
             """INSERT INTO __kenning_audience_changes
                    (audience, profile_id, change, changed_at, cause)
-               SELECT audience, profile_id, change, changed_at, cause FROM __kenning_recorded
-               ORDER BY profile_id, audience"""
+               SELECT audience, profile_id, change, ?::TIMESTAMPTZ, ? FROM __kenning_recorded
+               ORDER BY profile_id, audience""",
+            [now, cause],
         )
     finally:
         con.unregister("__kenning_recorded")

@@ -19,7 +19,13 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from kenning.audiences.membership import Change, apply_batch, apply_changes, evaluate_all
+from kenning.audiences.membership import (
+    Change,
+    Recorded,
+    apply_batch,
+    apply_changes,
+    evaluate_all,
+)
 from kenning.audiences.membership import evaluate_people as evaluate_people_now
 from kenning.audiences.stage import AudienceStage
 
@@ -62,13 +68,13 @@ class AudienceEvaluator:
                 log.exception("audience evaluation failed; retried in 5 s")
                 self._stop.wait(5)
 
-    def run_once(self) -> list[Change]:
+    def run_once(self) -> None:
         """Evaluate who changed, or everyone when a batch is due or wanted."""
         with self._lock:
             touched, everyone = self._stage.take()
             try:
                 if everyone or time.monotonic() >= self._next_batch:
-                    changes = self._batch()
+                    self._batch()
                     everyone = False
                     # People changed while the batch read were left out of it; a batch
                     # wanted meanwhile (an audience declared) may not have seen the change.
@@ -76,20 +82,18 @@ class AudienceEvaluator:
                     touched |= later
                     if wanted_again:
                         self._stage.put_back(set(), True)
-                else:
-                    changes = []
                 if touched:
-                    changes += self._people(touched)
+                    self._people(touched)
             except BaseException:
                 self._stage.put_back(touched, everyone)  # not lost: tried again
                 raise
             self.evaluations += 1
-            return changes
 
-    def evaluate_everyone(self) -> list[Change]:
+    def evaluate_everyone(self) -> Recorded:
         """A batch evaluation now (the API's and the CLI's ``evaluate``)."""
         with self._lock:
-            return self._batch()
+            self._next_batch = time.monotonic() + self._batch_seconds
+            return batch_evaluate(self._store, self._stage)
 
     def _people(self, touched: set[int]) -> list[Change]:
         audiences = list(self._stage.audiences)
@@ -103,15 +107,14 @@ class AudienceEvaluator:
             lambda con: apply_changes(con, changes, at, "realtime", self._stage.listeners)
         ).result()
 
-    def _batch(self) -> list[Change]:
+    def _batch(self) -> Recorded | None:
         self._next_batch = time.monotonic() + self._batch_seconds
-        audiences = list(self._stage.audiences)
-        if not audiences:
-            return []
+        if not self._stage.audiences:
+            return None
         return batch_evaluate(self._store, self._stage)
 
 
-def batch_evaluate(store: "Store", stage: AudienceStage) -> list[Change]:
+def batch_evaluate(store: "Store", stage: AudienceStage) -> Recorded:
     """Evaluate every audience for everyone in SQL and record the changes."""
     chosen = list(stage.audiences)
     at = datetime.now(UTC)
@@ -121,7 +124,13 @@ def batch_evaluate(store: "Store", stage: AudienceStage) -> list[Change]:
     names = [a.name for a in chosen]
     changes = store.writer.run(
         lambda con: apply_batch(
-            con, members, names, at, skip=stage.pending(), listeners=stage.listeners
+            con,
+            members,
+            names,
+            at,
+            skip=stage.pending(),
+            listeners=stage.listeners,
+            watched=stage.watched(),
         )
     ).result()
     log.info(

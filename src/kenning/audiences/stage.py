@@ -7,7 +7,7 @@ its audiences); a recompute or a rebuild, which may change anyone, asks for a ba
 """
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,9 @@ class AudienceStage:
         # Asked before an audience is removed: who else uses it (a campaign, a destination),
         # or None.
         self.users: list[Callable[[str], str | None]] = []
+        # Asked before a batch tells the listeners: the audiences whose changes they want (a
+        # first batch over a million people changes millions, most of them wanted by none).
+        self.watchers: list[Callable[[], Collection[str]]] = []
         identity.on_merged.append(self._merged)
         identity.on_rebuilt.append(self._everyone_changed)
         computed.on_recomputed.append(self._everyone_changed)
@@ -151,6 +154,10 @@ class AudienceStage:
         apply_changes(con, exits, datetime.now(UTC), "removed", self.listeners)
         self.load(con)
         self._computed.sync(con)
+
+    def watched(self) -> set[str]:
+        """The audiences whose changes some listener wants."""
+        return {name for watcher in self.watchers for name in watcher()}
 
     def get(self, name: str) -> Audience | None:
         return next((a for a in self.audiences if a.name == name), None)

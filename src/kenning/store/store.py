@@ -16,7 +16,7 @@ import duckdb
 from kenning.activation.delivery import DeliveryService, DeliverySettings
 from kenning.activation.destinations.base import DestinationContext
 from kenning.activation.stage import ActivationStage
-from kenning.audiences.membership import Change
+from kenning.audiences.membership import Recorded
 from kenning.audiences.realtime import AudienceEvaluator, batch_evaluate
 from kenning.audiences.stage import AudienceStage
 from kenning.identity.matching.realtime import RealtimeMatching
@@ -200,7 +200,7 @@ class Store:
             self.delivery.start()
         return self.delivery
 
-    def evaluate_audiences_now(self) -> list[Change]:
+    def evaluate_audiences_now(self) -> Recorded:
         """Evaluate every audience for everyone and record the changes (in turn with the
         server's evaluator, when one runs)."""
         if self.audience_evaluator is not None:

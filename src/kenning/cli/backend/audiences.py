@@ -5,7 +5,7 @@ from typing import Any, Protocol
 
 from kenning.audiences.audience import parse_audience
 from kenning.audiences.conditions import ConditionError
-from kenning.audiences.membership import members_page, preview
+from kenning.audiences.membership import ENTERED, EXITED, members_page, preview
 from kenning.cli.backend.base import CommandError, LocalBase, RemoteBase
 
 
@@ -54,8 +54,7 @@ class LocalAudiences(LocalBase):
 
     def evaluate_audiences(self) -> dict[str, Any]:
         changes = self.store.evaluate_audiences_now()
-        entered = sum(1 for c in changes if c.change == "entered")
-        return {"entered": entered, "exited": len(changes) - entered}
+        return {"entered": changes.count(ENTERED), "exited": changes.count(EXITED)}
 
     def audience_members(self, name: str, limit: int, cursor: str | None) -> dict[str, Any]:
         if self.store.audiences.get(name) is None:
