@@ -376,7 +376,7 @@ def _declare(store: Store, specs: list[dict[str, Any]]) -> None:
 
 
 def check_agreement(store: Store, other_now: datetime) -> None:
-    changes = batch_evaluate(store, store.audiences).changes()
+    recorded = batch_evaluate(store, store.audiences)
     with store.reader() as con:
         row = con.execute("SELECT max(measured_at) FROM __kenning_audience_sizes").fetchone()
         assert row is not None
@@ -384,8 +384,13 @@ def check_agreement(store: Store, other_now: datetime) -> None:
         held = held_members(con)
         assert held == python_members(store, con, in_order(store.audiences.audiences), at)
         # What the batch recorded: everyone entered (no one was in), and each size.
-        assert {(c.audience, c.profile_id) for c in changes} == held
-        assert all(c.change == ENTERED for c in changes)
+        logged = con.execute(
+            """SELECT audience, profile_id, change FROM __kenning_audience_changes
+               WHERE cause = 'batch'"""
+        ).fetchall()
+        assert {(a, p) for a, p, _ in logged} == held and len(logged) == len(held)
+        assert {c for _, _, c in logged} <= {ENTERED}
+        assert recorded.count(ENTERED) == len(held) == len(recorded)
         sizes = dict(
             con.execute(
                 "SELECT audience, size FROM __kenning_audience_sizes WHERE measured_at = ?", [at]

@@ -282,7 +282,8 @@ def test_a_batch_leaves_people_not_yet_evaluated_to_real_time(store: Store) -> N
     one, two = profile_of(store, "user_id", "u1"), profile_of(store, "user_id", "u2")
     assert store.audiences.pending() == {two}
     recorded = batch_evaluate(store, store.audiences)
-    assert recorded.changes() == [Change("pro", one, ENTERED)]
+    assert (len(recorded), recorded.count(ENTERED)) == (1, 1)
+    assert changes(store, "pro") == [(one, ENTERED, "batch")]
     assert members(store, "pro") == {one}
     # Real time then takes two.
     touched, everyone = store.audiences.take()
