@@ -10,12 +10,12 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from kenning.cli.backend import CommandError, connect
+from kenning.cli.declarations import read_declaration
 from kenning.cli.options import DEFAULT, Db, Json, Token, Url
 
 destinations = typer.Typer(help="Destinations: list, show, declare, remove, kinds.")
@@ -41,15 +41,8 @@ CampaignFile = Annotated[
 
 
 def _read(file: Path, what: str, keys: str) -> dict[str, Any]:
-    """The declaration in FILE, and its name."""
-    try:
-        spec = yaml.safe_load(file.read_text())  # YAML reads JSON too
-    except OSError as error:
-        raise CommandError(f"cannot read {file}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise CommandError(f"{file} is not valid YAML or JSON: {error}") from None
-    if not isinstance(spec, dict):
-        raise CommandError(f"{file} must hold a {what}: {keys}")
+    """The declaration in FILE, which must be named."""
+    spec = read_declaration(file, f"a {what}: {keys}")
     if not isinstance(spec.get("name"), str):
         raise CommandError(f"{file}: the {what} needs a name")
     return spec

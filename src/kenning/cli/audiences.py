@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from kenning.cli.backend import CommandError, connect
+from kenning.cli.declarations import read_declaration
 from kenning.cli.options import DEFAULT, Db, Json, Token, Url
 
 app = typer.Typer(help="Audiences: declare, preview, list, members, evaluate, remove.")
@@ -23,15 +23,7 @@ AudienceFile = Annotated[
 
 
 def _read(file: Path) -> dict[str, Any]:
-    try:
-        spec = yaml.safe_load(file.read_text())  # YAML reads JSON too
-    except OSError as error:
-        raise CommandError(f"cannot read {file}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise CommandError(f"{file} is not valid YAML or JSON: {error}") from None
-    if not isinstance(spec, dict):
-        raise CommandError(f"{file} must hold an audience: name, description and condition")
-    return spec
+    return read_declaration(file, "an audience: name, description and condition")
 
 
 @app.command("list")

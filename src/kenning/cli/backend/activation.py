@@ -58,10 +58,6 @@ class ActivationBackend(Protocol):
     ) -> dict[str, Any]: ...
 
 
-def _line(error: DestinationConfigError | CampaignError) -> str:
-    return f"{error.field}: {error.message}" if error.field else error.message
-
-
 class LocalActivation(LocalBase):
     def list_destinations(self) -> list[dict[str, Any]]:
         return [d.public() for _, d in sorted(self.store.activation.destinations.items())]
@@ -80,7 +76,7 @@ class LocalActivation(LocalBase):
         try:
             declared = parse_destination(spec, name, context=destination_context(self.settings))
         except DestinationConfigError as error:
-            raise CommandError(_line(error)) from None
+            raise CommandError(str(error)) from None
         self.store.writer.run(
             lambda con: activation.declare_destination(con, declared), changes_stages=True
         ).result()
@@ -105,7 +101,7 @@ class LocalActivation(LocalBase):
         try:
             files = write_snapshots(self.store, declared, destination_context(self.settings))
         except DestinationConfigError as error:
-            raise CommandError(_line(error)) from None
+            raise CommandError(str(error)) from None
         return {"files": {a: str(p) for a, p in files.items()}}
 
     def list_campaigns(self) -> list[dict[str, Any]]:
@@ -137,7 +133,7 @@ class LocalActivation(LocalBase):
                 lambda con: activation.declare_campaign(con, campaign), changes_stages=True
             ).result()
         except CampaignError as error:
-            raise CommandError(_line(error)) from None
+            raise CommandError(str(error)) from None
         except ConditionError as error:
             raise CommandError(f"{error.field or 'trigger'}: {error}") from None
         return campaign.document()
