@@ -120,16 +120,34 @@ class _Base:
         return _json_condition(self._json(path), op, operand, params)
 
     def _each_condition(self, condition: Condition, params: list[Any]) -> str:
-        """An array filter over its column of items (tally._holds_for_some): some item
-        passes; for ``ne`` and ``not_in``, no item equals; for ``exists: false``, no item
-        has the value."""
-        op, operand = condition.op, condition.operand
-        negated = op in {"ne", "not_in"} or (op == "exists" and not operand)
-        positive = {"ne": "eq", "not_in": "in"}.get(op, op)
-        test = _json_condition("item", positive, True if op == "exists" else operand, params)
-        items = f"y{self.each[condition.path]}"
-        some = f"coalesce(list_bool_or(list_transform({items}, lambda item: {test})), false)"
-        return f"NOT {some}" if negated else some
+        return _each_condition(f"y{self.each[condition.path]}", condition, params)
+
+
+def payload_condition_sql(
+    condition: Condition, payload: str, params: list[Any], *, source: str = "source"
+) -> str:
+    """A filter over a message's JSON text ``payload``, for queries that read a few paths
+    once (journeys, funnels) rather than the shared base table; ``event`` and ``type``
+    columns, and the source's name as ``source``, in scope."""
+    path, op, operand = condition.path, condition.op, condition.operand
+    if path in COLUMN_PATHS:
+        return _column_condition(source if path == "source" else path, op, operand, params)
+    extracted = f"json_extract({payload}, {_quoted(path)!r})"
+    if EACH in path:
+        return _each_condition(extracted, condition, params)
+    return _json_condition(extracted, op, operand, params)
+
+
+def _each_condition(items: str, condition: Condition, params: list[Any]) -> str:
+    """An array filter over a list of JSON items (tally._holds_for_some): some item passes;
+    for ``ne`` and ``not_in``, no item equals; for ``exists: false``, no item has the
+    value."""
+    op, operand = condition.op, condition.operand
+    negated = op in {"ne", "not_in"} or (op == "exists" and not operand)
+    positive = {"ne": "eq", "not_in": "in"}.get(op, op)
+    test = _json_condition("item", positive, True if op == "exists" else operand, params)
+    some = f"coalesce(list_bool_or(list_transform({items}, lambda item: {test})), false)"
+    return f"NOT {some}" if negated else some
 
 
 def _json_condition(json: str, op: str, operand: Any, params: list[Any]) -> str:
