@@ -440,6 +440,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        15,
+        "attribution: marketing spend per day, channel and campaign",
+        (
+            # Imported from the brand's ad platforms (CSV); one row per day, channel and
+            # campaign ('' for spend on the channel as a whole); a re-import replaces.
+            """CREATE TABLE __kenning_spend (
+                day DATE NOT NULL, channel VARCHAR NOT NULL, campaign VARCHAR NOT NULL,
+                spend DOUBLE NOT NULL, currency VARCHAR, imported_at TIMESTAMPTZ NOT NULL,
+                PRIMARY KEY (day, channel, campaign)
+            )""",
+        ),
+    ),
 )
 
 
