@@ -82,7 +82,13 @@ def timed_batch(store: Store) -> Batch:
     stage = store.audiences
     changes = store.writer.run(
         lambda con: apply_batch(
-            con, members, names, at, skip=stage.pending(), listeners=stage.listeners
+            con,
+            members,
+            names,
+            at,
+            skip=stage.pending(),
+            listeners=stage.listeners,
+            watched=stage.watched(),
         )
     ).result()
     return Batch(
