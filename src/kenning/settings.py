@@ -9,8 +9,10 @@ import yaml
 
 from kenning.activation.delivery import DeliverySettings
 from kenning.activation.destinations.base import DestinationContext
+from kenning.errors import FieldError
 from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
+from kenning.journeys.settings import JourneySettings
 from kenning.profiles.state import ProfileSettings
 from kenning.spec.limits import DEFAULT_LIMITS, Limits
 
@@ -43,6 +45,8 @@ class Settings:
     # all of them (``KENNING_ALLOW_PRIVATE_DESTINATIONS=1``), or the networks listed.
     allow_private_destinations: bool = False
     allowed_networks: tuple[str, ...] = ()
+    # Channels and touches (docs/journeys.md).
+    journeys: JourneySettings = field(default_factory=JourneySettings)
 
     @classmethod
     def from_env(cls, config: Path | None = None, **overrides: object) -> "Settings":
@@ -71,7 +75,7 @@ class ConfigError(ValueError):
 def load_config(path: Path) -> dict[str, object]:
     """Read a YAML configuration file. Sections: ``identity`` and ``matching`` (see
     docs/identity.md), ``profiles`` (docs/profiles.md), ``audiences`` (``batch_minutes``,
-    docs/audiences.md)."""
+    docs/audiences.md), ``activation`` (docs/activation.md), ``journeys`` (docs/journeys.md)."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except OSError as error:
@@ -80,7 +84,8 @@ def load_config(path: Path) -> dict[str, object]:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of sections")
-    unknown = sorted(set(data) - {"identity", "matching", "profiles", "audiences", "activation"})
+    sections = {"identity", "matching", "profiles", "audiences", "activation", "journeys"}
+    unknown = sorted(set(data) - sections)
     if unknown:
         raise ConfigError(f"{path}: unknown sections {', '.join(unknown)}")
     values: dict[str, object] = {}
@@ -107,6 +112,11 @@ def load_config(path: Path) -> dict[str, object]:
         values["audience_batch_minutes"] = float(minutes)
     if "activation" in data:
         values.update(_activation(path, data["activation"] or {}))
+    if "journeys" in data:
+        try:
+            values["journeys"] = JourneySettings.from_config(data["journeys"])
+        except FieldError as error:
+            raise ConfigError(f"{path}: {error}") from None
     return values
 
 

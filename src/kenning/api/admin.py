@@ -61,7 +61,15 @@ class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     # What a token may do; a Profile API reader gets profiles:read only.
     scopes: list[
-        Literal["admin", "profiles:read", "audiences:write", "activation:read", "activation:write"]
+        Literal[
+            "admin",
+            "profiles:read",
+            "audiences:write",
+            "activation:read",
+            "activation:write",
+            "analytics:read",
+            "analytics:write",
+        ]
     ] = Field(min_length=1)
 
 

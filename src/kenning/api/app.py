@@ -7,7 +7,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from kenning.api import activation, admin, audiences, collect, coverage, identity, profiles, traits
+from kenning.api import (
+    activation,
+    admin,
+    attribution,
+    audiences,
+    collect,
+    coverage,
+    identity,
+    journeys,
+    profiles,
+    traits,
+)
 from kenning.api.errors import install_error_handlers
 from kenning.api.ratelimit import RateLimiter
 from kenning.settings import Settings, destination_context
@@ -65,6 +76,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(audiences.writers)
     app.include_router(activation.readers)
     app.include_router(activation.writers)
+    app.include_router(journeys.profiles)
+    app.include_router(journeys.analytics)
+    app.include_router(attribution.readers)
+    app.include_router(attribution.writers)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -33,7 +33,7 @@ router = APIRouter(dependencies=[Depends(require_scope(PROFILES_READ))])
 Limit = Annotated[int, Query(ge=1, le=1_000)]
 
 
-def _found(request: Request, identifier: str) -> tuple[Store, int]:
+def found_profile(request: Request, identifier: str) -> tuple[Store, int]:
     store: Store = request.app.state.store
     try:
         profile_id = find_profile(store, identifier)
@@ -48,14 +48,14 @@ def _found(request: Request, identifier: str) -> tuple[Store, int]:
 def get_profile(identifier: str, request: Request) -> Response:
     """The profile holding ``TYPE:VALUE`` (``email:jane@example.com``, ``user_id:42``,
     ``anonymous_id:...``, ``profile_id:7``)."""
-    store, profile_id = _found(request, identifier)
+    store, profile_id = found_profile(request, identifier)
     return json_response(profile(store, profile_id))
 
 
 @router.get("/v1/profiles/{identifier}/audiences")
 def get_audiences(identifier: str, request: Request) -> Response:
     """The audiences the profile is in, and its latest entries and exits (newest first)."""
-    store, profile_id = _found(request, identifier)
+    store, profile_id = found_profile(request, identifier)
     with store.reader() as con:
         ids = profile_ids(con, profile_id)
         held = con.execute(
@@ -87,7 +87,7 @@ def get_audiences(identifier: str, request: Request) -> Response:
 
 @router.get("/v1/profiles/{identifier}/traits")
 def get_traits(identifier: str, request: Request) -> Response:
-    store, profile_id = _found(request, identifier)
+    store, profile_id = found_profile(request, identifier)
     with store.reader() as con:
         _, rows = person(store, con, profile_id)
     found = traits(rows, source_names(store))
@@ -99,13 +99,13 @@ def get_traits(identifier: str, request: Request) -> Response:
 
 @router.get("/v1/profiles/{identifier}/identities")
 def get_identities(identifier: str, request: Request) -> Response:
-    store, profile_id = _found(request, identifier)
+    store, profile_id = found_profile(request, identifier)
     return json_response({"profile_id": profile_id, "identities": identities(store, profile_id)})
 
 
 @router.get("/v1/profiles/{identifier}/consent")
 def get_consent(identifier: str, request: Request) -> Response:
-    store, profile_id = _found(request, identifier)
+    store, profile_id = found_profile(request, identifier)
     with store.reader() as con:
         ids = profile_ids(con, profile_id)
         body = {
@@ -127,7 +127,7 @@ def get_events(
     until: datetime | None = None,
 ) -> Response:
     """Newest first; ``next_cursor`` fetches the next page."""
-    store, profile_id = _found(request, identifier)
+    store, profile_id = found_profile(request, identifier)
     with store.reader() as con:
         try:
             page = events(

@@ -20,13 +20,16 @@ import io
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from kenning.errors import FieldError
 from kenning.journeys.channels import CHANNELS
+
+if TYPE_CHECKING:
+    from kenning.store.store import Store
 
 REQUIRED = ("date", "channel", "spend")
 OPTIONAL = ("campaign", "currency")
@@ -154,3 +157,17 @@ def returns(
                 )
             )
     return rows
+
+
+def import_spend(store: "Store", text: str, *, name: str = "spend") -> dict[str, Any]:
+    """Check a spend file whole, then store it in one transaction; what was stored."""
+    rows = read_spend(text, name=name)
+    now = datetime.now(UTC)
+    stored = store.writer.run(lambda con: store_spend(con, rows, now)).result()
+    return {
+        "rows": stored,
+        "spend": round(sum(r.spend for r in rows), 2),
+        "first_day": min((r.day for r in rows), default=None),
+        "last_day": max((r.day for r in rows), default=None),
+        "channels": sorted({r.channel for r in rows}),
+    }

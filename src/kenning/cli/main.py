@@ -7,6 +7,7 @@ from rich.console import Console
 
 from kenning.cli import (
     activation,
+    attribution,
     audiences,
     demo,
     export,
@@ -19,6 +20,7 @@ from kenning.cli import (
 from kenning.cli.backend import CommandError
 from kenning.cli.coverage import coverage_command
 from kenning.cli.imports import import_command
+from kenning.cli.journeys import journey_command, paths_command
 from kenning.cli.serve import serve
 from kenning.cli.stats import stats
 from kenning.ingest.files import FileFormatError
@@ -47,6 +49,9 @@ app.add_typer(audiences.app, name="audiences")
 app.add_typer(activation.destinations, name="destinations")
 app.add_typer(activation.campaigns, name="campaigns")
 app.add_typer(activation.deliveries, name="deliveries")
+app.command("journey")(journey_command)
+app.command("paths")(paths_command)
+app.add_typer(attribution.spend, name="spend")
 
 # Failures a user can cause and fix: reported as one line, never a traceback.
 USER_ERRORS = (CommandError, MappingError, FileFormatError, ConfigError, ValueError, OSError)

@@ -125,6 +125,14 @@ class Test:
     pattern: str | None = None
     exists: bool | None = None
 
+    def spec(self) -> object:
+        """The test as a rule declares it."""
+        if self.exists is not None:
+            return {"exists": self.exists}
+        if self.pattern is not None:
+            return {"matches": self.pattern}
+        return self.values[0] if len(self.values) == 1 else list(self.values)
+
     def holds(self, text: str | None) -> bool:
         if self.exists is not None:
             return (text is not None) == self.exists

@@ -12,7 +12,7 @@ last, and links weighted by the people who went that way.
 
 import itertools
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kenning.errors import FieldError
@@ -45,14 +45,23 @@ class PathQuery:
             raise FieldError("top is between 1 and 10000", "top")
 
 
-def paths_sql(query: PathQuery, options: TouchOptions, params: list[Any]) -> str:
-    """Rows (path VARCHAR[], people BIGINT, conversions BIGINT), most frequent first."""
+def paths_sql(
+    query: PathQuery,
+    options: TouchOptions,
+    params: list[Any],
+    *,
+    goals_since: datetime | None = None,
+) -> str:
+    """Rows (path VARCHAR[], people BIGINT, conversions BIGINT), most frequent first: the
+    paths to goals in ``options``' range, from ``goals_since`` on when given (the range then
+    starts a lookback earlier, for the touches before the first goals)."""
     touches = touches_sql(options, params, exclude=[query.goal])
     goal_events = events_sql(options, params)
     params.append(query.goal)
     label = {"channel": "channel", "event": "coalesce(event, type)",
              "campaign": "coalesce(campaign, channel)"}[query.label]  # fmt: skip
     params.append(int(query.lookback.total_seconds() * 1_000_000))
+    params.append(goals_since or datetime.min.replace(tzinfo=UTC))
     folded = (
         "list_filter(path, lambda x, i: i = 1 OR x <> path[i - 1])"
         if query.fold_repeats
@@ -79,7 +88,8 @@ def paths_sql(query: PathQuery, options: TouchOptions, params: list[Any]) -> str
                  FROM touch t ASOF JOIN goal g
                    ON t.profile_id = g.profile_id AND t.ts <= g.goal_ts
                  WHERE epoch_us(g.goal_ts) - epoch_us(t.ts) <= ?
-                   AND (g.previous_goal IS NULL OR t.ts > g.previous_goal)),
+                   AND (g.previous_goal IS NULL OR t.ts > g.previous_goal)
+                   AND g.goal_ts >= ?::TIMESTAMPTZ),
              journeys AS (
                  SELECT profile_id, list(label ORDER BY ts, seq) AS path
                  FROM assigned GROUP BY profile_id, goal_ts),

@@ -9,6 +9,7 @@ from typing import Protocol
 import orjson
 
 from kenning.cli.backend.activation import ActivationBackend
+from kenning.cli.backend.analytics import AnalyticsBackend
 from kenning.cli.backend.audiences import AudiencesBackend
 from kenning.cli.backend.base import CommandError
 from kenning.cli.backend.events import EventsBackend
@@ -21,7 +22,13 @@ from kenning.store.store import Store, StoreLocked
 
 
 class Backend(
-    EventsBackend, IdentityBackend, ProfilesBackend, AudiencesBackend, ActivationBackend, Protocol
+    EventsBackend,
+    IdentityBackend,
+    ProfilesBackend,
+    AudiencesBackend,
+    ActivationBackend,
+    AnalyticsBackend,
+    Protocol,
 ):
     """What every command may ask of a backend, local or remote."""
 

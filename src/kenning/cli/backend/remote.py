@@ -1,6 +1,7 @@
 """The backend that sends each command to a running server over HTTP."""
 
 from kenning.cli.backend.activation import RemoteActivation
+from kenning.cli.backend.analytics import RemoteAnalytics
 from kenning.cli.backend.audiences import RemoteAudiences
 from kenning.cli.backend.events import RemoteEvents
 from kenning.cli.backend.identity import RemoteIdentity
@@ -8,6 +9,6 @@ from kenning.cli.backend.profiles import RemoteProfiles
 
 
 class RemoteBackend(
-    RemoteEvents, RemoteIdentity, RemoteProfiles, RemoteAudiences, RemoteActivation
+    RemoteEvents, RemoteIdentity, RemoteProfiles, RemoteAudiences, RemoteActivation, RemoteAnalytics
 ):
     """Every area's commands through a server: ``RemoteBackend(url, token)``."""

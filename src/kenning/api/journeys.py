@@ -1,0 +1,65 @@
+"""Journeys over HTTP: a person's timeline (``profiles:read``); the channel taxonomy, path
+analysis (``analytics:read``). A bad request is answered 400 with the field's path."""
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from kenning.api.auth import require_scope
+from kenning.api.collect import read_json_body
+from kenning.api.errors import json_response
+from kenning.api.profiles import PROFILES_READ, found_profile
+from kenning.journeys.analysis import journey, top_paths
+from kenning.journeys.channels import CHANNELS
+from kenning.journeys.settings import JourneySettings
+from kenning.store.store import Store
+
+ANALYTICS_READ = "analytics:read"
+MAX_QUESTION_BYTES = 64 * 1024
+profiles = APIRouter(dependencies=[Depends(require_scope(PROFILES_READ))])
+analytics = APIRouter(dependencies=[Depends(require_scope(ANALYTICS_READ))])
+Limit = Annotated[int, Query(ge=1, le=10_000)]
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def journey_settings(request: Request) -> JourneySettings:
+    settings: JourneySettings = request.app.state.settings.journeys
+    return settings
+
+
+@profiles.get("/v1/profiles/{identifier}/journey")
+def get_journey(identifier: str, request: Request, limit: Limit = 1_000) -> Response:
+    """The person's events across devices and channels, oldest first (the newest ``limit``),
+    each with its channel, device and campaign and whether it was a touch."""
+    store, profile_id = found_profile(request, identifier)
+    return json_response(journey(store, profile_id, journey_settings(request), limit=limit))
+
+
+@analytics.get("/v1/channels")
+def get_channels(request: Request) -> Response:
+    """The channel taxonomy and the rules in force, in the order they are checked."""
+    rules = journey_settings(request).rules
+    return json_response(
+        {
+            "channels": list(CHANNELS),
+            "explicit": list(rules.explicit),
+            "rules": [
+                {"channel": r.channel, "where": {t.field: t.spec() for t in r.tests}}
+                for r in rules.rules
+            ],
+        }
+    )
+
+
+@analytics.post("/v1/paths")
+async def post_paths(request: Request) -> Response:
+    """The most frequent paths to a goal and their Sankey graph (docs/journeys.md)."""
+    question = await read_json_body(request, MAX_QUESTION_BYTES)
+    store, settings = _store(request), journey_settings(request)
+    return json_response(await asyncio.to_thread(top_paths, store, question, settings))
