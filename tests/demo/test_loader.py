@@ -50,6 +50,10 @@ def test_demo_loads_every_message_and_record_through_the_api(tmp_path: Path) -> 
     with Store.open(tmp_path / "kenning.duckdb") as store:
         stats = store.stats()
         names = {s.name for s in store.sources.list()}
+        with store.reader() as con:
+            spend_rows = con.execute("SELECT count(*) FROM __kenning_spend").fetchone()
+    with (brand / manifest["ad_spend"]).open() as handle:
+        assert spend_rows == (sum(1 for _ in csv.DictReader(handle)),), "the ad spend is loaded"
     # Every generated message and record is either stored or quarantined, none lost.
     assert stats["events"] + stats["quarantined"] == messages + records
     assert stats["quarantined"] == 0, "the generated brand should be valid Segment data"

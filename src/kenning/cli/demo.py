@@ -139,7 +139,8 @@ def _load(
     rejected = sum(summary.rejected.values())
     err.print(
         f"loaded {sent:,} events through /v1/batch and {imported:,} imported records "
-        f"({rejected:,} quarantined); {summary.households:,} households"
+        f"({rejected:,} quarantined); {summary.households:,} households; "
+        f"{summary.spend_rows:,} rows of ad spend"
     )
     if serve:
         err.print(f"Kenning is serving the demo brand on {url} (Ctrl-C to stop)")

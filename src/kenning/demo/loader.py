@@ -28,6 +28,7 @@ class LoadSummary:
     rejected: dict[str, int] = field(default_factory=dict)
     imported: dict[str, int] = field(default_factory=dict)
     households: int = 0
+    spend_rows: int = 0
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -105,6 +106,9 @@ def load_demo(
         summary.rejected[source] = summary.rejected.get(source, 0) + result.rejected
         if progress is not None:
             progress(source, result.rows)
+    if manifest.get("ad_spend"):
+        spend = backend.import_spend((directory / manifest["ad_spend"]).read_text())
+        summary.spend_rows = int(spend["rows"])
     # Derived from the loaded profiles' addresses, so the demo shows its households.
     summary.households = int(backend.households(by_surname=False)["households"])
     return summary
