@@ -89,3 +89,34 @@ def test_a_journey_of_nobody_is_404(server: LiveServer, admin: httpx.Client) -> 
     with token(admin, server, "profiles:read") as reader:
         missing = reader.get("/v1/profiles/user_id:nobody-at-all/journey")
         assert missing.status_code == 404 and missing.json()["field"] == "identifier"
+
+
+def test_a_funnel_over_http_as_json_and_csv(
+    server: LiveServer, admin: httpx.Client, collector: httpx.Client
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    viewed, bought = f"Viewed {tag}", f"Bought {tag}"
+    batch = [
+        {"type": "track", "anonymousId": f"{tag}-{i}", "event": name, "timestamp": at(m),
+         "properties": {"tier": tier}}
+        for i, tier, steps in ((0, "gold", 2), (1, "gold", 1), (2, "blue", 2))
+        for name, m in ((viewed, 0), (bought, 30))[:steps]
+    ]  # fmt: skip
+    assert collector.post("/v1/batch", json={"batch": batch}).status_code == 200
+    definition = {"steps": [{"event": viewed}, {"event": bought}],
+                  "breakdown": "properties.tier"}  # fmt: skip
+    with token(admin, server, "analytics:read") as analyst:
+        answer = analyst.post("/v1/funnels", json=definition)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert "conversion window is 14 days" in body["statement"]
+        assert [s["entered"] for s in body["overall"]["steps"]] == [3, 2]
+        assert body["overall"]["steps"][1]["time_to_convert"]["median"] == 1800.0
+        by_tier = {g["group"]: [s["entered"] for s in g["steps"]] for g in body["groups"]}
+        assert by_tier == {"gold": [2, 1], "blue": [1, 1]}
+        as_csv = analyst.post("/v1/funnels", params={"format": "csv"}, json=definition)
+        assert as_csv.headers["content-type"].startswith("text/csv")
+        assert as_csv.text.splitlines()[0].startswith("overall,group,step,name,entered")
+        assert len(as_csv.text.splitlines()) == 1 + 2 * 3  # everyone's and each group's steps
+        bad = analyst.post("/v1/funnels", json={"steps": [{"event": viewed}]})
+        assert bad.status_code == 400 and bad.json()["field"].startswith("steps")

@@ -45,6 +45,23 @@ def _asked(tmp_path: Path, *where: str, env: dict[str, str] | None = None) -> No
     assert "lookback" in error and "window" in error
     missing = _one_line_error(("journey", "user_id:nobody", *where), tmp_path, env)
     assert "no profile holds" in missing
+    steps = ("--step", "Home", "--step", "Order Completed")
+    funnel = _json(("funnel", *steps, "--breakdown", "channel", *where), tmp_path, env)
+    assert funnel["window"] == "14 days" and funnel["mode"] == "ordered"
+    assert [s["entered"] for s in funnel["overall"]["steps"]] == [2, 2]
+    # each person's converting attempt started from a paid-search visit
+    assert [(g["group"], g["steps"][1]["entered"]) for g in funnel["groups"]] == [
+        ("paid_search", 2)]  # fmt: skip
+    rows = _ok(("funnel", *steps, "--csv", "--window", "2m", *where), tmp_path, env)
+    header, first, second = rows.splitlines()
+    assert header.startswith("overall,group,step,name,entered")
+    # both orders came five minutes after a Home page: not within two minutes
+    assert (first.split(",")[4], second.split(",")[4]) == ("2", "0")
+    table = _ok(("funnel", *steps, *where), tmp_path, env)
+    assert "conversion window is 14 days" in table and "Order Completed" in table
+    assert "window" in _one_line_error(("funnel", *steps, "--window", "soon", *where), tmp_path,
+                                       env)  # fmt: skip
+    assert "not both" in _one_line_error(("funnel", *where), tmp_path, env)
 
 
 def test_journeys_paths_and_spend_on_a_store_file(tmp_path: Path) -> None:

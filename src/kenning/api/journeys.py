@@ -2,16 +2,18 @@
 analysis (``analytics:read``). A bad request is answered 400 with the field's path."""
 
 import asyncio
-from typing import Annotated
+import csv
+import io
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from kenning.api.auth import require_scope
 from kenning.api.collect import read_json_body
-from kenning.api.errors import json_response
+from kenning.api.errors import ApiError, json_response
 from kenning.api.profiles import PROFILES_READ, found_profile
-from kenning.journeys.analysis import journey, top_paths
+from kenning.journeys.analysis import funnel, journey, top_paths
 from kenning.journeys.channels import CHANNELS
 from kenning.journeys.settings import JourneySettings
 from kenning.store.store import Store
@@ -63,3 +65,28 @@ async def post_paths(request: Request) -> Response:
     question = await read_json_body(request, MAX_QUESTION_BYTES)
     store, settings = _store(request), journey_settings(request)
     return json_response(await asyncio.to_thread(top_paths, store, question, settings))
+
+
+@analytics.post("/v1/funnels")
+async def post_funnel(request: Request, format: str = "json") -> Response:
+    """A funnel's figures (docs/funnels.md): JSON, or with ``format=csv`` one row per step
+    and breakdown group."""
+    if format not in {"json", "csv"}:
+        raise ApiError(400, "invalid_format", "format is json or csv", "format")
+    definition = await read_json_body(request, MAX_QUESTION_BYTES)
+    store, settings = _store(request), journey_settings(request)
+    answer = await asyncio.to_thread(funnel, store, definition, settings)
+    if format == "csv":
+        return Response(csv_text(answer["rows"]), media_type="text/csv")
+    return json_response(answer)
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """Rows of one shape as CSV with a header (nothing for no rows)."""
+    if not rows:
+        return ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

@@ -1,8 +1,10 @@
-"""``kenning journey`` (a person's timeline) and ``kenning paths`` (the most frequent paths to
-a goal): tables by default, ``--json`` for the API's answer, ``--csv`` for rows."""
+"""``kenning journey`` (a person's timeline), ``kenning paths`` (the most frequent paths to
+a goal) and ``kenning funnel``: tables by default, ``--json`` for the API's answer, ``--csv``
+for rows."""
 
 import csv
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -10,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kenning.cli.backend import connect
+from kenning.cli.backend import CommandError, connect
+from kenning.cli.declarations import read_declaration
 from kenning.cli.options import DEFAULT, Db, Json, Token, Url
 
 Csv = Annotated[bool, typer.Option("--csv", help="Print CSV rows instead of a table.")]
@@ -98,3 +101,83 @@ def paths_command(
     for p in found["paths"]:
         table.add_row(" → ".join(p["path"]), f"{p['people']:,}", f"{p['conversions']:,}")
     Console().print(table)
+
+
+def funnel_command(
+    file: Annotated[
+        Path | None, typer.Argument(help="A YAML or JSON funnel definition (docs/funnels.md).")
+    ] = None,
+    step: Annotated[
+        list[str] | None, typer.Option(help="A step's event, in order (instead of a file).")
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="ordered, strict or any_order.")] = None,
+    window: Annotated[str | None, typer.Option(help="The conversion window: 14d, 12h.")] = None,
+    count: Annotated[str | None, typer.Option(help="unique (people) or totals.")] = None,
+    breakdown: Annotated[
+        str | None, typer.Option(help="A step-1 property path, or channel.")
+    ] = None,
+    since: Since = None,
+    until: Until = None,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+    csv_rows: Csv = False,
+) -> None:
+    """A funnel's step and overall conversion, drop-off and time to convert."""
+    if (file is None) == (not step):
+        raise CommandError("give a funnel file or --step events (two or more), not both")
+    definition: dict[str, Any] = (
+        read_declaration(file, "a funnel: steps, mode, window, ...")
+        if file is not None
+        else {"steps": [{"event": e} for e in step or []]}
+    )
+    options = {"mode": mode, "window": window, "count": count, "breakdown": breakdown,
+               "since": since, "until": until}  # fmt: skip
+    definition.update({k: v for k, v in options.items() if v is not None})
+    with connect(db, url, token) as backend:
+        found = backend.ask("funnels", definition)
+    if json:
+        print(orjson.dumps({k: v for k, v in found.items() if k != "rows"}).decode())
+        return
+    if csv_rows:
+        _print_csv(found["rows"])
+        return
+    console = Console()
+    console.print(found["statement"])
+    for figures in [found["overall"], *found.get("groups", [])]:
+        title = "everyone" if figures is found["overall"] else f"{found['breakdown']} = "
+        title += "" if figures is found["overall"] else str(figures["group"])
+        table = Table(title=title)
+        for column in ("step", "entered", "from previous", "overall", "dropped", "median time"):
+            table.add_column(column, justify="left" if column == "step" else "right")
+        for s in figures["steps"]:
+            time = s["time_to_convert"]
+            table.add_row(
+                f"{s['step']}. {s['name']}",
+                f"{s['entered']:,}",
+                _share(s["from_previous"]),
+                _share(s["from_first"]),
+                f"{s['dropped']:,}",
+                _duration(time["median"]) if time else "",
+            )
+        console.print(table)
+
+
+def _print_csv(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"

@@ -20,7 +20,7 @@ from kenning.cli import (
 from kenning.cli.backend import CommandError
 from kenning.cli.coverage import coverage_command
 from kenning.cli.imports import import_command
-from kenning.cli.journeys import journey_command, paths_command
+from kenning.cli.journeys import funnel_command, journey_command, paths_command
 from kenning.cli.serve import serve
 from kenning.cli.stats import stats
 from kenning.ingest.files import FileFormatError
@@ -51,6 +51,7 @@ app.add_typer(activation.campaigns, name="campaigns")
 app.add_typer(activation.deliveries, name="deliveries")
 app.command("journey")(journey_command)
 app.command("paths")(paths_command)
+app.command("funnel")(funnel_command)
 app.add_typer(attribution.spend, name="spend")
 
 # Failures a user can cause and fix: reported as one line, never a traceback.

@@ -1,5 +1,5 @@
 """Journey questions asked of a store, as the API and the CLI ask them: a person's timeline,
-the most frequent paths to a goal. Each takes the request as a mapping (a JSON body, CLI
+the most frequent paths to a goal, a funnel. Each takes the request as a mapping (a JSON body, CLI
 options), refuses a bad one with the field's path, and answers with plain data."""
 
 from collections.abc import Mapping
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from kenning.errors import FieldError
 from kenning.journeys.declarations import parse_time, parse_window
+from kenning.journeys.funnels import parse_funnel, run_funnel
 from kenning.journeys.paths import LABELS, PathQuery, paths_sql, sankey
 from kenning.journeys.settings import JourneySettings
 from kenning.journeys.timeline import DEFAULT_LIMIT, entry, summary, timeline_sql
@@ -85,6 +86,15 @@ def top_paths(
         "paths": [{"path": p, "people": n, "conversions": c} for p, n, c in rows],
         "sankey": sankey(rows),
     }
+
+
+def funnel(store: "Store", request: Mapping[str, Any], settings: JourneySettings) -> dict[str, Any]:
+    """A funnel's figures (docs/funnels.md), with ``rows``: the same, one row per step and
+    group, as CSV takes them."""
+    definition = parse_funnel(request)
+    with store.reader() as con:
+        result = run_funnel(con, definition, channels=settings.rules)
+    return {**result.to_dict(), "rows": result.rows()}
 
 
 def _whole(value: object, field: str) -> int:

@@ -24,9 +24,9 @@ class AnalyticsBackend(Protocol):
 def questions() -> dict[str, Question]:
     """Each kind of question and the function that answers it (the API's ``POST
     /v1/{kind}``)."""
-    from kenning.journeys.analysis import top_paths
+    from kenning.journeys.analysis import funnel, top_paths
 
-    return {"paths": top_paths}
+    return {"paths": top_paths, "funnels": funnel}
 
 
 class LocalAnalytics(LocalBase):
