@@ -90,6 +90,13 @@ CASES: dict[str, dict[str, Any]] = {
         "until": (T0 + timedelta(minutes=200)).isoformat(),
         "exclusions": [{"event": "X"}],
     },
+    "strict, breakdown by channel, time range, a source filter": {
+        "steps": [{"event": "A"}, {"event": "B", "where": {"source": "web"}}],
+        "mode": "strict",
+        "breakdown": "channel",
+        "since": (T0 + timedelta(minutes=30)).isoformat(),
+        "until": (T0 + timedelta(minutes=250)).isoformat(),
+    },
     "strict, time range": {
         "steps": [{"event": "B"}, {"event": "C"}],
         "mode": "strict",

@@ -75,11 +75,15 @@ def parse_event_filter(spec: Mapping[str, Any], field: str) -> EventFilter:
     types = _names(spec.get("type"), f"{field}.type")
     if not events and not types:
         raise FieldError("name the event (event: Order Completed) or its type", f"{field}.event")
+    return EventFilter(events, types, parse_where(spec.get("where"), f"{field}.where"))
+
+
+def parse_where(value: object, field: str) -> tuple[Condition, ...]:
+    """A ``where`` mapping: the computed traits' filter language."""
     try:
-        where = parse_filters(spec.get("where"), f"{field}.where")
+        return parse_filters(value, field)
     except DefinitionError as error:
         raise FieldError(str(error), error.field) from None
-    return EventFilter(events, types, where)
 
 
 def _names(value: object, field: str) -> tuple[str, ...]:

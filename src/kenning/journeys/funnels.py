@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 
 from kenning.journeys.channels import ChannelRules, field_sql
-from kenning.journeys.declarations import EVENTS_SQL, any_of_sql, event_filter_sql
+from kenning.journeys.declarations import any_of_sql, event_filter_sql
 from kenning.journeys.funnel_attempts import FunnelRows, find_attempts
 from kenning.journeys.funnel_definition import (
     CHANNEL,
@@ -43,9 +43,17 @@ def funnel_events_sql(
     the events some step or exclusion takes, ``t`` in microseconds since the epoch, bit k-1
     of ``mask`` set when the event is step k (step 1 only within since/until), bit
     n_steps + i when it is exclusion i; ``position`` (strict mode) numbers each person's
-    events in the whole log within the read range; ``grp`` (with a breakdown) is the step-1
+    events in the log within the read range; ``grp`` (with a breakdown) is the step-1
     event's breakdown value."""
+    filters = [s.match for s in definition.steps] + [x.match for x in definition.exclusions]
     # Each piece keeps its own parameters: they are joined in the order the text reads.
+    mask_params: list[Any] = []
+    bits = []
+    for i, match in enumerate(filters):
+        test = event_filter_sql(match, mask_params)
+        if i == 0:
+            test = f"({test} AND {_in_range_sql(definition, mask_params)})"
+        bits.append(f"(CASE WHEN {test} THEN {1 << i} ELSE 0 END)")
     group_params: list[Any] = []
     group = ""
     if definition.breakdown is not None:
@@ -55,43 +63,66 @@ def funnel_events_sql(
         else:
             value = field_sql(definition.breakdown, "payload", "source_name")
         group = f", CASE WHEN (mask & 1) = 1 THEN {value} END AS grp"
-    mask_params: list[Any] = []
-    filters = [s.match for s in definition.steps] + [x.match for x in definition.exclusions]
-    bits = []
-    for i, match in enumerate(filters):
-        test = event_filter_sql(match, mask_params)
-        if i == 0:
-            test = f"({test} AND {_in_range_sql(definition, mask_params)})"
-        bits.append(f"(CASE WHEN {test} THEN {1 << i} ELSE 0 END)")
     read_params: list[Any] = []
     read = any_of_sql(filters, read_params)
     # Nothing before the first possible start matters, nor anything a window after the last.
     range_params: list[Any] = []
     in_range = ["true"]
     if definition.since is not None:
-        in_range.append("ts >= ?::TIMESTAMPTZ")
+        in_range.append("e.timestamp >= ?::TIMESTAMPTZ")
         range_params.append(definition.since)
     if definition.until is not None:
-        in_range.append("ts <= ?::TIMESTAMPTZ")
+        in_range.append("e.timestamp <= ?::TIMESTAMPTZ")
         range_params.append(definition.until + definition.window)
     where = " AND ".join(in_range)
+    sources = (
+        "LEFT JOIN __kenning_sources s ON s.id = e.source_id"
+        if _reads_source(definition)
+        else ""
+    )
+    source_name = "coalesce(s.name, e.source_id)" if sources else "e.source_id"
+    # Materialised: the filters (JSON parsed) run once per event read, not again wherever
+    # the optimiser would copy the mask; the join to people carries three numbers, not the
+    # message.
+    matched = f"""matched AS MATERIALIZED (
+        SELECT seq, ts, mask{group} FROM (
+            SELECT *, {" | ".join(bits)} AS mask FROM (
+                SELECT e.seq, e.timestamp AS ts, e.type, e.event, e.payload,
+                       {source_name} AS source_name
+                FROM __kenning_events e {sources}
+                WHERE {read} AND {where})))"""
+    person = "coalesce(r.canonical_id, ep.profile_id)"
+    people = """__kenning_event_profiles ep
+                LEFT JOIN __kenning_profile_redirects r ON r.profile_id = ep.profile_id"""
     if definition.mode == Mode.STRICT:
         # Every event of the person is a neighbour that breaks a strict sequence, so every
-        # event in range is numbered before the wanted ones are kept.
-        events = f"""SELECT *, row_number() OVER (PARTITION BY person ORDER BY ts, seq)
-                                AS position, {read} AS wanted
-                     FROM ({EVENTS_SQL}) WHERE {where}"""
-        events_params = read_params + range_params
-        wanted, extra = "wanted", ", position"
-    else:
-        events = f"SELECT * FROM ({EVENTS_SQL}) WHERE {where} AND {read}"
-        events_params = range_params + read_params
-        wanted, extra = "true", ""
-    params.extend(group_params + mask_params + events_params)
-    return f"""SELECT person, epoch_us(ts) AS t, mask{extra}{group}
-               FROM (SELECT *, {" | ".join(bits)} AS mask FROM ({events}) WHERE {wanted})
-               WHERE mask <> 0
-               ORDER BY person, ts, seq"""
+        # event in range is numbered; only time and sequence are carried through the sort.
+        params.extend(group_params + mask_params + read_params + range_params + range_params)
+        return f"""WITH {matched},
+            numbered AS (
+                SELECT e.seq, {person} AS person,
+                       row_number() OVER (PARTITION BY {person}
+                                          ORDER BY e.timestamp, e.seq) AS position
+                FROM __kenning_events e JOIN {people} ON ep.seq = e.seq
+                WHERE {where})
+            SELECT n.person, epoch_us(m.ts) AS t, m.mask, n.position{", m.grp" if group else ""}
+            FROM matched m JOIN numbered n USING (seq)
+            WHERE m.mask <> 0
+            ORDER BY n.person, m.ts, m.seq"""
+    params.extend(group_params + mask_params + read_params + range_params)
+    return f"""WITH {matched}
+        SELECT {person} AS person, epoch_us(m.ts) AS t, m.mask{", m.grp" if group else ""}
+        FROM matched m JOIN {people} ON ep.seq = m.seq
+        WHERE m.mask <> 0
+        ORDER BY person, m.ts, m.seq"""
+
+
+def _reads_source(definition: FunnelDefinition) -> bool:
+    """The source's name is read (a filter on it, a breakdown by it or by channel)."""
+    filters = [s.match for s in definition.steps] + [x.match for x in definition.exclusions]
+    return definition.breakdown in {"source", CHANNEL} or any(
+        c.path == "source" for f in filters for c in f.where
+    )
 
 
 def _in_range_sql(definition: FunnelDefinition, params: list[Any]) -> str:
