@@ -235,7 +235,8 @@ def build_journeys(
 ) -> Journeys:
     """Journeys from raw rows: touches (profile, time, channel code into ``names``) and
     conversions (profile, time, value). Times are int64 microseconds since the epoch (what
-    ``kenning.journeys.touch_arrays`` reads from the log); rows need not be sorted.
+    ``kenning.journeys.touch_arrays`` reads from the log); rows need not be sorted, though
+    touches already sorted by profile and time (as the log is read) skip a sort.
 
     A conversion's journey is its profile's touches in ``(max(previous conversion, time -
     lookback), time]``: a touch at the conversion's own instant counts, a touch at the
@@ -245,86 +246,75 @@ def build_journeys(
     journeys and counted in ``untouched_conversions``. Touches at the same instant keep their
     input order.
 
-    One sort of touches and window bounds together, no loop per profile: each conversion's
-    window is ``[lo, hi)`` in the sorted touches, ``hi`` counting the touches sorted before
-    its conversion and ``lo`` those before its lookback start.
+    No loop per profile: the touches sorted, each profile's touches are one block, and each
+    conversion's window bounds are found in its profile's block by a bisection run for all
+    conversions at once.
     """
     lookback = round(lookback_seconds * MICROSECONDS)
     if lookback <= 0:
         raise ValueError("the lookback must be positive")
     touch_profile = np.asarray(touch_profile, dtype=np.int64)
     touch_time = np.asarray(touch_time, dtype=np.int64)
+    channel: np.ndarray[Any, Any] = np.asarray(touch_channel)
     conversion_profile = np.asarray(conversion_profile, dtype=np.int64)
     conversion_time = np.asarray(conversion_time, dtype=np.int64)
     conversion_value = np.asarray(conversion_value, dtype=np.float64)
-    touches, conversions = len(touch_profile), len(conversion_profile)
+    touches = len(touch_profile)
 
-    # Touches first, then the conversions' ends, then their lookback starts; at an equal
-    # (profile, time) a touch sorts before a bound (kind 0 < 1), which puts a touch at the
-    # conversion's instant inside its window and one at the lookback start outside it.
-    profile = np.concatenate([touch_profile, conversion_profile, conversion_profile])
-    time = np.concatenate([touch_time, conversion_time, conversion_time - lookback])
-    kind = np.concatenate([np.zeros(touches, np.int8), np.ones(2 * conversions, np.int8)])
-    order = np.lexsort((kind, time, profile))
-    is_touch = order < touches
-    touches_before: Ints = np.cumsum(is_touch, dtype=np.int64) - is_touch
-    position = np.empty(len(order), dtype=np.int64)
-    position[order] = touches_before
-    sorted_touches = order[is_touch]
-    t_profile = touch_profile[sorted_touches]
-    t_time = touch_time[sorted_touches]
-    t_channel = np.asarray(touch_channel)[sorted_touches].astype(np.int16)
-
+    if not _sorted_by_profile_and_time(touch_profile, touch_time):
+        order = np.lexsort((touch_time, touch_profile))
+        touch_profile, touch_time = touch_profile[order], touch_time[order]
+        channel = channel[order]
     by_time = np.lexsort((conversion_time, conversion_profile))
     c_profile = conversion_profile[by_time]
     c_time = conversion_time[by_time]
     c_value = conversion_value[by_time]
-    hi = position[touches + by_time]
-    lo = position[touches + conversions + by_time]
-    same_profile = np.zeros(conversions, dtype=bool)
+
+    first_of_block = np.ones(touches, dtype=bool)
+    first_of_block[1:] = touch_profile[1:] != touch_profile[:-1]
+    block_start = np.flatnonzero(first_of_block)
+    block_end = np.append(block_start[1:], touches) if touches else block_start
+    block_profile = touch_profile[block_start]
+    block = np.searchsorted(block_profile, c_profile)
+    has_block = block < len(block_start)
+    has_block[has_block] = block_profile[block[has_block]] == c_profile[has_block]
+    start = np.where(has_block, block_start[np.minimum(block, len(block_start) - 1)], 0)
+    end = np.where(has_block, block_end[np.minimum(block, len(block_start) - 1)], 0)
+    hi = _first_after(touch_time, start, end, c_time)
+    lo = _first_after(touch_time, start, end, c_time - lookback)
+    same_profile = np.zeros(len(c_profile), dtype=bool)
     same_profile[1:] = c_profile[1:] == c_profile[:-1]
-    previous_hi = np.zeros(conversions, dtype=np.int64)
+    previous_hi = np.zeros(len(c_profile), dtype=np.int64)
     previous_hi[1:] = hi[:-1]
     lo = np.where(same_profile, np.maximum(lo, previous_hi), lo)
     touched = hi > lo
 
-    # The trailing touches: after the profile's last conversion, within the lookback of its
-    # last touch. Sorted touches of a profile are contiguous, so per touch: its profile's
-    # last touch time and last conversion's ``hi``.
-    t_first = np.ones(touches, dtype=bool)
-    t_first[1:] = t_profile[1:] != t_profile[:-1]
-    block = np.cumsum(t_first) - 1
-    block_start = np.flatnonzero(t_first)
-    block_end = np.append(block_start[1:], touches) if touches else block_start
-    last_time = t_time[block_end - 1][block]
-    last_conversion = np.zeros(conversions, dtype=bool)
+    # The trailing non-converting journey of each profile: its touches after its last
+    # conversion's window end, within the lookback of its last touch.
+    after = block_start.copy()
+    last_conversion = np.ones(len(c_profile), dtype=bool)
     last_conversion[:-1] = ~same_profile[1:]
-    if conversions:
-        last_conversion[-1] = True
-    after = np.zeros(len(block_start), dtype=np.int64)
-    if touches:
-        # Each profile's last conversion's ``hi``, placed on the block of its profile.
-        blocks = np.searchsorted(t_profile[block_start], c_profile[last_conversion])
-        found = blocks < len(block_start)
-        found[found] = t_profile[block_start[blocks[found]]] == c_profile[last_conversion][found]
-        after[blocks[found]] = hi[last_conversion][found]
-    trailing = (np.arange(touches) >= after[block]) & (t_time > last_time - lookback)
-    trailing_first = trailing & (t_first | ~np.roll(trailing, 1))
-    null_lo = np.flatnonzero(trailing_first)
-    null_hi = block_end[block[null_lo]]
+    chosen = last_conversion & has_block
+    after[block[chosen]] = hi[chosen]
+    last_time = touch_time[block_end - 1]
+    null_lo = np.maximum(
+        after, _first_after(touch_time, block_start, block_end, last_time - lookback)
+    )
+    trailing = null_lo < block_end
+    null_lo, null_hi = null_lo[trailing], block_end[trailing]
 
     lo_all = np.concatenate([lo[touched], null_lo]).astype(np.int64)
     hi_all = np.concatenate([hi[touched], null_hi]).astype(np.int64)
-    end_time = np.concatenate([c_time[touched], t_time[null_hi - 1]])
+    end_time = np.concatenate([c_time[touched], touch_time[null_hi - 1]])
     lengths = hi_all - lo_all
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     within = np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1], lengths)
     picked = np.repeat(lo_all, lengths) + within
-    ages = (np.repeat(end_time, lengths) - t_time[picked]) / MICROSECONDS
+    ages = (np.repeat(end_time, lengths) - touch_time[picked]) / MICROSECONDS
     nulls = len(null_lo)
     return Journeys(
         offsets=offsets,
-        channels=t_channel[picked],
+        channels=channel[picked].astype(np.int16),
         conversions=np.concatenate([np.ones(int(touched.sum())), np.zeros(nulls)]),
         values=np.concatenate([c_value[touched], np.zeros(nulls)]),
         names=tuple(names),
@@ -332,3 +322,28 @@ def build_journeys(
         untouched_conversions=float((~touched).sum()),
         untouched_value=float(c_value[~touched].sum()),
     )
+
+
+def _sorted_by_profile_and_time(profile: Ints, time: Ints) -> bool:
+    if len(profile) < 2:
+        return True
+    step = np.diff(profile)
+    return bool((step >= 0).all() and (np.diff(time)[step == 0] >= 0).all())
+
+
+def _first_after(times: Ints, start: Ints, end: Ints, bound: Ints) -> Ints:
+    """For each query, the first index in ``[start, end)`` whose time is after ``bound``
+    (``end`` if none); ``times`` sorted within each range. A bisection of all queries at
+    once: as many numpy passes as the longest range has bits."""
+    lo, hi = start.astype(np.int64), end.astype(np.int64)
+    if not len(times):
+        return lo
+    last = len(times) - 1
+    active = lo < hi
+    while active.any():
+        mid = (lo + hi) // 2
+        right = times[np.minimum(mid, last)] <= bound
+        lo = np.where(active & right, mid + 1, lo)
+        hi = np.where(active & ~right, mid, hi)
+        active = lo < hi
+    return lo
