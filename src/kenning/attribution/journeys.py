@@ -278,8 +278,9 @@ def build_journeys(
     block = np.searchsorted(block_profile, c_profile)
     has_block = block < len(block_start)
     has_block[has_block] = block_profile[block[has_block]] == c_profile[has_block]
-    start = np.where(has_block, block_start[np.minimum(block, len(block_start) - 1)], 0)
-    end = np.where(has_block, block_end[np.minimum(block, len(block_start) - 1)], 0)
+    found = np.where(has_block, block, 0)
+    start = np.where(has_block, block_start[found] if touches else 0, 0)
+    end = np.where(has_block, block_end[found] if touches else 0, 0)
     hi = _first_after(touch_time, start, end, c_time)
     lo = _first_after(touch_time, start, end, c_time - lookback)
     same_profile = np.zeros(len(c_profile), dtype=bool)
