@@ -1,0 +1,1 @@
+"""The attribution benchmark: every model over a million journeys beside ChannelAttribution."""

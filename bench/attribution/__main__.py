@@ -1,0 +1,3 @@
+from bench.attribution.run import main
+
+main()
