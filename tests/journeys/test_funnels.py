@@ -8,10 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import orjson
 import pytest
 
 from kenning.errors import FieldError
 from kenning.ingest.pipeline import prepare_messages
+from kenning.journeys.channel_batch import with_channel_sql
+from kenning.journeys.channels import ChannelRules
 from kenning.journeys.funnel_definition import parse_funnel
 from kenning.journeys.funnels import FunnelResult, run_funnel
 from kenning.spec.limits import Limits
@@ -28,7 +32,7 @@ CASES: dict[str, dict[str, Any]] = {
         "steps": [
             {"event": "A", "where": {"properties.k": {"in": [1, 2]}}},
             {"event": "B", "where": {"properties.k": {"gte": 2}}},
-            {"event": "C"},
+            {"event": "C", "where": {"properties.cat": "hats"}},
         ]
     },
     "ordered, one event for several steps": {
@@ -408,3 +412,69 @@ def test_a_bad_definition_names_its_field(spec: Any, field: str) -> None:
     with pytest.raises(FieldError) as raised:
         parse_funnel(spec)
     assert raised.value.field == field
+
+
+# -- the channel of the step-1 event --------------------------------------------------------
+
+
+def _random_message(rng: random.Random) -> dict[str, Any]:
+    def some(*options: Any) -> Any:
+        return rng.choice((None, *options))
+
+    context: dict[str, Any] = {}
+    campaign = {
+        k: v
+        for k, v in {
+            "medium": some("cpc", "CPC", "email", "social", "organic", "display"),
+            "source": some("google", "facebook", "newsletter"),
+            "channel": some("sms", "nonsense"),
+        }.items()
+        if v is not None
+    }
+    if campaign:
+        context["campaign"] = campaign
+    page = {
+        k: v
+        for k, v in {
+            "referrer": some("https://www.google.com/x", "https://t.co/a", "not a url",
+                             "https://shop.example/p", "https://blog.example/"),
+            "url": some("https://shop.example/", "https://www.shop.example/sale"),
+        }.items()
+        if v is not None
+    }  # fmt: skip
+    if page:
+        context["page"] = page
+    if rng.random() < 0.2:
+        context["app"] = {"name": "Shop"}
+    if rng.random() < 0.1:
+        context["campaign"] = "a text, not an object"
+    kind = rng.choice(["track", "page", "screen"])
+    message: dict[str, Any] = {"type": kind, "context": context}
+    if kind == "track":
+        message["event"] = rng.choice(["A", "Email Opened", "SMS Clicked"])
+    channel = some("email", "Paid_Search", 3, "shop")
+    if channel is not None:
+        message["properties"] = {"channel": channel}
+    return message
+
+
+def test_the_channel_of_many_events_is_each_one_s() -> None:
+    rng = random.Random(7)
+    rules = ChannelRules.default()
+    sources = ["web", "app", "email", "pos", "Facebook"]
+    rows = [(i, m, rng.choice(sources)) for i, m in enumerate(_random_message(rng)
+                                                               for _ in range(400))]  # fmt: skip
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE t (i INT, type VARCHAR, event VARCHAR, payload VARCHAR, source_name VARCHAR)"
+    )
+    con.executemany(
+        "INSERT INTO t VALUES (?, ?, ?, ?, ?)",
+        [(i, m["type"], m.get("event"), orjson.dumps(m).decode(), s) for i, m, s in rows],
+    )
+    params: list[Any] = []
+    sql = with_channel_sql("SELECT * FROM t", rules, "i % 3 <> 0", params)
+    found = dict(con.execute(f"SELECT i, channel FROM ({sql})", params).fetchall())
+    expected = {i: rules.classify(m, s) if i % 3 else None for i, m, s in rows}
+    assert found == expected
+    assert len(set(expected.values())) >= 8  # the messages reach many rules

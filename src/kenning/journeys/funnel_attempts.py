@@ -5,8 +5,8 @@ The rows are sorted by person, then time and sequence; each has a bitmask of the
 exclusions it matches. Every step-1 event is a candidate start. From a start, the rows that
 reach each later step are found by the mode's rule (docs/funnels.md):
 
-- ordered: step k is the first row after step k-1's that matches step k; ``next_with`` gives,
-  for every row, the next row with a given bit, so each step is one gather over all starts;
+- ordered: step k is the first row after step k-1's that matches step k; ``first_from``
+  finds it for every start at once, one binary search among the rows with step k's bit;
 - strict: step k is the row right after step k-1's, when it matches step k and is the
   person's very next event in the log (its position is one more);
 - any order: steps 2..k are done at the first row by which distinct rows after the start can
@@ -122,18 +122,19 @@ def find_attempts(
         ok: Flags = (person[found] == starter) & (time[found] <= deadline)
         return ok
 
-    def next_with(bits: int) -> Ints:
-        """For each row 0..n+1, the first row at or after it matching ``bits``, else n."""
-        rows_with = np.where(mask[:n] & bits, np.arange(n, dtype=np.int64), n)
-        nxt: Ints = np.minimum.accumulate(np.append(rows_with, [n, n])[::-1])[::-1]
-        return nxt
+    def first_from(bits: int, after: Ints) -> Ints:
+        """For each row number in ``after`` (0..n+1), the first row at or after it that
+        matches ``bits``, else n."""
+        having = np.append(np.flatnonzero(rows.mask & bits), n)
+        found: Ints = having[np.searchsorted(having, np.minimum(after, n))]
+        return found
 
     reached = np.full((steps, m), n, dtype=np.int64)
     reached[0] = starts
     if mode == ORDERED:
         ok = np.ones(m, dtype=bool)
         for k in range(1, steps):
-            found = next_with(1 << k)[reached[k - 1] + 1]
+            found = first_from(1 << k, reached[k - 1] + 1)
             ok &= within(found)
             reached[k] = np.where(ok, found, n)
     elif mode == STRICT:
@@ -150,7 +151,7 @@ def find_attempts(
             )
             reached[k] = np.where(ok, found, n)
     elif mode == ANY_ORDER:
-        _any_order(rows.mask, steps, starts, reached, within, next_with)
+        _any_order(rows.mask, steps, starts, reached, within, first_from)
     else:
         raise ValueError(f"unknown mode {mode!r}")
     reach = (reached < n).sum(axis=0)
@@ -158,7 +159,7 @@ def find_attempts(
     voided = np.zeros(m, dtype=bool)
     voided_at = np.full(m, n, dtype=np.int64)
     for i, (after, before) in enumerate(exclusions):
-        found = next_with(1 << (steps + i))[reached[after - 1] + 1]
+        found = first_from(1 << (steps + i), reached[after - 1] + 1)
         inside = np.where(reach >= before, found < reached[before - 1], within(found))
         hit = (reach >= after) & (found < n) & inside
         voided |= hit
@@ -184,7 +185,7 @@ def _any_order(
     starts: Ints,
     reached: Ints,
     within: Callable[[Ints], Flags],
-    next_with: Callable[[int], Ints],
+    first_from: Callable[[int, Ints], Ints],
 ) -> None:
     """Fill ``reached`` (rows by which steps 1..k are all done) for any order."""
     n = len(mask)
@@ -195,7 +196,7 @@ def _any_order(
     for group in groups:
         size = group.bit_count()
         if size == 1:
-            found: Ints = next_with(group << 1)[starts + 1]
+            found: Ints = first_from(group << 1, starts + 1)
         else:
             running = np.concatenate(([0], np.cumsum((later & group) != 0)))
             found = np.searchsorted(running, running[starts + 1] + size, side="left") - 1

@@ -22,8 +22,9 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from kenning.journeys.channel_batch import with_channel_sql
 from kenning.journeys.channels import ChannelRules, field_sql
-from kenning.journeys.declarations import any_of_sql, event_filter_sql
+from kenning.journeys.declarations import any_of_sql, event_filter_sql, needs_message
 from kenning.journeys.funnel_attempts import FunnelRows, find_attempts
 from kenning.journeys.funnel_definition import (
     CHANNEL,
@@ -32,6 +33,7 @@ from kenning.journeys.funnel_definition import (
     parse_funnel,
 )
 from kenning.journeys.funnel_report import FunnelResult, funnel_result
+from kenning.profiles.computed.definitions import COLUMN_PATHS
 
 __all__ = ["FunnelDefinition", "FunnelResult", "funnel_events_sql", "parse_funnel", "run_funnel"]
 
@@ -56,15 +58,16 @@ def funnel_events_sql(
         bits.append(f"(CASE WHEN {test} THEN {1 << i} ELSE 0 END)")
     group_params: list[Any] = []
     group = ""
-    if definition.breakdown is not None:
-        if definition.breakdown == CHANNEL:
-            rules = channels or ChannelRules.default()
-            value = rules.sql("payload", "source_name", group_params)
-        else:
-            value = field_sql(definition.breakdown, "payload", "source_name")
+    if definition.breakdown == CHANNEL:
+        group = ", channel AS grp"
+    elif definition.breakdown is not None:
+        value = field_sql(definition.breakdown, "payload", "source_name")
         group = f", CASE WHEN (mask & 1) = 1 THEN {value} END AS grp"
-    read_params: list[Any] = []
-    read = any_of_sql(filters, read_params)
+    # Events whose message some filter or the breakdown reads, and the others, which are
+    # read without it: the message's text is most of what a scan costs.
+    wanting = [f for f in filters if needs_message(f)]
+    if definition.breakdown is not None and definition.breakdown not in COLUMN_PATHS:
+        wanting.append(filters[0])
     # Nothing before the first possible start matters, nor anything a window after the last.
     range_params: list[Any] = []
     in_range = ["true"]
@@ -76,28 +79,39 @@ def funnel_events_sql(
         range_params.append(definition.until + definition.window)
     where = " AND ".join(in_range)
     sources = (
-        "LEFT JOIN __kenning_sources s ON s.id = e.source_id"
-        if _reads_source(definition)
-        else ""
+        "LEFT JOIN __kenning_sources s ON s.id = e.source_id" if _reads_source(definition) else ""
     )
     source_name = "coalesce(s.name, e.source_id)" if sources else "e.source_id"
     # Materialised: the filters (JSON parsed) run once per event read, not again wherever
     # the optimiser would copy the mask; the join to people carries three numbers, not the
     # message.
-    matched = f"""matched AS MATERIALIZED (
-        SELECT seq, ts, mask{group} FROM (
-            SELECT *, {" | ".join(bits)} AS mask FROM (
-                SELECT e.seq, e.timestamp AS ts, e.type, e.event, e.payload,
+    read_params: list[Any] = []
+    parts = []
+    for payload, chosen in (("e.payload", wanting), ("NULL", filters)):
+        if not chosen:
+            continue
+        read_params.extend(range_params)  # the text reads the range first
+        read = any_of_sql(chosen, read_params)
+        if payload == "NULL" and wanting:
+            read += f" AND NOT coalesce({any_of_sql(wanting, read_params)}, false)"
+        parts.append(
+            f"""SELECT e.seq, e.timestamp AS ts, e.type, e.event, {payload} AS payload,
                        {source_name} AS source_name
                 FROM __kenning_events e {sources}
-                WHERE {read} AND {where})))"""
+                WHERE {where} AND {read}"""
+        )
+    masked = f"SELECT *, {' | '.join(bits)} AS mask FROM ({' UNION ALL '.join(parts)})"
+    if definition.breakdown == CHANNEL:
+        rules = channels or ChannelRules.default()
+        masked = with_channel_sql(masked, rules, "(mask & 1) = 1", group_params)
+    matched = f"""matched AS MATERIALIZED (SELECT seq, ts, mask{group} FROM ({masked}))"""
     person = "coalesce(r.canonical_id, ep.profile_id)"
     people = """__kenning_event_profiles ep
                 LEFT JOIN __kenning_profile_redirects r ON r.profile_id = ep.profile_id"""
     if definition.mode == Mode.STRICT:
         # Every event of the person is a neighbour that breaks a strict sequence, so every
         # event in range is numbered; only time and sequence are carried through the sort.
-        params.extend(group_params + mask_params + read_params + range_params + range_params)
+        params.extend(group_params + mask_params + read_params + range_params)
         return f"""WITH {matched},
             numbered AS (
                 SELECT e.seq, {person} AS person,
@@ -109,7 +123,7 @@ def funnel_events_sql(
             FROM matched m JOIN numbered n USING (seq)
             WHERE m.mask <> 0
             ORDER BY n.person, m.ts, m.seq"""
-    params.extend(group_params + mask_params + read_params + range_params)
+    params.extend(group_params + mask_params + read_params)
     return f"""WITH {matched}
         SELECT {person} AS person, epoch_us(m.ts) AS t, m.mask{", m.grp" if group else ""}
         FROM matched m JOIN {people} ON ep.seq = m.seq
