@@ -47,15 +47,15 @@ class Answer:
     values: dict[str, float]
 
 
-def markov(table: Any, order: int) -> Answer:
-    """``markov_model`` at its default settings (one core, 100,000 simulated walks to start,
-    convergence 5%, seed 0), with nulls and value."""
+def markov(table: Any, order: int, cores: int = 1) -> Answer:
+    """``markov_model`` at its default settings (one core unless ``cores``, 100,000
+    simulated walks to start, convergence 5%, seed 0), with nulls and value."""
     from ChannelAttribution import markov_model
 
     started = time.perf_counter()
     result = markov_model(
         table, "path", "conversions", var_value="value", var_null="nulls", order=order,
-        verbose=False, flg_pro=False,
+        ncore=cores, verbose=False, flg_pro=False,
     )  # fmt: skip
     seconds = time.perf_counter() - started
     return Answer(

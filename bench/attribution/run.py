@@ -107,7 +107,7 @@ def measure(rows: Rows, *, full: bool) -> Dataset:
                 conversions_column="conversions",
                 nulls_column="nulls",
                 value_column="value",
-            )  # fmt: skip
+            )
         )
     data = Dataset(
         channels=len(rows.names), people=JOURNEYS,
@@ -141,7 +141,7 @@ def measure(rows: Rows, *, full: bool) -> Dataset:
                     "ChannelAttribution `heuristic_models` (first, last, linear at once)",
                     reference_raw=heuristic_raw,
                     reference_paths=heuristic_paths,
-                )  # fmt: skip
+                )
             )
             data.heuristics_agree = all(
                 reference.deviation(answer[model], paths, credits[model].conversions)[0] < 1e-9
@@ -164,6 +164,21 @@ def measure(rows: Rows, *, full: bool) -> Dataset:
                 if order > 1:
                     row.note = "ChannelAttribution's first states are windows"
             data.rows.append(row)
+            if tables is not None and order == 1:
+                answers = [reference.markov(table, order, cores=2) for table in tables]
+                data.rows.append(
+                    Row(
+                        "markov, order 1: ChannelAttribution on both cores (`ncore=2`)",
+                        reference_raw=answers[0].seconds,
+                        reference_paths=answers[1].seconds,
+                        deviation_raw=reference.deviation(
+                            answers[0].conversions, paths, credit.conversions
+                        ),
+                        deviation_paths=reference.deviation(
+                            answers[1].conversions, paths, credit.conversions
+                        ),
+                    )
+                )
     raw, on_paths, _ = ours("shapley")
     data.rows.append(Row("shapley", raw, on_paths, note="no Shapley model in ChannelAttribution"))
     data.markov_end_to_end, _ = _timed(lambda: attribute(_journeys(rows), ["markov"]))
@@ -233,13 +248,15 @@ def text(ten: Dataset, twenty: Dataset) -> str:
         "effect) over the channels they touched, each channel's effect planted between 0.5% "
         "and 5%; values log-normal. A second dataset has 20 channels.\n\n"
         "**Raw journeys**: Kenning's `attribute(journeys, [model])` from the journeys "
-        "`build_journeys` made (the models that read paths aggregate them inside, so that time "
-        "is included); ChannelAttribution from a DataFrame with one row per journey (path "
+        "`build_journeys` made (Markov aggregates them into paths first, inside, so that time "
+        "is included; the other models read the journeys as they are); ChannelAttribution "
+        "from a DataFrame with one row per journey (path "
         "string, conversions 0 or 1, nulls 1 or 0, value). **Paths**: Kenning's "
         "`attribute(paths, [model])` on the aggregate; ChannelAttribution from a DataFrame "
         "with one row per distinct path. Making the DataFrames (Python strings) is not timed. "
         f"Kenning's figures are the median of {RUNS} runs; ChannelAttribution's one run, at "
-        "its default settings (one core; `markov_model` simulates at least 100,000 walks "
+        "its default settings (one core, and a row on both; `markov_model` simulates at "
+        "least 100,000 walks "
         "until its runs agree within 5%). Its deviation is per channel, |its credited "
         "conversions - the exact ones| / the exact ones, the largest over channels; the exact "
         "ones are Kenning's, whose removal effects are solved, not simulated, and are tested "

@@ -74,7 +74,7 @@ def test_a_registered_model_is_run_like_the_built_in_ones() -> None:
     try:
         assert model == Model(
             "first_channel", _everything_to_the_first_channel, "paths", ("scale",),
-            "A third party's model.",
+            "A third party's model.", faster_on_paths=False,
         )  # fmt: skip
         paths = paths_from_lists([["a", "b"], ["b"]], [1, 2], values=[3, 4])
         assert attribute(paths, ["first_channel"])["first_channel"].by_channel() == {
