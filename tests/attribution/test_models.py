@@ -85,16 +85,3 @@ def test_a_registered_model_is_run_like_the_built_in_ones() -> None:
             attribute(paths, ["first_channel"], scale=2.0)
     finally:
         del MODELS["first_channel"]
-
-
-def test_credit_reads_by_channel_and_as_a_dict() -> None:
-    paths = paths_from_lists([["a", "b"]], [2], nulls=[2], values=[8])
-    credit = attribute(paths, ["markov"])["markov"]
-    assert credit.by_channel() == {"a": (1.0, 4.0), "b": (1.0, 4.0)}
-    assert credit.to_dict()["channels"][0] == {
-        "channel": "a",
-        "conversions": 1.0,
-        "value": 4.0,
-        "removal_effect": 1.0,
-        "value_removal_effect": 1.0,
-    }

@@ -84,3 +84,10 @@ def test_a_file_with_only_a_header_has_no_paths() -> None:
 def test_a_blank_separator_is_refused() -> None:
     with pytest.raises(FieldError):
         read_path_file(b"path,total_conversions\na,1\n", separator=" ")
+
+
+def test_more_channels_than_codes_are_refused() -> None:
+    rows = "\n".join(f"c{i},1" for i in range(40_000))
+    with pytest.raises(PathFileError, match="40,000 distinct channels") as raised:
+        read_path_file(f"path,total_conversions\n{rows}\n".encode())
+    assert raised.value.field == "paths:path"

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from kenning.attribution.journeys import Floats, Paths
+from kenning.attribution.journeys import MAX_CHANNELS, Floats, Paths
 from kenning.errors import FieldError
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -157,6 +157,12 @@ def _split_paths(
         raise PathFileError(problem, f"{label}:{row + 2}.{name}")
     encoded = touches.dictionary_encode()
     dictionary = encoded.dictionary.to_pylist()
+    if len(dictionary) > MAX_CHANNELS:
+        raise PathFileError(
+            f"{len(dictionary):,} distinct channels, more than the {MAX_CHANNELS:,} a path "
+            "file may name",
+            f"{label}:{name}",
+        )
     order = np.argsort(np.array(dictionary, dtype=object)) if dictionary else np.zeros(0, int)
     rank = np.empty(len(dictionary), dtype=np.int64)
     rank[order] = np.arange(len(dictionary))
