@@ -52,6 +52,7 @@ app.add_typer(activation.deliveries, name="deliveries")
 app.command("journey")(journey_command)
 app.command("paths")(paths_command)
 app.command("funnel")(funnel_command)
+app.add_typer(attribution.attribution, name="attribution")
 app.add_typer(attribution.spend, name="spend")
 
 # Failures a user can cause and fix: reported as one line, never a traceback.

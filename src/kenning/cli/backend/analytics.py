@@ -24,9 +24,15 @@ class AnalyticsBackend(Protocol):
 def questions() -> dict[str, Question]:
     """Each kind of question and the function that answers it (the API's ``POST
     /v1/{kind}``)."""
+    from kenning.attribution.analysis import acquisition, attribution
     from kenning.journeys.analysis import funnel, top_paths
 
-    return {"paths": top_paths, "funnels": funnel}
+    return {
+        "paths": top_paths,
+        "funnels": funnel,
+        "attribution": attribution,
+        "attribution/acquisition": acquisition,
+    }
 
 
 class LocalAnalytics(LocalBase):
