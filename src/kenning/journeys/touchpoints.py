@@ -20,17 +20,12 @@ from datetime import datetime
 from typing import Any
 
 from kenning.journeys.channels import ChannelRules, field_sql
+from kenning.journeys.declarations import EVENTS_SQL
 
 SENDS = ("Email Sent", "SMS Sent", "Push Sent")
 SESSION_MINUTES = 30.0
 # The events of the log, with their canonical person and their source's name.
-_EVENTS = """(SELECT e.seq, coalesce(r.canonical_id, ep.profile_id) AS profile_id, e.type,
-                     e.event, e.timestamp AS ts, coalesce(s.name, e.source_id) AS source_name,
-                     e.payload
-              FROM __kenning_events e
-              JOIN __kenning_event_profiles ep USING (seq)
-              LEFT JOIN __kenning_profile_redirects r ON r.profile_id = ep.profile_id
-              LEFT JOIN __kenning_sources s ON s.id = e.source_id)"""
+_EVENTS = f"(SELECT * EXCLUDE (person), person AS profile_id FROM ({EVENTS_SQL}))"
 
 
 @dataclass(frozen=True)
