@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from kenning.errors import FieldError
+from kenning.profiles.computed.batch import json_path
 
 
 class Channel(StrEnum):
@@ -272,8 +273,7 @@ def field_sql(name: str, payload: str, source: str) -> str:
 
 
 def _scalar_sql(payload: str, path: str) -> str:
-    json_path = "$." + ".".join(f'"{segment}"' for segment in path.split("."))
-    value = f"json_extract({payload}, '{json_path}')"
+    value = f"json_extract({payload}, '{json_path(path)}')"
     return f"""(CASE WHEN json_type({value}) IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE',
                                                   'BOOLEAN')
                      THEN json_extract_string({value}, '$') END)"""

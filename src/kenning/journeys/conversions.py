@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kenning.journeys.declarations import time_range_sql
 from kenning.journeys.touchpoints import TouchOptions, events_sql
-from kenning.profiles.computed.batch import json_number_sql, payload_condition_sql
+from kenning.profiles.computed.batch import json_number_sql, json_path, payload_condition_sql
 from kenning.profiles.computed.definitions import Condition, parse_filters
 
 VALUE_PATHS = ("properties.revenue", "properties.value", "properties.total")
@@ -39,9 +40,7 @@ class Conversion:
 
 def conversions_sql(conversion: Conversion, options: TouchOptions, params: list[Any]) -> str:
     """Columns profile_id, ts, seq, value: the conversions in ``options``' range."""
-    values = [
-        json_number_sql(f"json_extract(payload, '{_json_path(p)}')") for p in conversion.value
-    ]
+    values = [json_number_sql(f"json_extract(payload, '{json_path(p)}')") for p in conversion.value]
     value = f"coalesce({', '.join(values)}, 0.0)"
     scope = (
         options
@@ -58,18 +57,8 @@ def conversions_sql(conversion: Conversion, options: TouchOptions, params: list[
     if not conversion.first_only:
         return chosen
     # the first in the whole log, kept when it falls in range
-    where = ["true"]
-    if options.since is not None:
-        where.append("ts >= ?::TIMESTAMPTZ")
-        params.append(options.since)
-    if options.until is not None:
-        where.append("ts < ?::TIMESTAMPTZ")
-        params.append(options.until)
+    in_range = time_range_sql(options.since, options.until, params)
     return f"""SELECT * FROM ({chosen}
                               QUALIFY row_number() OVER (PARTITION BY profile_id
                                                          ORDER BY ts, seq) = 1)
-               WHERE {" AND ".join(where)}"""
-
-
-def _json_path(path: str) -> str:
-    return "$." + ".".join(f'"{segment}"' for segment in path.split("."))
+               WHERE {in_range}"""

@@ -210,3 +210,17 @@ def parse_time(value: object, field: str) -> datetime | None:
         else:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise FieldError("a time is ISO 8601 text, like 2026-03-01 or 2026-03-01T12:00:00Z", field)
+
+
+def time_range_sql(
+    since: datetime | None, until: datetime | None, params: list[Any], *, column: str = "ts"
+) -> str:
+    """``column`` in [since, until), either end open when None."""
+    tests = ["true"]
+    if since is not None:
+        tests.append(f"{column} >= ?::TIMESTAMPTZ")
+        params.append(since)
+    if until is not None:
+        tests.append(f"{column} < ?::TIMESTAMPTZ")
+        params.append(until)
+    return " AND ".join(tests)

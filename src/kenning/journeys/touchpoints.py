@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from kenning.journeys.channels import ChannelRules, field_sql
-from kenning.journeys.declarations import EVENTS_SQL
+from kenning.journeys.declarations import EVENTS_SQL, time_range_sql
 
 SENDS = ("Email Sent", "SMS Sent", "Push Sent")
 SESSION_MINUTES = 30.0
@@ -42,23 +42,15 @@ def events_sql(options: TouchOptions, params: list[Any]) -> str:
     """Every event in range with its channel and the touch's details: columns seq,
     profile_id, type, event, ts, source_name, payload, channel, evidenced (a rule or an
     explicit path decided the channel), campaign, utm_source, medium."""
-    where = ["true"]
-    if options.since is not None:
-        where.append("ts >= ?::TIMESTAMPTZ")
-    if options.until is not None:
-        where.append("ts < ?::TIMESTAMPTZ")
-    if options.profiles is not None:
-        where.append("profile_id = ANY(?::BIGINT[])")
     # The fields the rules read are extracted once per event, then decided over.
     fields = {name: f"f{i}" for i, name in enumerate(options.rules.fields)}
     extracted = ", ".join(
         f"{field_sql(n, 'payload', 'source_name')} AS {c}" for n, c in fields.items()
     )
     decided = options.rules.case_sql(lambda name: fields[name], params, fallback=None)
-    for value in (options.since, options.until):
-        if value is not None:
-            params.append(value)
+    where = [time_range_sql(options.since, options.until, params)]
     if options.profiles is not None:
+        where.append("profile_id = ANY(?::BIGINT[])")
         params.append(list(options.profiles))
     campaign = {
         name: field_sql(f"context.campaign.{name}", "payload", "source_name")

@@ -34,7 +34,7 @@ _SHARED = "__kenning_trait_shared"
 _NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 
 
-def _quoted(path: str) -> str:
+def json_path(path: str) -> str:
     """A dotted path as a JSON path; an array segment (``products[]``) takes every item."""
     return "$." + ".".join(
         f'"{segment[: -len(EACH)]}"[*]' if segment.endswith(EACH) else f'"{segment}"'
@@ -80,13 +80,14 @@ class _Base:
 
     def create(self, con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> None:
         extracted = (
-            f", json_extract(e.payload, [{', '.join(repr(_quoted(p)) for p in self.extracted)}])"
+            f", json_extract(e.payload, [{', '.join(repr(json_path(p)) for p in self.extracted)}])"
             " AS x"
             if self.extracted
             else ""
         )
         extracted += "".join(
-            f", json_extract(e.payload, {_quoted(path)!r}) AS y{i}" for path, i in self.each.items()
+            f", json_extract(e.payload, {json_path(path)!r}) AS y{i}"
+            for path, i in self.each.items()
         )
         typed = "".join(
             f""", coalesce(json_type({self._json(path)}) <> 'NULL', false) AS p{i},
@@ -132,7 +133,7 @@ def payload_condition_sql(
     path, op, operand = condition.path, condition.op, condition.operand
     if path in COLUMN_PATHS:
         return _column_condition(source if path == "source" else path, op, operand, params)
-    extracted = f"json_extract({payload}, {_quoted(path)!r})"
+    extracted = f"json_extract({payload}, {json_path(path)!r})"
     if EACH in path:
         return _each_condition(extracted, condition, params)
     return _json_condition(extracted, op, operand, params)
