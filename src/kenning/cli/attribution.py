@@ -2,8 +2,6 @@
 spend; ``attribution paths FILE``: an aggregated path file; ``attribution acquisition``: the
 channels that bring first-time buyers and new members; ``kenning spend``: marketing spend."""
 
-import csv
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +12,7 @@ from rich.table import Table
 
 from kenning.attribution.analysis import attribute_path_file, credit_rows
 from kenning.cli.backend import CommandError, connect
-from kenning.cli.journeys import Csv, Since, Until
+from kenning.cli.journeys import Csv, Since, Until, print_csv
 from kenning.cli.options import DEFAULT, Db, Json, Token, Url
 
 attribution = typer.Typer(
@@ -141,10 +139,7 @@ def _show(found: dict[str, Any], *, json: bool, csv_rows: bool, title: str = "")
         return
     rows = credit_rows(found)
     if csv_rows:
-        if rows:
-            writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
+        print_csv(rows)
         return
     models = list(found["models"])
     label = found.get("by", "channel")

@@ -141,7 +141,7 @@ def funnel_command(
         print(orjson.dumps({k: v for k, v in found.items() if k != "rows"}).decode())
         return
     if csv_rows:
-        _print_csv(found["rows"])
+        print_csv(found["rows"])
         return
     console = Console()
     console.print(found["statement"])
@@ -164,7 +164,8 @@ def funnel_command(
         console.print(table)
 
 
-def _print_csv(rows: list[dict[str, Any]]) -> None:
+def print_csv(rows: list[dict[str, Any]]) -> None:
+    """Rows of one shape as CSV with a header on standard output (nothing for no rows)."""
     if not rows:
         return
     writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
