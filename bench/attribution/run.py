@@ -221,7 +221,7 @@ def _verdict(seconds: float, data: Dataset) -> str:
     return f"**{'met' if seconds <= TARGET_SECONDS else 'not met'}** ({seconds:.2f} s)"
 
 
-def text(ten: Dataset, twenty: Dataset) -> str:
+def text(ten: Dataset, twenty: Dataset, load: tuple[float, float]) -> str:
     markov_raw = next(r for r in ten.rows if r.what == "markov, order 1")
     shapley_raw = next(r for r in twenty.rows if r.what == "shapley")
     assert markov_raw.raw is not None and shapley_raw.raw is not None
@@ -239,7 +239,10 @@ def text(ten: Dataset, twenty: Dataset) -> str:
             f"{LOOKBACK_DAYS}-day lookback, and {data.paths:,} distinct paths.\n\n" + _table(data)
         )
     return (
-        f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}. "
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}; load average {load[0]:.1f} "
+        f"at the start, {load[1]:.1f} at the end (the machine is shared: Kenning and "
+        "ChannelAttribution ran side by side, so their ratio holds better than either "
+        "figure). "
         "`.venv/bin/python -m bench.attribution` (ChannelAttribution from `pip install -e "
         "'.[bench]'`); `KENNING_BENCH_ATTRIBUTION_JOURNEYS=100000` for a quick run.\n\n"
         "Data (`bench/attribution/data.py`, seeded): one person per journey, 1 + a geometric "
@@ -281,11 +284,12 @@ def text(ten: Dataset, twenty: Dataset) -> str:
 
 
 def main() -> None:
+    start_load = os.getloadavg()[0]
     ten = measure(synthetic_rows(JOURNEYS, 10, seed=7), full=True)
     print(_table(ten))
     twenty = measure(synthetic_rows(JOURNEYS, 20, seed=8), full=False)
     print(_table(twenty))
-    write_section("attribution", text(ten, twenty))
+    write_section("attribution", text(ten, twenty, (start_load, os.getloadavg()[0])))
 
 
 if __name__ == "__main__":
