@@ -25,7 +25,8 @@ def _reference(
     for profile in sorted({p for p, _, _ in touches} | {p for p, _, _ in conversions}):
         # Stable: touches at one instant keep their input order.
         mine = sorted([(t, c) for p, t, c in touches if p == profile], key=lambda tc: tc[0])
-        ends = sorted((t, v) for p, t, v in conversions if p == profile)
+        # Conversions at one instant in input order too: the first takes the window.
+        ends = sorted([(t, v) for p, t, v in conversions if p == profile], key=lambda tv: tv[0])
         previous: int | None = None
         for time, value in ends:
             floor = time - lookback if previous is None else max(previous, time - lookback)

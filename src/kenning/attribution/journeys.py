@@ -244,7 +244,8 @@ def build_journeys(
     after a profile's last conversion (within the lookback of its last touch) form one
     non-converting journey. A conversion with no touch in its window is left out of the
     journeys and counted in ``untouched_conversions``. Touches at the same instant keep their
-    input order.
+    input order, and so do conversions: of two at one instant, the first takes the window and
+    the second has no touch.
 
     No loop per profile: the touches sorted, each profile's touches are one block, and each
     conversion's window bounds are found in its profile's block by a bisection run for all
