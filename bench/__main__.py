@@ -3,6 +3,7 @@
 import sys
 
 from bench.activation import run as activation
+from bench.attribution import run as attribution
 from bench.identity import run as identity
 from bench.ingest import run as ingest
 from bench.matching import realtime
@@ -18,6 +19,7 @@ BENCHMARKS = {
     "profiles": profiles.main,
     "traits": traits.main,
     "activation": activation.main,
+    "attribution": attribution.main,
 }
 
 
