@@ -28,9 +28,9 @@ _COLUMNS = frozenset({SOURCE, EVENT, TYPE})
 
 
 def with_channel_sql(inner: str, rules: ChannelRules, when: str, params: list[Any]) -> str:
-    """``inner``'s rows (columns payload, source_name, type and event among them) with a
-    column ``channel``: the channel where ``when`` holds, else NULL. ``params`` are the
-    decision's, which the text reads before ``inner``'s."""
+    """``inner``'s rows (columns payload, source_name, type and event among them) without
+    the payload, with a column ``channel``: the channel where ``when`` holds, else NULL.
+    ``params`` are the decision's, which the text reads before ``inner``'s."""
     paths = [f for f in rules.fields if f not in _COLUMNS and f not in _HOSTS]
     if any(f in _HOSTS for f in rules.fields):
         paths.append(_PAGE)
@@ -41,9 +41,11 @@ def with_channel_sql(inner: str, rules: ChannelRules, when: str, params: list[An
         for f, c in column.items()
     )
     decision = rules.case_sql(lambda f: column[f], params)
-    dropped = ", ".join(["__x", "__doc", *column.values()])
-    return f"""SELECT * EXCLUDE ({dropped}), CASE WHEN {when} THEN {decision} END AS channel
-               FROM (SELECT *, {fields}
+    # The decision's lists of values are planned as joins, each carrying every column
+    # through: the message and its extracts are left behind first.
+    return f"""SELECT * EXCLUDE ({", ".join(column.values())}),
+                      CASE WHEN {when} THEN {decision} END AS channel
+               FROM (SELECT * EXCLUDE (payload, __x, __doc), {fields}
                      FROM (SELECT *, CASE WHEN {when} THEN {document} END AS __doc
                            FROM (SELECT *, CASE WHEN {when} THEN {extracted} END AS __x
                                  FROM ({inner}))))"""

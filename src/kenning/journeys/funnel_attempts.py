@@ -251,8 +251,11 @@ def _following(
     # pairs, exact (float64 holds microseconds since the epoch exactly until 2255).
     dense = np.cumsum(np.concatenate(([0], starter[1:] != starter[:-1]))).astype(np.float64)
     keys = dense + 1j * started.astype(np.float64)
-    by_time = np.searchsorted(keys, dense + 1j * deadline.astype(np.float64), side="right")
-    following = np.where(voided | complete, by_row, by_time)
+    following = by_row
+    open_ = np.flatnonzero(~(voided | complete))
+    following[open_] = np.searchsorted(
+        keys, dense[open_] + 1j * deadline[open_].astype(np.float64), side="right"
+    )
     same = following < m
     same[same] = starter[following[same]] == starter[same]
     result: Ints = np.where(same, following, m)

@@ -58,9 +58,7 @@ def funnel_events_sql(
         bits.append(f"(CASE WHEN {test} THEN {1 << i} ELSE 0 END)")
     group_params: list[Any] = []
     group = ""
-    if definition.breakdown == CHANNEL:
-        group = ", channel AS grp"
-    elif definition.breakdown is not None:
+    if definition.breakdown is not None and definition.breakdown != CHANNEL:
         value = field_sql(definition.breakdown, "payload", "source_name")
         group = f", CASE WHEN (mask & 1) = 1 THEN {value} END AS grp"
     # Events whose message some filter or the breakdown reads, and the others, which are
@@ -101,17 +99,33 @@ def funnel_events_sql(
                 WHERE {where} AND {read}"""
         )
     masked = f"SELECT *, {' | '.join(bits)} AS mask FROM ({' UNION ALL '.join(parts)})"
+    read_first = group_params + mask_params + read_params
     if definition.breakdown == CHANNEL:
         rules = channels or ChannelRules.default()
-        masked = with_channel_sql(masked, rules, "(mask & 1) = 1", group_params)
-    matched = f"""matched AS MATERIALIZED (SELECT seq, ts, mask{group} FROM ({masked}))"""
+        # Only step-1 events get a channel: the rules' lists of values become joins over
+        # every row they are given, whatever the CASE around them says.
+        starts = with_channel_sql(
+            "SELECT * FROM read WHERE (mask & 1) = 1", rules, "true", group_params
+        )
+        matched = f"""read AS MATERIALIZED (
+                SELECT seq, ts, type, event, source_name, mask,
+                       CASE WHEN (mask & 1) = 1 THEN payload END AS payload
+                FROM ({masked})),
+            matched AS MATERIALIZED (
+                SELECT seq, ts, mask, channel AS grp FROM ({starts})
+                UNION ALL
+                SELECT seq, ts, mask, NULL FROM read WHERE (mask & 1) = 0)"""
+        read_first = mask_params + read_params + group_params
+    else:
+        matched = f"matched AS MATERIALIZED (SELECT seq, ts, mask{group} FROM ({masked}))"
+    grp = ", m.grp" if definition.breakdown is not None else ""
     person = "coalesce(r.canonical_id, ep.profile_id)"
     people = """__kenning_event_profiles ep
                 LEFT JOIN __kenning_profile_redirects r ON r.profile_id = ep.profile_id"""
     if definition.mode == Mode.STRICT:
         # Every event of the person is a neighbour that breaks a strict sequence, so every
         # event in range is numbered; only time and sequence are carried through the sort.
-        params.extend(group_params + mask_params + read_params + range_params)
+        params.extend(read_first + range_params)
         return f"""WITH {matched},
             numbered AS (
                 SELECT e.seq, {person} AS person,
@@ -119,13 +133,13 @@ def funnel_events_sql(
                                           ORDER BY e.timestamp, e.seq) AS position
                 FROM __kenning_events e JOIN {people} ON ep.seq = e.seq
                 WHERE {where})
-            SELECT n.person, epoch_us(m.ts) AS t, m.mask, n.position{", m.grp" if group else ""}
+            SELECT n.person, epoch_us(m.ts) AS t, m.mask, n.position{grp}
             FROM matched m JOIN numbered n USING (seq)
             WHERE m.mask <> 0
             ORDER BY n.person, m.ts, m.seq"""
-    params.extend(group_params + mask_params + read_params)
+    params.extend(read_first)
     return f"""WITH {matched}
-        SELECT {person} AS person, epoch_us(m.ts) AS t, m.mask{", m.grp" if group else ""}
+        SELECT {person} AS person, epoch_us(m.ts) AS t, m.mask{grp}
         FROM matched m JOIN {people} ON ep.seq = m.seq
         WHERE m.mask <> 0
         ORDER BY person, m.ts, m.seq"""

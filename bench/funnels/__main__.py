@@ -1,0 +1,3 @@
+from bench.funnels.run import main
+
+main()
