@@ -4,6 +4,7 @@ import sys
 
 from bench.activation import run as activation
 from bench.attribution import run as attribution
+from bench.funnels import run as funnels
 from bench.identity import run as identity
 from bench.ingest import run as ingest
 from bench.matching import realtime
@@ -20,6 +21,7 @@ BENCHMARKS = {
     "traits": traits.main,
     "activation": activation.main,
     "attribution": attribution.main,
+    "funnels": funnels.main,
 }
 
 

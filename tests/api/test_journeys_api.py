@@ -120,3 +120,39 @@ def test_a_funnel_over_http_as_json_and_csv(
         assert len(as_csv.text.splitlines()) == 1 + 2 * 3  # everyone's and each group's steps
         bad = analyst.post("/v1/funnels", json={"steps": [{"event": viewed}]})
         assert bad.status_code == 400 and bad.json()["field"].startswith("steps")
+
+
+def test_touchpoint_goals_over_http(
+    server: LiveServer, admin: httpx.Client, collector: httpx.Client
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    goal = f"Joined {tag}"
+    batch = []
+    for i in range(40):  # 40 visit the sale page; 2 join within the week
+        person = f"{tag}-{i}"
+        batch.append({"type": "page", "anonymousId": person, "name": "Sale", "timestamp": at(i),
+                      "context": {"page": {"path": f"/sale-{tag}"}}})  # fmt: skip
+        if i < 2:
+            batch.append({"type": "track", "anonymousId": person, "event": goal,
+                          "timestamp": at(i + 60)})  # fmt: skip
+    assert collector.post("/v1/batch", json={"batch": batch}).status_code == 200
+    question = {"goals": {
+        "sale": {"touchpoint": {"page": f"/sale-{tag}"}, "goal": {"event": goal},
+                 "window": "7d", "benchmark": 0.5},
+        "sale_modest": {"touchpoint": {"page": f"/sale-{tag}"}, "goal": {"event": goal},
+                        "benchmark": 0.05}}}  # fmt: skip
+    with token(admin, server, "analytics:read") as analyst:
+        answer = analyst.post("/v1/goals", json=question)
+        assert answer.status_code == 200, answer.text
+        found = {g["name"]: g for g in answer.json()["goals"]}
+        assert (found["sale"]["touched"], found["sale"]["converted"]) == (40, 2)
+        assert (
+            found["sale"]["standing"] == "short"
+            and found["sale_modest"]["standing"] == "consistent"
+        )
+        assert answer.json()["short"] == ["sale"]
+        as_csv = analyst.post("/v1/goals", json=question, params={"format": "csv"})
+        assert as_csv.text.splitlines()[0].startswith("name,touched,converted,rate")
+        bad = analyst.post("/v1/goals", json={"goals": {"sale": {**question["goals"]["sale"],
+                                                                  "benchmark": 2}}})  # fmt: skip
+        assert bad.status_code == 400 and bad.json()["field"] == "goals.sale.benchmark"

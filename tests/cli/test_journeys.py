@@ -25,6 +25,13 @@ EVENTS = "".join(
          "properties": {"revenue": 10}, "timestamp": "2026-03-03T10:05:00Z"},
     ]
 )  # fmt: skip
+GOALS = """goals:
+  home:
+    touchpoint: {type: page, event: Home}
+    goal: {event: Order Completed}
+    window: 2d
+    benchmark: 0.5
+"""
 SPEND = "date,channel,campaign,spend\n2026-03-01,paid_search,brand,30\n2026-03-02,display,,5\n"
 
 
@@ -62,6 +69,13 @@ def _asked(tmp_path: Path, *where: str, env: dict[str, str] | None = None) -> No
     assert "window" in _one_line_error(("funnel", *steps, "--window", "soon", *where), tmp_path,
                                        env)  # fmt: skip
     assert "not both" in _one_line_error(("funnel", *where), tmp_path, env)
+    (tmp_path / "goals.yaml").write_text(GOALS)
+    report = _json(("goals", "goals.yaml", *where), tmp_path, env)
+    assert [(g["name"], g["touched"], g["converted"]) for g in report["goals"]] == [
+        ("home", 2, 2)]  # fmt: skip
+    assert "home" in _ok(("goals", "goals.yaml", *where), tmp_path, env)
+    (tmp_path / "bad.yaml").write_text(GOALS.replace("0.5", "five"))
+    assert "goals.home.benchmark" in _one_line_error(("goals", "bad.yaml", *where), tmp_path, env)
 
 
 def test_journeys_paths_and_spend_on_a_store_file(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from kenning.api.auth import require_scope
 from kenning.api.collect import read_json_body
 from kenning.api.errors import ApiError, json_response
 from kenning.api.profiles import PROFILES_READ, found_profile
-from kenning.journeys.analysis import funnel, journey, top_paths
+from kenning.journeys.analysis import funnel, goals, journey, top_paths
 from kenning.journeys.channels import CHANNELS
 from kenning.journeys.settings import JourneySettings
 from kenning.store.store import Store
@@ -76,6 +76,20 @@ async def post_funnel(request: Request, format: str = "json") -> Response:
     definition = await read_json_body(request, MAX_QUESTION_BYTES)
     store, settings = _store(request), journey_settings(request)
     answer = await asyncio.to_thread(funnel, store, definition, settings)
+    if format == "csv":
+        return Response(csv_text(answer["rows"]), media_type="text/csv")
+    return json_response(answer)
+
+
+@analytics.post("/v1/goals")
+async def post_goals(request: Request, format: str = "json") -> Response:
+    """Touchpoint goals (docs/funnels.md): ``{"goals": {name: {touchpoint, goal, window,
+    benchmark}}, "since", "until", "confidence"}``; JSON, or one CSV row per touchpoint."""
+    if format not in {"json", "csv"}:
+        raise ApiError(400, "invalid_format", "format is json or csv", "format")
+    question = await read_json_body(request, MAX_QUESTION_BYTES)
+    store, settings = _store(request), journey_settings(request)
+    answer = await asyncio.to_thread(goals, store, question, settings)
     if format == "csv":
         return Response(csv_text(answer["rows"]), media_type="text/csv")
     return json_response(answer)

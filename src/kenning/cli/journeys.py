@@ -164,6 +164,44 @@ def funnel_command(
         console.print(table)
 
 
+def goals_command(
+    file: Annotated[
+        Path, typer.Argument(help="A YAML or JSON mapping of touchpoint names to goals.")
+    ],
+    since: Annotated[str | None, typer.Option(help="Touches from this time on.")] = None,
+    until: Annotated[str | None, typer.Option(help="Touches before this time.")] = None,
+    confidence: Annotated[float, typer.Option(help="Of the Wilson interval.")] = 0.95,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+    csv_rows: Csv = False,
+) -> None:
+    """Each touchpoint's conversion rate against its benchmark; which fall short."""
+    declared = read_declaration(file, "goals: a mapping of touchpoint names to goals")
+    question: dict[str, Any] = {"goals": declared.get("goals", declared),
+                                "confidence": confidence}  # fmt: skip
+    question.update({k: v for k, v in (("since", since), ("until", until)) if v})
+    with connect(db, url, token) as backend:
+        found = backend.ask("goals", question)
+    if json:
+        print(orjson.dumps({k: v for k, v in found.items() if k != "rows"}).decode())
+        return
+    if csv_rows:
+        print_csv(found["rows"])
+        return
+    table = Table(title=f"touchpoint goals ({found['interval']} interval)")
+    for column in ("touchpoint", "touched", "converted", "rate", "benchmark", "standing"):
+        table.add_column(
+            column, justify="left" if column in ("touchpoint", "standing") else "right"
+        )
+    for g in found["goals"]:
+        standing = g["standing"] if g["standing"] != "short" else "[red]short[/red]"
+        table.add_row(g["name"], f"{g['touched']:,}", f"{g['converted']:,}", _share(g["rate"]),
+                      _share(g["benchmark"]), standing)  # fmt: skip
+    Console().print(table)
+
+
 def print_csv(rows: list[dict[str, Any]]) -> None:
     """Rows of one shape as CSV with a header on standard output (nothing for no rows)."""
     if not rows:

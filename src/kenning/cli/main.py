@@ -20,7 +20,7 @@ from kenning.cli import (
 from kenning.cli.backend import CommandError
 from kenning.cli.coverage import coverage_command
 from kenning.cli.imports import import_command
-from kenning.cli.journeys import funnel_command, journey_command, paths_command
+from kenning.cli.journeys import funnel_command, goals_command, journey_command, paths_command
 from kenning.cli.serve import serve
 from kenning.cli.stats import stats
 from kenning.ingest.files import FileFormatError
@@ -52,6 +52,7 @@ app.add_typer(activation.deliveries, name="deliveries")
 app.command("journey")(journey_command)
 app.command("paths")(paths_command)
 app.command("funnel")(funnel_command)
+app.command("goals")(goals_command)
 app.add_typer(attribution.attribution, name="attribution")
 app.add_typer(attribution.spend, name="spend")
 

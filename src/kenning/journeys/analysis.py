@@ -1,6 +1,7 @@
 """Journey questions asked of a store, as the API and the CLI ask them: a person's timeline,
-the most frequent paths to a goal, a funnel. Each takes the request as a mapping (a JSON body, CLI
-options), refuses a bad one with the field's path, and answers with plain data."""
+the most frequent paths to a goal, a funnel, touchpoint goals. Each takes the request as a
+mapping (a JSON body, CLI options), refuses a bad one with the field's path, and answers with
+plain data."""
 
 from collections.abc import Mapping
 from datetime import timedelta
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from kenning.errors import FieldError
 from kenning.journeys.declarations import parse_time, parse_window
 from kenning.journeys.funnels import parse_funnel, run_funnel
+from kenning.journeys.goals import DEFAULT_CONFIDENCE, goal_report, parse_goals
 from kenning.journeys.paths import LABELS, PathQuery, paths_sql, sankey
 from kenning.journeys.settings import JourneySettings
 from kenning.journeys.timeline import DEFAULT_LIMIT, entry, summary, timeline_sql
@@ -95,6 +97,30 @@ def funnel(store: "Store", request: Mapping[str, Any], settings: JourneySettings
     with store.reader() as con:
         result = run_funnel(con, definition, channels=settings.rules)
     return {**result.to_dict(), "rows": result.rows()}
+
+
+GOALS_KEYS = frozenset({"goals", "since", "until", "confidence"})
+
+
+def goals(store: "Store", request: Mapping[str, Any], _settings: JourneySettings) -> dict[str, Any]:
+    """Each touchpoint's conversion rate against its benchmark, and which fall short
+    (docs/funnels.md), with ``rows`` for CSV."""
+    unknown = sorted(set(request) - GOALS_KEYS)
+    if unknown:
+        raise FieldError(f"unknown field; known: {', '.join(sorted(GOALS_KEYS))}", unknown[0])
+    declared = parse_goals(request.get("goals"))
+    confidence = request.get("confidence", DEFAULT_CONFIDENCE)
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+        raise FieldError("confidence is between 0 and 1, like 0.95", "confidence")
+    with store.reader() as con:
+        report = goal_report(
+            con,
+            declared,
+            since=parse_time(request.get("since"), "since"),
+            until=parse_time(request.get("until"), "until"),
+            confidence=float(confidence),
+        )
+    return {**report.to_dict(), "rows": report.rows()}
 
 
 def _whole(value: object, field: str) -> int:

@@ -25,11 +25,12 @@ def questions() -> dict[str, Question]:
     """Each kind of question and the function that answers it (the API's ``POST
     /v1/{kind}``)."""
     from kenning.attribution.analysis import acquisition, attribution
-    from kenning.journeys.analysis import funnel, top_paths
+    from kenning.journeys.analysis import funnel, goals, top_paths
 
     return {
         "paths": top_paths,
         "funnels": funnel,
+        "goals": goals,
         "attribution": attribution,
         "attribution/acquisition": acquisition,
     }
