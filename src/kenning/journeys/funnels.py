@@ -24,7 +24,12 @@ import numpy as np
 
 from kenning.journeys.channel_batch import with_channel_sql
 from kenning.journeys.channels import ChannelRules, field_sql
-from kenning.journeys.declarations import any_of_sql, event_filter_sql, needs_message
+from kenning.journeys.declarations import (
+    any_of_sql,
+    event_filter_sql,
+    needs_message,
+    time_range_sql,
+)
 from kenning.journeys.funnel_attempts import FunnelRows, find_attempts
 from kenning.journeys.funnel_definition import (
     CHANNEL,
@@ -54,7 +59,7 @@ def funnel_events_sql(
     for i, match in enumerate(filters):
         test = event_filter_sql(match, mask_params)
         if i == 0:
-            test = f"({test} AND {_in_range_sql(definition, mask_params)})"
+            test = f"({test} AND {time_range_sql(definition.since, definition.until, mask_params)})"
         bits.append(f"(CASE WHEN {test} THEN {1 << i} ELSE 0 END)")
     group_params: list[Any] = []
     group = ""
@@ -151,17 +156,6 @@ def _reads_source(definition: FunnelDefinition) -> bool:
     return definition.breakdown in {"source", CHANNEL} or any(
         c.path == "source" for f in filters for c in f.where
     )
-
-
-def _in_range_sql(definition: FunnelDefinition, params: list[Any]) -> str:
-    tests = ["true"]
-    if definition.since is not None:
-        tests.append("ts >= ?::TIMESTAMPTZ")
-        params.append(definition.since)
-    if definition.until is not None:
-        tests.append("ts < ?::TIMESTAMPTZ")
-        params.append(definition.until)
-    return " AND ".join(tests)
 
 
 def run_funnel(
