@@ -29,8 +29,8 @@ from kenning.audiences.conditions import (
 )
 from kenning.audiences.values import FIRST_MICROS, LAST_MICROS, MISSING, TIME_TEXT, as_time, test
 from kenning.profiles.computed.batch import json_equals_sql, json_number_sql
-from kenning.profiles.computed.current import ZERO_SQL, computed_values_sql
-from kenning.profiles.computed.definitions import TraitDefinition
+from kenning.profiles.computed.current import ZERO_SQL, computed_values_sql, tally_values_sql
+from kenning.profiles.computed.definitions import VALUE_KINDS, TraitDefinition
 from kenning.profiles.current import current_state_sql
 
 _ORDER = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -96,16 +96,31 @@ def facts_sql(
         ctes.append(f"traits AS (SELECT profile_id, {', '.join(picks)} FROM ({state}) GROUP BY 1)")
         joins.append("LEFT JOIN traits USING (profile_id)")
         columns += [f"traits.{c}" for c in inputs.traits.values()]
+    # Traits kept in the shared tallies are read in one scan (a column each); the others
+    # (kept per value, or a preview's own tables) one query each.
+    tallied = {
+        column: definitions[name]
+        for name, column in inputs.computed.items()
+        if name in definitions and definitions[name].kind not in VALUE_KINDS
+        and name not in tables
+    }  # fmt: skip
+    if tallied:
+        ctes.append(f"tallied AS ({tally_values_sql(tallied)})")
+        joins.append("LEFT JOIN tallied USING (profile_id)")
     for name, column in inputs.computed.items():
         definition = definitions.get(name)
         if definition is None:
             columns.append(f"NULL::JSON AS {column}")
             continue
-        found = computed_values_sql(definition, params, *tables.get(name, ()))
-        ctes.append(f"{column} AS ({found})")
-        joins.append(f"LEFT JOIN {column} USING (profile_id)")
+        if column in tallied:
+            found_value = f"tallied.{column}"
+        else:
+            found = computed_values_sql(definition, params, *tables.get(name, ()))
+            ctes.append(f"{column} AS ({found})")
+            joins.append(f"LEFT JOIN {column} USING (profile_id)")
+            found_value = f"{column}.value"
         zero = ZERO_SQL.get(definition.kind)
-        value = f"coalesce({column}.value, {zero})" if zero else f"{column}.value"
+        value = f"coalesce({found_value}, {zero})" if zero else found_value
         columns.append(f"{value} AS {column}")
     if inputs.consent:
         picks = []

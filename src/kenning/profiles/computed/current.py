@@ -3,9 +3,10 @@ a profile's tallies and those of the profiles merged into it, combined and turne
 by kind (audiences evaluate conditions on them for everyone). Values are JSON, as the Profile
 API shows them; a profile with no tallies gets ``ZERO_SQL`` where ``read.py`` gives a zero."""
 
+from collections.abc import Mapping
 from typing import Any
 
-from kenning.profiles.computed.definitions import TIMESTAMP, Kind, TraitDefinition
+from kenning.profiles.computed.definitions import TIMESTAMP, VALUE_KINDS, Kind, TraitDefinition
 
 _DECIMALS = 6
 ZERO_SQL = {
@@ -36,7 +37,7 @@ def computed_values_sql(
     tables ``tallies`` and ``values``)."""
     params.append(definition.name)
     kind = definition.kind
-    if kind in {Kind.MOST_FREQUENT, Kind.UNIQUE_LIST, Kind.UNIQUE_COUNT}:
+    if kind in VALUE_KINDS:
         counted = f"""SELECT {_CURRENT} AS profile_id, t.value, sum(t.n) AS n,
                              max((t.last_at, t.last_seq)) AS latest
                       FROM {values} t {_REDIRECTED}
@@ -49,20 +50,44 @@ def computed_values_sql(
             "::JSON",
         }[kind]
         return f"SELECT profile_id, {value} AS value FROM ({counted}) GROUP BY profile_id"
-    timestamp = definition.value == (TIMESTAMP,)
-    value = {
-        Kind.COUNT: "to_json(sum(t.n))",
-        Kind.SUM: f"to_json(round(fsum(t.total), {_DECIMALS}))",
-        Kind.AVERAGE: f"to_json(round(fsum(t.total) / sum(t.n), {_DECIMALS}))",
-        Kind.MIN: "to_json(min(t.low))",
-        Kind.MAX: "to_json(max(t.high))",
-        Kind.FIRST: _time_json("epoch_us(min(t.first_at))")
-        if timestamp
-        else "arg_min(t.first_value, (t.first_at, t.first_seq))::JSON",
-        Kind.LAST: _time_json("epoch_us(max(t.last_at))")
-        if timestamp
-        else "arg_max(t.last_value, (t.last_at, t.last_seq))::JSON",
-    }[kind]
-    return f"""SELECT {_CURRENT} AS profile_id, {value} AS value
+    return f"""SELECT {_CURRENT} AS profile_id, {_tally_value(definition, "")} AS value
                FROM {tallies} t {_REDIRECTED}
                WHERE t.trait = ? GROUP BY 1"""
+
+
+def tally_values_sql(
+    columns: Mapping[str, TraitDefinition], tallies: str = "__kenning_trait_tallies"
+) -> str:
+    """``(profile_id, <column>...)`` per current profile with tallies for any of the traits,
+    each column the value of its trait: one scan of the tallies for all of them, where
+    ``computed_values_sql`` would scan once per trait. Only kinds kept in tallies (not
+    ``VALUE_KINDS``)."""
+    picks = []
+    for column, definition in columns.items():
+        if definition.kind in VALUE_KINDS:
+            raise ValueError(f"{definition.name} is kept per value, not in tallies")
+        # Trait names are plain identifiers (definitions._NAME), safe as SQL text.
+        only = f" FILTER (WHERE t.trait = '{definition.name}')"
+        picks.append(f"{_tally_value(definition, only)} AS {column}")
+    names = ", ".join(f"'{d.name}'" for d in columns.values())
+    return f"""SELECT {_CURRENT} AS profile_id, {", ".join(picks)}
+               FROM {tallies} t {_REDIRECTED}
+               WHERE t.trait IN ({names}) GROUP BY 1"""
+
+
+def _tally_value(definition: TraitDefinition, only: str) -> str:
+    """The trait's value from its tallies' rows; ``only`` follows each aggregate (a FILTER
+    clause when several traits' rows are read at once)."""
+    if definition.kind == Kind.FIRST and definition.value == (TIMESTAMP,):
+        return _time_json(f"epoch_us(min(t.first_at){only})")
+    if definition.kind == Kind.LAST and definition.value == (TIMESTAMP,):
+        return _time_json(f"epoch_us(max(t.last_at){only})")
+    return {
+        Kind.COUNT: f"to_json(sum(t.n){only})",
+        Kind.SUM: f"to_json(round(fsum(t.total){only}, {_DECIMALS}))",
+        Kind.AVERAGE: f"to_json(round(fsum(t.total){only} / sum(t.n){only}, {_DECIMALS}))",
+        Kind.MIN: f"to_json(min(t.low){only})",
+        Kind.MAX: f"to_json(max(t.high){only})",
+        Kind.FIRST: f"arg_min(t.first_value, (t.first_at, t.first_seq)){only}::JSON",
+        Kind.LAST: f"arg_max(t.last_value, (t.last_at, t.last_seq)){only}::JSON",
+    }[definition.kind]
