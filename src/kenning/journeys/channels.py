@@ -233,8 +233,7 @@ class ChannelRules:
         branches = []
         for path in self.explicit:
             text = f"lower({column(path)})"
-            params.append(list(CHANNELS))
-            branches.append(f"WHEN {text} = ANY(?::VARCHAR[]) THEN {text}")
+            branches.append(f"WHEN {_one_of(text, CHANNELS, params)} THEN {text}")
         for rule in self.rules:
             tests = " AND ".join(_test_sql(t, column(t.field), params) for t in rule.tests)
             params.append(rule.channel)
@@ -251,8 +250,13 @@ def _test_sql(test: Test, text: str, params: list[Any]) -> str:
     if test.pattern is not None:
         params.append(test.pattern)
         return f"coalesce(regexp_full_match({text}, ?, 'i'), false)"
-    params.append(list(test.values))
-    return f"coalesce(lower({text}) = ANY(?::VARCHAR[]), false)"
+    return f"coalesce({_one_of(f'lower({text})', test.values, params)}, false)"
+
+
+def _one_of(text: str, values: tuple[str, ...], params: list[Any]) -> str:
+    # An IN list of parameters, not = ANY(list): DuckDB plans the latter as a join per test.
+    params.extend(values)
+    return f"{text} IN ({', '.join('?' for _ in values)})"
 
 
 def field_sql(name: str, payload: str, source: str) -> str:
