@@ -148,7 +148,7 @@ def fit_chain(data: Sequences, *, order: int = 1, first_states: FirstStates = "p
 
 def _sparse() -> Any:
     # scipy is imported only when a chain is solved: importing kenning stays quick.
-    import scipy.sparse  # type: ignore[import-untyped]
+    import scipy.sparse
 
     return scipy.sparse
 
@@ -179,7 +179,7 @@ def absorption(
     limit = DIRECT_LIMIT if direct_limit is None else direct_limit
     solution = _neumann(q, rhs) if len(index) > limit else None
     if solution is None:
-        from scipy.sparse.linalg import splu  # type: ignore[import-untyped]
+        from scipy.sparse.linalg import splu
 
         solution = splu((sp.identity(len(index), format="csc") - q).tocsc()).solve(rhs)
     return float(solution[0, 0]), float(solution[0, 1])
