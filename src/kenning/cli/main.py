@@ -12,6 +12,7 @@ from kenning.cli import (
     demo,
     export,
     identity,
+    predictions,
     profiles,
     quarantine,
     sources,
@@ -55,6 +56,7 @@ app.command("funnel")(funnel_command)
 app.command("goals")(goals_command)
 app.add_typer(attribution.attribution, name="attribution")
 app.add_typer(attribution.spend, name="spend")
+app.add_typer(predictions.predict, name="predict")
 
 # Failures a user can cause and fix: reported as one line, never a traceback.
 USER_ERRORS = (CommandError, MappingError, FileFormatError, ConfigError, ValueError, OSError)
