@@ -13,6 +13,7 @@ from kenning.errors import FieldError
 from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
 from kenning.journeys.settings import JourneySettings
+from kenning.predictions.settings import PredictionSettings
 from kenning.profiles.state import ProfileSettings
 from kenning.spec.limits import DEFAULT_LIMITS, Limits
 
@@ -47,6 +48,8 @@ class Settings:
     allowed_networks: tuple[str, ...] = ()
     # Channels and touches (docs/journeys.md).
     journeys: JourneySettings = field(default_factory=JourneySettings)
+    # Orders and the models fitted on them (docs/predictions.md).
+    predictions: PredictionSettings = field(default_factory=PredictionSettings)
 
     @classmethod
     def from_env(cls, config: Path | None = None, **overrides: object) -> "Settings":
@@ -75,7 +78,8 @@ class ConfigError(ValueError):
 def load_config(path: Path) -> dict[str, object]:
     """Read a YAML configuration file. Sections: ``identity`` and ``matching`` (see
     docs/identity.md), ``profiles`` (docs/profiles.md), ``audiences`` (``batch_minutes``,
-    docs/audiences.md), ``activation`` (docs/activation.md), ``journeys`` (docs/journeys.md)."""
+    docs/audiences.md), ``activation`` (docs/activation.md), ``journeys`` (docs/journeys.md),
+    ``predictions`` (docs/predictions.md)."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except OSError as error:
@@ -84,7 +88,9 @@ def load_config(path: Path) -> dict[str, object]:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of sections")
-    sections = {"identity", "matching", "profiles", "audiences", "activation", "journeys"}
+    sections = {
+        "identity", "matching", "profiles", "audiences", "activation", "journeys", "predictions",
+    }  # fmt: skip
     unknown = sorted(set(data) - sections)
     if unknown:
         raise ConfigError(f"{path}: unknown sections {', '.join(unknown)}")
@@ -115,6 +121,11 @@ def load_config(path: Path) -> dict[str, object]:
     if "journeys" in data:
         try:
             values["journeys"] = JourneySettings.from_config(data["journeys"])
+        except FieldError as error:
+            raise ConfigError(f"{path}: {error}") from None
+    if "predictions" in data:
+        try:
+            values["predictions"] = PredictionSettings.from_config(data["predictions"])
         except FieldError as error:
             raise ConfigError(f"{path}: {error}") from None
     return values

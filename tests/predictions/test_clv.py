@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from kenning.errors import FieldError
-from kenning.predictions.clv import ClvOptions, customer_values, fit_models, holdout_report
+from kenning.predictions.clv import (
+    PURCHASE_MODELS,
+    customer_values,
+    fit_models,
+    holdout_report,
+)
 from kenning.predictions.histories import histories
+from kenning.predictions.options import PURCHASE_MODEL_NAMES, ClvOptions
 from tests.predictions.cdnow import cdnow
 
 
@@ -72,3 +78,7 @@ def test_no_holdout_no_report_and_bad_options_are_named() -> None:
         with pytest.raises(FieldError) as error:
             ClvOptions(**options)  # type: ignore[arg-type]
         assert error.value.field == field
+
+
+def test_the_purchase_models_are_the_names_options_accept() -> None:
+    assert tuple(PURCHASE_MODELS) == PURCHASE_MODEL_NAMES

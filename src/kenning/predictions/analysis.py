@@ -14,13 +14,13 @@ from kenning.errors import FieldError
 from kenning.journeys.declarations import parse_time
 from kenning.predictions.clv import (
     PURCHASE_MODELS,
-    ClvOptions,
     CustomerValues,
     customer_values,
     fit_models,
     holdout_report,
 )
 from kenning.predictions.histories import Histories, histories
+from kenning.predictions.options import ClvOptions
 from kenning.predictions.transactions import read_transactions
 
 

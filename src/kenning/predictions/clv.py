@@ -19,6 +19,7 @@ from kenning.predictions.bgnbd import BetaGeo
 from kenning.predictions.fitting import Fit, Floats
 from kenning.predictions.gammagamma import GammaGamma
 from kenning.predictions.histories import Histories, unit_days
+from kenning.predictions.options import ClvOptions
 from kenning.predictions.paretonbd import ParetoNBD
 
 DAYS_PER_YEAR = 365.25
@@ -39,27 +40,9 @@ class PurchaseModel(Protocol):
 
 
 PURCHASE_MODELS: dict[str, type[BetaGeo] | type[ParetoNBD]] = {
-    "bgnbd": BetaGeo,
-    "paretonbd": ParetoNBD,
+    BetaGeo.name: BetaGeo,
+    ParetoNBD.name: ParetoNBD,
 }
-
-
-@dataclass(frozen=True)
-class ClvOptions:
-    model: str = "bgnbd"
-    horizon_days: float = 365.0
-    discount_rate: float = 0.10  # a year
-
-    def __post_init__(self) -> None:
-        if self.model not in PURCHASE_MODELS:
-            raise FieldError(
-                f"the purchase model is one of {', '.join(PURCHASE_MODELS)}, not {self.model!r}",
-                "model",
-            )
-        if not self.horizon_days > 0:
-            raise FieldError("the horizon must be longer than zero days", "horizon")
-        if not 0 <= self.discount_rate < 1:
-            raise FieldError("the discount rate is a yearly fraction in [0, 1)", "discount_rate")
 
 
 @dataclass(frozen=True)

@@ -453,6 +453,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        16,
+        "predictions: scores per profile and the runs that computed them",
+        (
+            # Each run of a model replaces its rows. Keyed by the profile the person had at
+            # the run; a read combines a profile and those merged into it (the newest wins).
+            # Values are canonical JSON text, as traits' are.
+            """CREATE TABLE __kenning_predictions (
+                profile_id BIGINT NOT NULL, name VARCHAR NOT NULL, value VARCHAR NOT NULL,
+                model VARCHAR NOT NULL, computed_at TIMESTAMPTZ NOT NULL
+            )""",
+            """CREATE INDEX __kenning_predictions_profile ON __kenning_predictions (profile_id)""",
+            # A run's report: the fit, its diagnostics, what it wrote (the model card).
+            """CREATE TABLE __kenning_prediction_runs (
+                model VARCHAR NOT NULL, computed_at TIMESTAMPTZ NOT NULL, report JSON NOT NULL
+            )""",
+        ),
+    ),
 )
 
 

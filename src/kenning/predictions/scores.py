@@ -1,0 +1,136 @@
+"""Predictions kept per profile: written a model's run at a time, read per person, per batch
+of people (real-time audiences) and for everyone (batch audiences).
+
+Rows are keyed by the profile the person had when the model ran. A later merge needs no
+rewrite: a read takes the rows of a profile and of the profiles merged into it, the newest
+value of each name winning, as traits do.
+"""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+SCORES = "__kenning_predictions"
+RUNS = "__kenning_prediction_runs"
+
+
+def json_texts(values: pa.Array) -> pa.Array:
+    """JSON text of each value: numbers in their shortest round-trip digits, text quoted."""
+    if pa.types.is_floating(values.type) or pa.types.is_integer(values.type):
+        return pc.cast(values, pa.string())
+    encoded = pc.cast(values, pa.string()).dictionary_encode()
+    quoted = pa.array(
+        [None if v is None else orjson.dumps(v).decode() for v in encoded.dictionary.to_pylist()],
+        pa.string(),
+    )
+    return pc.take(quoted, encoded.indices)
+
+
+def score_table(profile_ids: pa.Array, columns: dict[str, pa.Array]) -> pa.Table:
+    """Long rows (profile_id, name, value) from one column of values per name; nulls and
+    non-finite numbers are left out."""
+    parts = []
+    for name, values in columns.items():
+        keep = pc.is_valid(values)
+        if pa.types.is_floating(values.type):
+            keep = pc.and_(keep, pc.is_finite(values))
+        texts = json_texts(pc.filter(values, keep))
+        parts.append(pa.table({
+            "profile_id": pc.filter(profile_ids, keep).cast(pa.int64()),
+            "name": pa.array([name] * len(texts), pa.string()),
+            "value": texts,
+        }))  # fmt: skip
+    if not parts:
+        return pa.table({"profile_id": pa.array([], pa.int64()), "name": pa.array([], pa.string()),
+                         "value": pa.array([], pa.string())})  # fmt: skip
+    return pa.concat_tables(parts)
+
+
+def replace_scores(
+    con: duckdb.DuckDBPyConnection,
+    model: str,
+    rows: pa.Table,
+    computed_at: datetime,
+    report: dict[str, Any],
+) -> int:
+    """Replace ``model``'s scores with ``rows`` and record the run, in the caller's
+    transaction; returns the rows written."""
+    con.execute(f"DELETE FROM {SCORES} WHERE model = ?", [model])
+    con.register("__kenning_new_scores", rows)
+    try:
+        con.execute(
+            f"""INSERT INTO {SCORES} SELECT profile_id, name, value, ?, ?
+                FROM __kenning_new_scores""",
+            [model, computed_at],
+        )
+    finally:
+        con.unregister("__kenning_new_scores")
+    con.execute(
+        f"INSERT INTO {RUNS} VALUES (?, ?, ?)",
+        [model, computed_at, orjson.dumps(report, option=orjson.OPT_SERIALIZE_NUMPY).decode()],
+    )
+    written: int = rows.num_rows
+    return written
+
+
+def person_scores(
+    con: duckdb.DuckDBPyConnection, profile_ids: Sequence[int]
+) -> dict[str, dict[str, Any]]:
+    """A person's predictions (over their profile and those merged into it): by name, the
+    value, the model that computed it and when."""
+    found = con.execute(
+        f"""SELECT name, arg_max(value, computed_at), arg_max(model, computed_at),
+                   max(computed_at)
+            FROM {SCORES} WHERE profile_id = ANY(?) GROUP BY name ORDER BY name""",
+        [list(profile_ids)],
+    ).fetchall()
+    return {
+        str(name): {"value": orjson.loads(value), "model": model, "computed_at": at.isoformat()}
+        for name, value, model, at in found
+    }
+
+
+def people_scores(
+    con: duckdb.DuckDBPyConnection, people: Iterable[int]
+) -> dict[int, dict[str, Any]]:
+    """Each current profile's prediction values by name, for a batch of people."""
+    wanted = sorted(set(people))
+    scores: dict[int, dict[str, Any]] = {}
+    if not wanted:
+        return scores
+    for person, name, value in con.execute(
+        f"""SELECT coalesce(r.canonical_id, p.profile_id) AS person, p.name,
+                   arg_max(p.value, p.computed_at)
+            FROM {SCORES} p LEFT JOIN __kenning_profile_redirects r USING (profile_id)
+            WHERE p.profile_id = ANY(?) OR r.canonical_id = ANY(?)
+            GROUP BY ALL""",
+        [wanted, wanted],
+    ).fetchall():
+        scores.setdefault(int(person), {})[str(name)] = orjson.loads(value)
+    return scores
+
+
+def current_scores_sql(names: Sequence[str], params: list[Any]) -> str:
+    """Columns profile_id (current), name, value (JSON): the newest value of each of
+    ``names`` for every person."""
+    params.append(list(names))
+    return f"""SELECT coalesce(r.canonical_id, p.profile_id) AS profile_id, p.name,
+                      arg_max(p.value, p.computed_at)::JSON AS value
+               FROM {SCORES} p LEFT JOIN __kenning_profile_redirects r USING (profile_id)
+               WHERE p.name = ANY(?::VARCHAR[]) GROUP BY ALL"""
+
+
+def latest_runs(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Each model's newest run: when, and its report (the model card)."""
+    return [
+        {"model": model, "computed_at": at.isoformat(), "report": orjson.loads(report)}
+        for model, at, report in con.execute(
+            f"""SELECT model, max(computed_at), arg_max(report, computed_at)
+                FROM {RUNS} GROUP BY model ORDER BY model"""
+        ).fetchall()
+    ]
