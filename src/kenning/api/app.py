@@ -16,6 +16,7 @@ from kenning.api import (
     coverage,
     identity,
     journeys,
+    predictions,
     profiles,
     traits,
 )
@@ -52,10 +53,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         refresher = asyncio.create_task(
             _refresh_windows(app.state.store, settings.profiles.window_refresh_minutes * 60)
         )
+        predictor = asyncio.create_task(_rerun_predictions(app.state.store, settings))
         try:
             yield
         finally:
             refresher.cancel()
+            predictor.cancel()
             if owned:
                 app.state.store.close()
 
@@ -80,6 +83,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(journeys.analytics)
     app.include_router(attribution.readers)
     app.include_router(attribution.writers)
+    app.include_router(predictions.readers)
+    app.include_router(predictions.writers)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
@@ -100,3 +105,22 @@ async def _refresh_windows(store: Store, every_seconds: float) -> None:
             log.info("refreshed %d windowed trait(s)", len(names))
         except Exception:  # keep the schedule; the next run tries again
             log.exception("refreshing windowed traits failed")
+
+
+async def _rerun_predictions(store: Store, settings: Settings) -> None:
+    """Every ``predictions.schedule_hours``, refit the models and score everyone (0: never;
+    ``kenning predict run`` runs them at once)."""
+    hours = settings.predictions.schedule_hours
+    if hours <= 0:
+        return
+    from kenning.predictions.analysis import run_and_reevaluate
+
+    while True:
+        await asyncio.sleep(hours * 3600)
+        try:
+            ran = await asyncio.to_thread(
+                run_and_reevaluate, store, settings, models=None, as_of=None
+            )
+            log.info("predictions: scored %d customers", ran["customers"])
+        except Exception:  # keep the schedule; the next run tries again
+            log.exception("running the predictions failed")

@@ -1,5 +1,7 @@
 """``kenning predict``: what customers are likely to do next.
 
+``predict run``: every model refitted on the store's orders and everyone scored (the scores
+land on profiles); ``predict models``: each model's latest run, fit and diagnostics;
 ``predict clv --transactions FILE``: the customer-base models (BG/NBD, Pareto/NBD,
 Gamma-Gamma) fitted on a file of transactions, with the holdout fit; no store needed.
 """
@@ -14,12 +16,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kenning.cli.backend import CommandError
-from kenning.cli.options import Json
+from kenning.cli.backend import CommandError, connect
+from kenning.cli.options import DEFAULT, Db, Json, Token, Url
 from kenning.journeys.declarations import parse_window
-from kenning.predictions.analysis import clv_of_transactions
 
-predict = typer.Typer(help="Predictions: lifetime value, and (soon) propensities and more.")
+predict = typer.Typer(help="Predictions: RFM, lifetime value, lifecycle stages.")
 CalibrationEnd = Annotated[
     str | None,
     typer.Option(help="Fit on transactions up to this day; the rest is the holdout "
@@ -30,6 +31,62 @@ Scores = Annotated[
     typer.Option(help="Write each customer's history and values (by the first model) "
                  "to this CSV file."),
 ]  # fmt: skip
+
+
+@predict.command("run")
+def run_command(
+    models: Annotated[
+        str | None,
+        typer.Option(help="Models, comma-separated (default: every one): rfm, clv, lifecycle."),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Score as of this time (ISO 8601; default now).")
+    ] = None,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Refit the models on the orders in the store and write everyone's scores."""
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    with connect(db, url, token) as backend:
+        ran = backend.run_predictions(chosen, as_of)
+    if json:
+        print(orjson.dumps(ran).decode())
+        return
+    console = Console()
+    console.print(f"{ran['customers']:,} customers with {ran['orders']:,} orders, scored as of "
+                  f"{ran['as_of']} in {ran['seconds']:.1f} s")  # fmt: skip
+    for name, report in ran["models"].items():
+        if "skipped" in report:
+            console.print(f"{name}: skipped ({report['skipped']})")
+        else:
+            console.print(f"{name}: {report['scores_written']:,} scores written")
+    audiences = ran["audiences"]
+    console.print(f"audiences: {audiences['entered']:,} entries, {audiences['exited']:,} exits")
+
+
+@predict.command("models")
+def models_command(
+    db: Db = DEFAULT, url: Url = None, token: Token = None, json: Json = False
+) -> None:
+    """Each model's latest run: when it ran, its fit and diagnostics (the model card)."""
+    with connect(db, url, token) as backend:
+        runs = backend.prediction_runs()
+    if json:
+        print(orjson.dumps({"runs": runs}).decode())
+        return
+    table = Table(title="predictions")
+    for column in ("model", "computed at", "customers", "fit"):
+        table.add_column(column)
+    for run in runs:
+        report = run["report"]
+        fits = "; ".join(
+            f"{f['model']} " + ", ".join(f"{k} {v:.3g}" for k, v in f["params"].items())
+            for f in report.get("fits", [])
+        )
+        table.add_row(run["model"], run["computed_at"], f"{report.get('customers', 0):,}", fits)
+    Console().print(table)
 
 
 @predict.command("clv")
@@ -62,6 +119,8 @@ def clv_command(
     the fit and how it forecasts the holdout."""
     if not transactions.is_file():
         raise CommandError(f"no file at {transactions}")
+    from kenning.predictions.analysis import clv_of_transactions  # scipy, when asked for
+
     answer = clv_of_transactions(
         transactions,
         customer_column=customer_col,

@@ -1,5 +1,7 @@
 """Predictions asked as the CLI and the API ask them: a request in, a JSON-ready answer out.
 
+- ``run_and_reevaluate``: every model refitted on the store and everyone scored; then every
+  audience evaluated again, since conditions may read the new scores;
 - ``clv_of_transactions``: the customer-base models fitted on a transactions file, with the
   holdout fit and each customer's values.
 """
@@ -8,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kenning.errors import FieldError
 from kenning.journeys.declarations import parse_time
@@ -22,6 +24,10 @@ from kenning.predictions.clv import (
 from kenning.predictions.histories import Histories, histories
 from kenning.predictions.options import ClvOptions
 from kenning.predictions.transactions import read_transactions
+
+if TYPE_CHECKING:
+    from kenning.settings import Settings
+    from kenning.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,22 @@ class ClvAnswer:
             }
             for i in range(h.count)
         ]
+
+
+def run_and_reevaluate(
+    store: "Store", settings: "Settings", *, models: Sequence[str] | None, as_of: str | None
+) -> dict[str, Any]:
+    # the models (and scipy) are loaded when a run is asked for, not with the CLI
+    from kenning.audiences.membership import ENTERED, EXITED
+    from kenning.predictions.run import run_predictions
+
+    ran = run_predictions(
+        store, settings.predictions, settings.journeys, models=models,
+        as_of=parse_time(as_of, "as_of"),
+    )  # fmt: skip
+    recorded = store.evaluate_audiences_now()
+    ran["audiences"] = {"entered": recorded.count(ENTERED), "exited": recorded.count(EXITED)}
+    return ran
 
 
 def clv_of_transactions(

@@ -2,8 +2,8 @@
 segments marketers use.
 
 Scores rank customers against each other: 5 is the most recent, most frequent, highest
-spending fifth. Tied customers share a score (the mean of their ranks decides it), so when
-half of all customers bought once they all score the same frequency. The segment reads the
+spending fifth. Tied customers share the score of the lowest of them, so when most
+customers bought once they all score frequency 1, as marketers read it. The segment reads the
 recency score against the mean of the frequency and monetary scores (rounded half up), on
 this grid:
 
@@ -53,11 +53,12 @@ class Rfm:
 
 
 def quintile_scores(values: Floats) -> Ints:
-    """1 for the lowest fifth of ``values`` to 5 for the highest; ties share a score."""
+    """1 for the lowest fifth of ``values`` to 5 for the highest; ties take the score of the
+    lowest of them."""
     if not len(values):
         return np.zeros(0, dtype=np.int64)
-    share = (rankdata(values, method="average") - 0.5) / len(values)
-    scores: Ints = np.clip(np.ceil(share * 5), 1, 5).astype(np.int64)
+    below = rankdata(values, method="min") - 1  # how many values are lower
+    scores: Ints = (below * 5 // len(values) + 1).astype(np.int64)
     return scores
 
 

@@ -138,19 +138,24 @@ def run_predictions(
     models: Sequence[str] | None = None,
     as_of: datetime | None = None,
 ) -> dict[str, Any]:
-    """Refit ``models`` (default: every one) on the orders up to ``as_of`` (default now),
-    write their scores and reports; returns the reports by model."""
+    """Refit ``models`` (default: every one) on the orders up to ``as_of``, write their
+    scores and reports; returns the reports by model. By default ``as_of`` is the newest
+    event's time: on a live store a moment ago, and a store loaded from history is scored
+    as it stood, not as if every customer had left since."""
     chosen = list(models or MODELS)
     for name in chosen:
         if name not in MODELS:
             raise FieldError(f"the models are {', '.join(MODELS)}, not {name!r}", "models")
-    computed_at = (as_of or datetime.now(UTC)).astimezone(UTC)
     started = time.perf_counter()
     with store.reader() as con:
+        if as_of is None:
+            newest = con.execute("SELECT max(timestamp) FROM __kenning_events").fetchall()
+            as_of = newest[0][0] or datetime.now(UTC)
+        as_of = as_of.astimezone(UTC)
         found = read_conversions(
-            con, settings.orders(), journeys.touches(until=computed_at + timedelta(microseconds=1))
+            con, settings.orders(), journeys.touches(until=as_of + timedelta(microseconds=1))
         )
-    orders = Orders.of(found, computed_at)
+    orders = Orders.of(found, as_of)
     reports: dict[str, Any] = {}
     results: dict[str, Scored] = {}
     for name in chosen:
@@ -163,7 +168,11 @@ def run_predictions(
         except FieldError as error:  # too little data to fit, say: reported, not raised
             reports[name] = {"skipped": str(error)}
             continue
-        reports[name] = {**results[name].report, "seconds": round(time.perf_counter() - began, 3)}
+        reports[name] = {
+            **results[name].report,
+            "as_of": as_of.isoformat(),
+            "seconds": round(time.perf_counter() - began, 3),
+        }
 
     def write(con: Any) -> dict[str, int]:
         return {
@@ -171,11 +180,13 @@ def run_predictions(
             for name, scored in results.items()
         }
 
+    computed_at = datetime.now(UTC)
     written = store.writer.run(write).result() if results else {}
     for name, rows in written.items():
         reports[name]["scores_written"] = rows
     return {
         "computed_at": computed_at.isoformat(),
+        "as_of": as_of.isoformat(),
         "orders": len(orders.time_us),
         "customers": len(orders.people),
         "seconds": round(time.perf_counter() - started, 3),

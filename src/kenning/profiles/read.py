@@ -11,6 +11,7 @@ import orjson
 
 from kenning.identity.identifiers import Identifier, normalise
 from kenning.ingest.mapping import set_path
+from kenning.predictions.scores import person_scores
 from kenning.profiles.computed.read import computed_traits
 from kenning.profiles.rows import PersonRows, person_rows, profile_ids, winners
 from kenning.profiles.understanding import profile_understanding
@@ -153,6 +154,7 @@ def profile(store: "Store", profile_id: int) -> dict[str, Any]:
     """The profile as the API returns it."""
     with store.reader() as con:
         ids, rows = person(store, con, profile_id)
+        predictions = person_scores(con, ids)
     names = source_names(store)
     found = traits(rows, names)
     computed = computed_traits(rows, store.computed.shown.values())
@@ -160,6 +162,7 @@ def profile(store: "Store", profile_id: int) -> dict[str, Any]:
         "profile_id": profile_id,
         **trait_view(found),
         "computed_traits": computed,
+        "predictions": predictions,
         "identities": identities(store, profile_id),
         "consent": consent(rows, names),
         "merged_ids": ids[1:],

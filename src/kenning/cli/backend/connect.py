@@ -15,6 +15,7 @@ from kenning.cli.backend.base import CommandError
 from kenning.cli.backend.events import EventsBackend
 from kenning.cli.backend.identity import IdentityBackend
 from kenning.cli.backend.local import LocalBackend
+from kenning.cli.backend.predictions import PredictionsBackend
 from kenning.cli.backend.profiles import ProfilesBackend
 from kenning.cli.backend.remote import RemoteBackend
 from kenning.settings import Settings
@@ -28,6 +29,7 @@ class Backend(
     AudiencesBackend,
     ActivationBackend,
     AnalyticsBackend,
+    PredictionsBackend,
     Protocol,
 ):
     """What every command may ask of a backend, local or remote."""

@@ -5,10 +5,17 @@ from kenning.cli.backend.analytics import LocalAnalytics
 from kenning.cli.backend.audiences import LocalAudiences
 from kenning.cli.backend.events import LocalEvents
 from kenning.cli.backend.identity import LocalIdentity
+from kenning.cli.backend.predictions import LocalPredictions
 from kenning.cli.backend.profiles import LocalProfiles
 
 
 class LocalBackend(
-    LocalEvents, LocalIdentity, LocalProfiles, LocalAudiences, LocalActivation, LocalAnalytics
+    LocalEvents,
+    LocalIdentity,
+    LocalProfiles,
+    LocalAudiences,
+    LocalActivation,
+    LocalAnalytics,
+    LocalPredictions,
 ):
     """Every area's commands on an open store: ``LocalBackend(store, settings)``."""

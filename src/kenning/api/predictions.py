@@ -1,0 +1,54 @@
+"""Predictions over HTTP: refit every model and score everyone (``analytics:write``); the
+latest run of each model, its fit and diagnostics: the model card (``analytics:read``)."""
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from kenning.api.attribution import ANALYTICS_WRITE
+from kenning.api.auth import require_scope
+from kenning.api.collect import read_json_body
+from kenning.api.errors import json_response
+from kenning.api.journeys import ANALYTICS_READ, MAX_QUESTION_BYTES
+from kenning.errors import FieldError
+from kenning.predictions.analysis import run_and_reevaluate
+from kenning.predictions.scores import latest_runs
+from kenning.store.store import Store
+
+readers = APIRouter(dependencies=[Depends(require_scope(ANALYTICS_READ))])
+writers = APIRouter(dependencies=[Depends(require_scope(ANALYTICS_WRITE))])
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+@writers.post("/v1/predictions/run")
+async def post_run(request: Request) -> Response:
+    """Refit the models (``{"models": ["rfm", "clv", "lifecycle"]}``, default every one) on
+    the orders up to ``as_of`` (default now), score everyone and re-evaluate audiences."""
+    question = await read_json_body(request, MAX_QUESTION_BYTES) if await request.body() else {}
+    unknown = sorted(set(question) - {"models", "as_of"})
+    if unknown:
+        raise FieldError("not a setting of a run", unknown[0])
+    models: Any = question.get("models")
+    if models is not None and (
+        not isinstance(models, list) or not all(isinstance(m, str) for m in models)
+    ):
+        raise FieldError("a list of model names", "models")
+    as_of: Any = question.get("as_of")
+    if as_of is not None and not isinstance(as_of, str):
+        raise FieldError("an ISO 8601 time", "as_of")
+    store, settings = _store(request), request.app.state.settings
+    ran = await asyncio.to_thread(run_and_reevaluate, store, settings, models=models, as_of=as_of)
+    return json_response(ran)
+
+
+@readers.get("/v1/predictions")
+def get_runs(request: Request) -> Response:
+    """Each model's latest run: when it ran, its fit, diagnostics and what it scored."""
+    with _store(request).reader() as con:
+        return json_response({"runs": latest_runs(con)})
