@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -31,6 +32,7 @@ from kenning.audiences.realtime import batch_evaluate
 from kenning.audiences.values import as_time
 from kenning.identity.households import compute_households, household_traits
 from kenning.ingest.pipeline import prepare_messages
+from kenning.predictions.scores import people_scores, replace_scores
 from kenning.profiles.computed.current import computed_values_sql
 from kenning.profiles.computed.read import computed_traits
 from kenning.profiles.rows import read_people
@@ -170,6 +172,7 @@ ORDERED = [0, 1, 2, 9.5, 10, 50, 100, 600.0, 1000, -1, 1e16, "2024-01-01",
            "2000-02-29T12:00:00+02:00", _day(-20).date().isoformat(), _day(3).isoformat(),
            _day(-2).replace(tzinfo=None).isoformat()]  # fmt: skip
 SPANS = ["1d", "7d", "30d", "12h", "36h", "2w", "400d"]
+PREDICTIONS = ["churn_30d", "rfm_segment", "never_made"]
 TRAIT_PATHS = [*TRAIT_KEYS, "address", "address.city", "address.street", "nothing"]
 COMPUTED = ["lifetime_value", "orders_count", "last_order_at", "channels_used",
             "favourite_category", "average_order_value", "first_seen", "last_seen",
@@ -232,8 +235,7 @@ def conditions(readable: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
         _value_node("trait", TRAIT_PATHS),
         _value_node("computed", COMPUTED),
         _value_node("household", list(HOUSEHOLD_FIELDS)),
-        # ``contains`` on a prediction fails to compile today: test_a_node_on_no_value.
-        _value_node("prediction", ["churn_30d"]).filter(lambda node: "contains" not in node),
+        _value_node("prediction", PREDICTIONS),
         event_nodes,
         consent_nodes,
     ]
@@ -322,6 +324,7 @@ def python_members(
     Python."""
     definitions = list(store.computed.definitions.values())
     found: set[tuple[str, int]] = set()
+    predictions = people_scores(con, _people(con))
     for person, (_, rows) in read_people(con, _people(con)).items():
         household = {
             key.removeprefix("household_"): value
@@ -329,7 +332,7 @@ def python_members(
         }
         inside: set[str] = set()
         for audience in audiences:
-            facts = person_facts(rows, definitions, household, inside)
+            facts = person_facts(rows, definitions, household, inside, predictions.get(person))
             if holds(audience.condition, facts, now):
                 inside.add(audience.name)
         found |= {(name, person) for name in inside}
@@ -555,6 +558,51 @@ def test_python_and_sql_choose_the_same_members(
         check_agreement(store, other_now)
 
 
+@SETTINGS
+@given(
+    logs(),
+    st.lists(st.sampled_from(VALUES), min_size=12, max_size=12),
+    st.lists(_value_node("prediction", PREDICTIONS), min_size=1, max_size=6),
+)
+def test_predictions_are_read_alike(
+    drawn: list[dict[str, Any]], values: list[Any], nodes: list[dict[str, Any]]
+) -> None:
+    """Scores written by two runs on profiles that merges since joined: the newest value of
+    each name is the person's, to both evaluators."""
+    messages = [as_message(d, i) for i, d in enumerate(drawn)]
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        Store.open(Path(directory) / "k.duckdb") as store,
+    ):
+        _write(store, messages, 100)
+        with store.reader() as con:
+            profiles = sorted(
+                int(p)
+                for (p,) in con.execute(
+                    "SELECT DISTINCT profile_id FROM __kenning_event_profiles"
+                ).fetchall()
+            )
+        runs = {"older": (values[:6], NOW - timedelta(days=1)), "newer": (values[6:], NOW)}
+        for model, (drawn_values, at) in runs.items():
+            ids, names, texts = [], [], []
+            for i, profile in enumerate(profiles):
+                for j, name in enumerate(("churn_30d", "rfm_segment")):
+                    if (i + j + len(model)) % 3:
+                        ids.append(profile)
+                        names.append(name)
+                        texts.append(orjson.dumps(drawn_values[(i + j) % 6]).decode())
+            rows = pa.table({"profile_id": pa.array(ids, pa.int64()), "name": names,
+                             "value": texts})  # fmt: skip
+            store.writer.run(
+                lambda con, m=model, r=rows, t=at: replace_scores(con, m, r, t, {})
+            ).result()
+        audiences = [Audience(f"n{i}", parse(node)) for i, node in enumerate(nodes)]
+        with store.reader() as con:
+            assert python_members(store, con, audiences, NOW) == sql_members(
+                store, con, audiences, NOW
+            )
+
+
 def test_the_worked_example_has_members() -> None:
     """The worked example above is not vacuous: most of its audiences have members."""
     messages = [as_message(d, i) for i, d in enumerate(EDGES)]
@@ -633,9 +681,9 @@ def test_many_people_are_evaluated_alike() -> None:
             assert len({name for name, _ in held_members(con)}) == 4
 
 
-# Every operator on a node no one has a value for: a prediction (none is kept yet), a trait
-# no one has, a computed trait not defined, a household no one is in. Only exists: false, ne
-# and not_in hold, in both evaluators.
+# Every operator on a node no one has a value for: a prediction never made, a trait no one
+# has, a computed trait not defined, a household no one is in. Only exists: false, ne and
+# not_in hold, in both evaluators.
 NO_VALUE = [("prediction", "churn_30d"), ("trait", "nothing"), ("computed", "nope"),
             ("household", "size")]  # fmt: skip
 

@@ -27,7 +27,8 @@ from kenning.audiences.conditions import (
     TraitTest,
     walk,
 )
-from kenning.audiences.values import FIRST_MICROS, LAST_MICROS, MISSING, TIME_TEXT, as_time, test
+from kenning.audiences.values import FIRST_MICROS, LAST_MICROS, TIME_TEXT, as_time
+from kenning.predictions.scores import current_scores_sql
 from kenning.profiles.computed.batch import json_equals_sql, json_number_sql
 from kenning.profiles.computed.current import ZERO_SQL, computed_values_sql, tally_values_sql
 from kenning.profiles.computed.definitions import VALUE_KINDS, TraitDefinition
@@ -44,6 +45,7 @@ class Inputs:
     traits: dict[str, str] = field(default_factory=dict)
     computed: dict[str, str] = field(default_factory=dict)
     consent: dict[str, str] = field(default_factory=dict)
+    predictions: dict[str, str] = field(default_factory=dict)
     household: bool = False
 
     @classmethod
@@ -59,6 +61,8 @@ class Inputs:
                     found.computed.setdefault(node.counter.name, f"c{len(found.computed)}")
                 elif isinstance(node, ConsentTest):
                     found.consent.setdefault(node.consent, f"k{len(found.consent)}")
+                elif isinstance(node, PredictionTest):
+                    found.predictions.setdefault(node.prediction, f"p{len(found.predictions)}")
                 elif isinstance(node, HouseholdTest):
                     found.household = True
         return found
@@ -135,6 +139,17 @@ def facts_sql(
         ctes.append(f"consent AS (SELECT profile_id, {', '.join(picks)} FROM ({state}) GROUP BY 1)")
         joins.append("LEFT JOIN consent USING (profile_id)")
         columns += [f"consent.{c}" for c in inputs.consent.values()]
+    if inputs.predictions:
+        picks = []
+        for name, column in inputs.predictions.items():
+            picks.append(f"any_value(value) FILTER (WHERE name = ?) AS {column}")
+            params.append(name)
+        scores = current_scores_sql(list(inputs.predictions), params)
+        ctes.append(
+            f"predicted AS (SELECT profile_id, {', '.join(picks)} FROM ({scores}) GROUP BY 1)"
+        )
+        joins.append("LEFT JOIN predicted USING (profile_id)")
+        columns += [f"predicted.{c}" for c in inputs.predictions.values()]
     if inputs.household:
         joins.append("LEFT JOIN kenning_household_traits h USING (profile_id)")
         columns += [
@@ -241,8 +256,9 @@ def condition_sql(
         return test_sql(*condition.operator, column, params, now)
     if isinstance(condition, HouseholdTest):
         return test_sql(*condition.operator, f"f.h_{condition.household}", params, now)
-    if isinstance(condition, PredictionTest):  # predictions are not kept yet: none is there
-        return "true" if test(*condition.operator, MISSING, now) else "false"
+    if isinstance(condition, PredictionTest):
+        column = f"f.{inputs.predictions[condition.prediction]}"
+        return test_sql(*condition.operator, column, params, now)
     if isinstance(condition, EventTest):
         count = f"coalesce(TRY_CAST(f.{inputs.computed[condition.counter.name]} AS BIGINT), 0)"
         least, most = condition.bounds

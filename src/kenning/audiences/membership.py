@@ -20,6 +20,7 @@ import pyarrow as pa
 from kenning.audiences.audience import Audience
 from kenning.audiences.compile import Inputs, condition_sql, facts_sql
 from kenning.audiences.evaluate import Facts, holds
+from kenning.predictions.scores import people_scores
 from kenning.profiles.computed import batch
 from kenning.profiles.computed.definitions import TraitDefinition
 from kenning.profiles.computed.read import computed_traits
@@ -76,6 +77,7 @@ def person_facts(
     definitions: Iterable[TraitDefinition],
     household: Mapping[str, Any],
     audiences: set[str],
+    predictions: Mapping[str, Any] | None = None,
 ) -> Facts:
     return Facts(
         traits={path: orjson.loads(row[1]) for path, row in winners(rows.traits).items()},
@@ -83,6 +85,7 @@ def person_facts(
         consent={category: bool(row[1]) for category, row in winners(rows.consent).items()},
         household=household,
         audiences=audiences,
+        predictions=predictions or {},
     )
 
 
@@ -127,11 +130,14 @@ def people_now(
     (``audiences`` in dependency order) rather than read from the members held."""
     wanted = sorted(set(people))
     households = _households(con, wanted)
+    predictions = people_scores(con, wanted)
     definitions = list(definitions)
     found: dict[int, Facts] = {}
     for person, (_, rows) in read_people(con, wanted).items():
         now_in: set[str] = set()
-        facts = person_facts(rows, definitions, households.get(person, {}), now_in)
+        facts = person_facts(
+            rows, definitions, households.get(person, {}), now_in, predictions.get(person)
+        )
         for audience in audiences:  # dependency order: now_in grows as it goes
             if holds(audience.condition, facts, now):
                 now_in.add(audience.name)
