@@ -3,7 +3,8 @@ of people (real-time audiences) and for everyone (batch audiences).
 
 Rows are keyed by the profile the person had when the model ran. A later merge needs no
 rewrite: a read takes the rows of a profile and of the profiles merged into it, the newest
-value of each name winning, as traits do.
+value of each name winning, as traits do; between scores of one run, the surviving
+profile's (then the highest id, so every reader picks the same).
 """
 
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,8 @@ import pyarrow.compute as pc
 
 SCORES = "__kenning_predictions"
 RUNS = "__kenning_prediction_runs"
+# the newest score, then the surviving profile's, then the highest id's
+_NEWEST = "(p.computed_at, r.canonical_id IS NULL, p.profile_id)"
 
 
 def json_texts(values: pa.Array) -> pa.Array:
@@ -84,10 +87,10 @@ def person_scores(
     """A person's predictions (over their profile and those merged into it): by name, the
     value, the model that computed it and when."""
     found = con.execute(
-        f"""SELECT name, arg_max(value, computed_at), arg_max(model, computed_at),
-                   max(computed_at)
+        f"""SELECT name, arg_max(value, (computed_at, profile_id = ?, profile_id)),
+                   arg_max(model, computed_at), max(computed_at)
             FROM {SCORES} WHERE profile_id = ANY(?) GROUP BY name ORDER BY name""",
-        [list(profile_ids)],
+        [profile_ids[0], list(profile_ids)],
     ).fetchall()
     return {
         str(name): {"value": orjson.loads(value), "model": model, "computed_at": at.isoformat()}
@@ -105,7 +108,7 @@ def people_scores(
         return scores
     for person, name, value in con.execute(
         f"""SELECT coalesce(r.canonical_id, p.profile_id) AS person, p.name,
-                   arg_max(p.value, p.computed_at)
+                   arg_max(p.value, {_NEWEST})
             FROM {SCORES} p LEFT JOIN __kenning_profile_redirects r USING (profile_id)
             WHERE p.profile_id = ANY(?) OR r.canonical_id = ANY(?)
             GROUP BY ALL""",
@@ -120,7 +123,7 @@ def current_scores_sql(names: Sequence[str], params: list[Any]) -> str:
     ``names`` for every person."""
     params.append(list(names))
     return f"""SELECT coalesce(r.canonical_id, p.profile_id) AS profile_id, p.name,
-                      arg_max(p.value, p.computed_at)::JSON AS value
+                      arg_max(p.value, {_NEWEST})::JSON AS value
                FROM {SCORES} p LEFT JOIN __kenning_profile_redirects r USING (profile_id)
                WHERE p.name = ANY(?::VARCHAR[]) GROUP BY ALL"""
 
