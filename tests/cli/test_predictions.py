@@ -1,9 +1,11 @@
 """``kenning predict clv --transactions FILE``: the CDNOW fit as the papers publish it, the
-holdout, per-customer scores; bad input is one line and exit 1."""
+holdout, per-customer scores; ``predict run`` and ``predict models`` on a store file; bad
+input is one line and exit 1."""
 
 import csv
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.cli.test_activation import _json, _ok, _one_line_error
@@ -51,3 +53,28 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert "models" in _one_line_error((*CDNOW, "--models", "magic"), tmp_path)
     assert "no file" in _one_line_error(("predict", "clv", "--transactions", "nope.csv"),
                                         tmp_path)  # fmt: skip
+
+
+def test_run_scores_a_store_and_models_shows_the_cards(tmp_path: Path) -> None:
+    db = ("--db", str(tmp_path / "k.duckdb"))
+    orders = [
+        {"type": "track", "userId": f"c{i}", "event": "Order Completed",
+         "timestamp": f"2026-0{1 + (i + k) % 5}-{10 + i % 15}T10:00:00Z",
+         "properties": {"revenue": 10 + (i * k) % 13}}
+        for i in range(30) for k in range(1 + i % 3)
+    ]  # fmt: skip
+    (tmp_path / "orders.jsonl").write_text("\n".join(orjson.dumps(o).decode() for o in orders))
+    _ok(("import", "orders.jsonl", "--source", "shop", *db), tmp_path)
+    ran = _json(("predict", "run", "--as-of", "2026-06-30", "--json", *db), tmp_path)
+    assert ran["customers"] == 30 and ran["orders"] == len(orders)
+    assert ran["models"]["lifecycle"]["scores_written"] == 30
+    assert set(ran["audiences"]) == {"entered", "exited"}
+    only = _json(("predict", "run", "--models", "rfm", "--json", *db), tmp_path)
+    assert list(only["models"]) == ["rfm"]
+    cards = {r["model"]: r for r in _json(("predict", "models", "--json", *db), tmp_path)["runs"]}
+    assert set(cards) == {"rfm", "clv", "lifecycle"}
+    assert cards["clv"]["report"]["fits"][0]["params"]["r"] > 0
+    assert "scores written" in _ok(("predict", "run", *db), tmp_path)
+    assert "bgnbd r" in _ok(("predict", "models", *db), tmp_path)
+    assert "magic" in _one_line_error(("predict", "run", "--models", "magic", *db), tmp_path)
+    assert "as_of" in _one_line_error(("predict", "run", "--as-of", "soon", *db), tmp_path)
