@@ -10,6 +10,7 @@
       horizon_days: 365                # lifetime value over this long
       discount_rate: 0.10              # a year
       holdout_days: 90                 # the fit is checked on the last 90 days, refitted on all
+      propensity_window_days: 30       # propensity: to buy (or not) within this long
       schedule_hours: 24               # a server reruns every model this often; 0: never
       lifecycle: {new_days: 30, active_days: 90, lapsed_days: 180}
 """
@@ -36,6 +37,7 @@ class PredictionSettings:
     horizon_days: float = 365.0
     discount_rate: float = 0.10
     holdout_days: float = 90.0
+    propensity_window_days: float = 30.0
     schedule_hours: float = 24.0
     lifecycle: LifecycleRules = field(default_factory=LifecycleRules)
 
@@ -45,6 +47,8 @@ class PredictionSettings:
         for name in ("holdout_days", "schedule_hours"):
             if getattr(self, name) < 0:
                 raise FieldError("at least 0", name)
+        if self.propensity_window_days <= 0:
+            raise FieldError("a positive number of days", "propensity_window_days")
 
     def clv_options(self) -> ClvOptions:
         return ClvOptions(self.model, self.horizon_days, self.discount_rate)
