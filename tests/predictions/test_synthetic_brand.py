@@ -1,0 +1,84 @@
+"""The propensity model on the synthetic brand, loaded through the API: it finds the planted
+behaviour (``demo/people.py``: each person buys at their own BG/NBD rate until they drop out;
+they browse and open emails only while they are still active) and beats BG/NBD's expected
+purchases on the same held-out people."""
+
+import csv
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
+
+from kenning.journeys.settings import JourneySettings
+from kenning.predictions.run import run_predictions
+from kenning.predictions.scores import people_scores
+from kenning.predictions.settings import PredictionSettings
+from kenning.profiles.read import find_profile
+from kenning.store.store import Store
+from tests.live import free_port
+
+PEOPLE, SEED = 2_000, 7
+
+
+@pytest.fixture(scope="module")
+def brand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Path, dict[str, Any]]]:
+    folder = tmp_path_factory.mktemp("brand")
+    done = subprocess.run(
+        [sys.executable, "-m", "kenning", "demo", "--people", str(PEOPLE), "--seed", str(SEED),
+         "--dir", str(folder), "--port", str(free_port()), "--no-serve"],
+        env={**os.environ, "KENNING_ADMIN_TOKEN": "kn_brand_test"},
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    with Store.open(folder / "kenning.duckdb") as store:
+        ran = run_predictions(store, PredictionSettings(), JourneySettings(), models=["propensity"])
+        yield store, folder, ran["models"]["propensity"]
+
+
+def test_purchase_propensity_beats_bgnbd_on_the_same_people(
+    brand: tuple[Store, Path, dict[str, Any]],
+) -> None:
+    _, folder, report = brand
+    purchase = report["purchase"]
+    assert purchase["positives"] >= 100 and purchase["rows"] - purchase["positives"] >= 100
+    holdout = purchase["holdout"]
+    assert holdout["auc"] > 0.75 and holdout["auc"] > holdout["bgnbd_expected_purchases_auc"]
+    assert holdout["top_decile_lift"] > 2
+    # calibrated: in the top tenth of scores the observed rate is near the predicted one
+    top = holdout["calibration"][-1]
+    assert top["observed"] == pytest.approx(top["predicted"], abs=0.15)
+    assert (folder / "kenning.duckdb.models" / "purchase_propensity" / "model.joblib").exists()
+    card = (folder / "kenning.duckdb.models" / "purchase_propensity" / "card.json").read_text()
+    assert '"auc"' in card and "days_since_last_event" in card
+
+
+def test_scores_follow_the_planted_rate_of_those_still_active(
+    brand: tuple[Store, Path, dict[str, Any]],
+) -> None:
+    store, folder, _ = brand
+    with (folder / "brand" / "truth" / "people.csv").open() as truth_file:
+        truth = list(csv.DictReader(truth_file))
+    found = {t["person_id"]: find_profile(store, f"email:{t['email']}") for t in truth}
+    with store.reader() as con:
+        scores = people_scores(con, [p for p in found.values() if p is not None])
+    scored = {person: scores.get(profile or -1, {}) for person, profile in found.items()}
+    rows = [(t, scored[t["person_id"]]) for t in truth
+            if "purchase_propensity" in scored[t["person_id"]]]  # fmt: skip
+    assert len(rows) > PEOPLE * 0.6
+    propensity = np.array([s["purchase_propensity"] for _, s in rows])
+    active = np.array([t["churned"] == "0" for t, _ in rows])
+    rate = np.array([float(t["lambda"]) for t, _ in rows]) * active
+    correlation = spearmanr(propensity, rate)
+    assert correlation.statistic > 0.25 and correlation.pvalue < 1e-10
+    assert roc_auc_score(active, propensity) > 0.65
+    percentiles = np.array([s["purchase_percentile"] for _, s in rows])
+    assert percentiles.min() >= 1 and percentiles.max() == 100
+    assert {s["purchase_cohort"] for _, s in rows} == {"top 10%", "top 25%", "top 50%",
+                                                      "bottom 50%"}  # fmt: skip
