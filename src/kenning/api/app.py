@@ -85,6 +85,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(attribution.writers)
     app.include_router(predictions.readers)
     app.include_router(predictions.writers)
+    app.include_router(predictions.audience_writers)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Predictions over HTTP: refit every model and score everyone (``analytics:write``); the
-latest run of each model, its fit and diagnostics: the model card (``analytics:read``)."""
+latest run of each model, its fit and diagnostics: the model card (``analytics:read``); a
+lookalike audience from a seed audience (``audiences:write``)."""
 
 import asyncio
 from typing import Any
@@ -14,10 +15,13 @@ from kenning.api.errors import json_response
 from kenning.api.journeys import ANALYTICS_READ, MAX_QUESTION_BYTES
 from kenning.errors import FieldError
 from kenning.predictions.analysis import run_and_reevaluate
+from kenning.predictions.lookalike_audience import lookalike_from_request
 from kenning.predictions.scores import latest_runs
 from kenning.store.store import Store
 
+AUDIENCES_WRITE = "audiences:write"
 readers = APIRouter(dependencies=[Depends(require_scope(ANALYTICS_READ))])
+audience_writers = APIRouter(dependencies=[Depends(require_scope(AUDIENCES_WRITE))])
 writers = APIRouter(dependencies=[Depends(require_scope(ANALYTICS_WRITE))])
 
 
@@ -52,3 +56,13 @@ def get_runs(request: Request) -> Response:
     """Each model's latest run: when it ran, its fit, diagnostics and what it scored."""
     with _store(request).reader() as con:
         return json_response({"runs": latest_runs(con)})
+
+
+@audience_writers.post("/v1/predictions/lookalikes")
+async def post_lookalike(request: Request) -> Response:
+    """A lookalike audience: ``{"seed", "name", "top_percent" (5), "method" ("both")}``; the
+    answer holds how the rankers did on a held-out fifth of the seed and the new audience."""
+    question = await read_json_body(request, MAX_QUESTION_BYTES)
+    store, settings = _store(request), request.app.state.settings
+    made = await asyncio.to_thread(lookalike_from_request, store, settings, question)
+    return json_response(made)

@@ -20,7 +20,9 @@ from kenning.cli.backend import CommandError, connect
 from kenning.cli.options import DEFAULT, Db, Json, Token, Url
 from kenning.journeys.declarations import parse_window
 
-predict = typer.Typer(help="Predictions: RFM, lifetime value, lifecycle stages.")
+predict = typer.Typer(
+    help="Predictions: RFM, lifetime value, lifecycle stages, propensities, lookalikes."
+)
 CalibrationEnd = Annotated[
     str | None,
     typer.Option(help="Fit on transactions up to this day; the rest is the holdout "
@@ -87,6 +89,38 @@ def models_command(
         )
         table.add_row(run["model"], run["computed_at"], f"{report.get('customers', 0):,}", fits)
     Console().print(table)
+
+
+@predict.command("lookalike")
+def lookalike_command(
+    seed: Annotated[str, typer.Option(help="The seed audience (at least 100 members).")],
+    name: Annotated[str, typer.Option(help="The lookalike audience to make or refresh.")],
+    top: Annotated[float, typer.Option(help="Its size: this share of everyone else, %.")] = 5.0,
+    method: Annotated[str, typer.Option(help="classifier, knn or both.")] = "both",
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Rank everyone by likeness to a seed audience; save the top share as an audience."""
+    spec = {"seed": seed, "name": name, "top_percent": top, "method": method}
+    with connect(db, url, token) as backend:
+        made = backend.make_lookalike(spec)
+    if json:
+        print(orjson.dumps(made).decode())
+        return
+    evaluation = made["evaluation"]
+    table = Table(title=f"{evaluation['held_out']:,} held-out seed members among "
+                  f"{evaluation['candidates']:,} people")  # fmt: skip
+    for column in ("ranked in the top", "held-out seed found", "random would find", "lift"):
+        table.add_column(column, justify="right")
+    for top_share in (1, 5, 10):
+        found = evaluation[f"top_{top_share}"]
+        table.add_row(f"{top_share}%", f"{found['share']:.1%}", f"{found['random']:.1%}",
+                      f"{found['lift']:.1f}×")  # fmt: skip
+    console = Console()
+    console.print(table)
+    console.print(f"audience {name}: {made['audience']['size']:,} people like {seed}")
 
 
 @predict.command("clv")

@@ -8,6 +8,7 @@ from kenning.cli.backend.base import LocalBase, RemoteBase
 class PredictionsBackend(Protocol):
     def run_predictions(self, models: list[str] | None, as_of: str | None) -> dict[str, Any]: ...
     def prediction_runs(self) -> list[dict[str, Any]]: ...
+    def make_lookalike(self, spec: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class LocalPredictions(LocalBase):
@@ -22,6 +23,11 @@ class LocalPredictions(LocalBase):
         with self.store.reader() as con:
             return latest_runs(con)
 
+    def make_lookalike(self, spec: dict[str, Any]) -> dict[str, Any]:
+        from kenning.predictions.lookalike_audience import lookalike_from_request
+
+        return lookalike_from_request(self.store, self.settings, spec)
+
 
 class RemotePredictions(RemoteBase):
     def run_predictions(self, models: list[str] | None, as_of: str | None) -> dict[str, Any]:
@@ -31,4 +37,8 @@ class RemotePredictions(RemoteBase):
 
     def prediction_runs(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "/v1/predictions")["runs"]
+        return result
+
+    def make_lookalike(self, spec: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v1/predictions/lookalikes", json=spec)
         return result
