@@ -78,3 +78,6 @@ def test_run_scores_a_store_and_models_shows_the_cards(tmp_path: Path) -> None:
     assert "bgnbd r" in _ok(("predict", "models", *db), tmp_path)
     assert "magic" in _one_line_error(("predict", "run", "--models", "magic", *db), tmp_path)
     assert "as_of" in _one_line_error(("predict", "run", "--as-of", "soon", *db), tmp_path)
+    assert "no audience is named 'vip'" in _one_line_error(
+        ("predict", "lookalike", "--seed", "vip", "--name", "like_vip", *db), tmp_path
+    )

@@ -1,7 +1,8 @@
 """The propensity model on the synthetic brand, loaded through the API: it finds the planted
 behaviour (``demo/people.py``: each person buys at their own BG/NBD rate until they drop out;
 they browse and open emails only while they are still active) and beats BG/NBD's expected
-purchases on the same held-out people."""
+purchases on the same held-out people. Lookalikes of the brand's best customers find the
+held-out ones."""
 
 import csv
 import os
@@ -16,11 +17,15 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
+from kenning.audiences.audience import parse_audience
 from kenning.journeys.settings import JourneySettings
+from kenning.predictions.lookalike import LookalikeOptions
+from kenning.predictions.lookalike_audience import make_lookalike
 from kenning.predictions.run import run_predictions
 from kenning.predictions.scores import people_scores
 from kenning.predictions.settings import PredictionSettings
 from kenning.profiles.read import find_profile
+from kenning.settings import Settings
 from kenning.store.store import Store
 from tests.live import free_port
 
@@ -38,7 +43,9 @@ def brand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Pat
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     with Store.open(folder / "kenning.duckdb") as store:
-        ran = run_predictions(store, PredictionSettings(), JourneySettings(), models=["propensity"])
+        ran = run_predictions(
+            store, PredictionSettings(), JourneySettings(), models=["propensity", "rfm"]
+        )
         yield store, folder, ran["models"]["propensity"]
 
 
@@ -82,3 +89,30 @@ def test_scores_follow_the_planted_rate_of_those_still_active(
     assert percentiles.min() >= 1 and percentiles.max() == 100
     assert {s["purchase_cohort"] for _, s in rows} == {"top 10%", "top 25%", "top 50%",
                                                       "bottom 50%"}  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["classifier", "knn", "both"])
+def test_lookalikes_of_the_best_customers_find_the_held_out_ones(
+    brand: tuple[Store, Path, dict[str, Any]], method: str
+) -> None:
+    store, _, _ = brand
+    seed = parse_audience({"description": "best customers", "condition": {
+        "prediction": "rfm_segment", "in": ["Champions", "Loyal"]}}, "best")  # fmt: skip
+    store.writer.run(lambda con: store.audiences.declare(con, seed), changes_stages=True).result()
+    store.evaluate_audiences_now()
+    made = make_lookalike(store, Settings(), LookalikeOptions("best", f"like_best_{method}",
+                                                              5, method))  # fmt: skip
+    assert made["seed_size"] >= 100
+    top = made["evaluation"]["top_10"]
+    assert top["share"] >= 3 * top["random"]  # the target: 3x random in the top 10%
+    # the audience: about 5% of everyone outside the seed, and none of the seed
+    size = made["audience"]["size"]
+    assert size == pytest.approx(made["candidates"] * 0.05, rel=0.1)
+    with store.reader() as con:
+        overlap = con.execute(
+            """SELECT count(*) FROM __kenning_audience_members a
+               JOIN __kenning_audience_members b USING (profile_id)
+               WHERE a.audience = 'best' AND b.audience = ?""",
+            [f"like_best_{method}"],
+        ).fetchall()[0][0]
+    assert overlap == 0
