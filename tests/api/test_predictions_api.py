@@ -54,7 +54,7 @@ def test_a_run_scores_profiles_and_audiences_select_on_scores(
         assert ran.status_code == 200, ran.text
         body = ran.json()
         assert body["as_of"] == BASE.isoformat() and body["customers"] >= 3
-        assert set(body["models"]) == {"rfm", "clv", "lifecycle", "propensity"}
+        assert set(body["models"]) == {"rfm", "clv", "lifecycle", "propensity", "next_channel"}
         bad = runner.post("/v1/predictions/run", json={"models": ["magic"]})
         assert bad.status_code == 400 and bad.json()["field"] == "models"
         bad = runner.post("/v1/predictions/run", json={"at": "now"})

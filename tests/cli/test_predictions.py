@@ -72,7 +72,7 @@ def test_run_scores_a_store_and_models_shows_the_cards(tmp_path: Path) -> None:
     only = _json(("predict", "run", "--models", "rfm", "--json", *db), tmp_path)
     assert list(only["models"]) == ["rfm"]
     cards = {r["model"]: r for r in _json(("predict", "models", "--json", *db), tmp_path)["runs"]}
-    assert set(cards) == {"rfm", "clv", "lifecycle"}
+    assert set(cards) == {"rfm", "clv", "lifecycle", "next_channel"}
     assert cards["clv"]["report"]["fits"][0]["params"]["r"] > 0
     assert "scores written" in _ok(("predict", "run", *db), tmp_path)
     assert "bgnbd r" in _ok(("predict", "models", *db), tmp_path)

@@ -11,7 +11,8 @@ and a report (its fit, diagnostics and what it scored: the model card kept with 
   (discounted), from BG/NBD or Pareto/NBD and Gamma-Gamma; its fit is checked first on a
   holdout (the last ``holdout_days``), then refitted on everything to score;
 - ``lifecycle``: lifecycle_stage;
-- ``propensity``: purchase_ and churn_ propensity, percentile and cohort (``scoring.py``).
+- ``propensity``: purchase_ and churn_ propensity, percentile and cohort (``scoring.py``);
+- ``next_channel``: next_best_channel and response_rate_<channel> (``next_channel.py``).
 """
 
 import time
@@ -23,6 +24,7 @@ from kenning.errors import FieldError
 from kenning.journeys.touch_arrays import read_conversions
 from kenning.predictions.context import Model, Orders, Run, Scored
 from kenning.predictions.customers import clv_model, lifecycle_model, rfm_model
+from kenning.predictions.next_channel import next_channel_model
 from kenning.predictions.scores import replace_scores
 from kenning.predictions.scoring import propensity_model
 from kenning.predictions.settings import PredictionSettings
@@ -36,7 +38,9 @@ MODELS: dict[str, Model] = {
     "clv": clv_model,
     "lifecycle": lifecycle_model,
     "propensity": propensity_model,
+    "next_channel": next_channel_model,
 }
+NEED_ORDERS = frozenset({"rfm", "clv", "lifecycle", "propensity"})
 
 
 def run_predictions(
@@ -69,7 +73,7 @@ def run_predictions(
     reports: dict[str, Any] = {}
     results: dict[str, Scored] = {}
     for name in chosen:
-        if not len(orders.people):
+        if not len(orders.people) and name in NEED_ORDERS:
             reports[name] = {"skipped": f"no {settings.order_event!r} event yet"}
             continue
         began = time.perf_counter()
