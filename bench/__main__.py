@@ -9,6 +9,7 @@ from bench.identity import run as identity
 from bench.ingest import run as ingest
 from bench.matching import realtime
 from bench.matching import run as matching
+from bench.predict import run as predict
 from bench.profiles import run as profiles
 from bench.profiles import traits
 
@@ -22,6 +23,7 @@ BENCHMARKS = {
     "activation": activation.main,
     "attribution": attribution.main,
     "funnels": funnels.main,
+    "predict": predict.main,
 }
 
 
