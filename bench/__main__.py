@@ -12,6 +12,7 @@ from bench.matching import run as matching
 from bench.predict import run as predict
 from bench.profiles import run as profiles
 from bench.profiles import traits
+from bench.propensity import run as propensity
 
 BENCHMARKS = {
     "ingest": ingest.main,
@@ -24,6 +25,7 @@ BENCHMARKS = {
     "attribution": attribution.main,
     "funnels": funnels.main,
     "predict": predict.main,
+    "propensity": propensity.main,
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 Floats = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -77,13 +78,17 @@ def maximise(
             return np.inf, np.zeros_like(params)
         return -value, -slope * params  # d/d(log p) = p · d/dp
 
-    result = minimize(
-        objective,
-        np.log(np.asarray(start, dtype=np.float64)),
-        jac=gradient,
-        method="L-BFGS-B",
-        options={"maxiter": MAX_ITERATIONS, "ftol": 1e-13, "gtol": 1e-9},
-    )
+    # Each step is a few dot products of short vectors: BLAS threads cost more to wake than
+    # they save, and fight each other on two cores (measured: BG/NBD on 1M customers 0.85 s
+    # with them, 0.55 s without).
+    with threadpool_limits(1, user_api="blas"):
+        result = minimize(
+            objective,
+            np.log(np.asarray(start, dtype=np.float64)),
+            jac=gradient,
+            method="L-BFGS-B",
+            options={"maxiter": MAX_ITERATIONS, "ftol": 1e-13, "gtol": 1e-9},
+        )
     params = np.exp(result.x)
     return Fit(
         model=model,

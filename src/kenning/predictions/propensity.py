@@ -40,7 +40,7 @@ class Trained:
     card: dict[str, Any]
 
 
-def _classifier() -> HistGradientBoostingClassifier:
+def classifier() -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
         max_iter=200, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0,
         early_stopping=False, random_state=SEED,
@@ -74,7 +74,7 @@ def train(
     held = rng.random(len(labels)) < HOLDOUT_SHARE
     if labels[held].sum() in (0, held.sum()) or labels[~held].sum() in (0, (~held).sum()):
         held = np.arange(len(labels)) % 4 == 0  # a draw that left a class out: every fourth
-    model = _classifier().fit(matrix[~held], labels[~held])
+    model = classifier().fit(matrix[~held], labels[~held])
     predicted = model.predict_proba(matrix[held])[:, 1]
     card: dict[str, Any] = {
         "target": target,
@@ -90,7 +90,7 @@ def train(
     }  # fmt: skip
     for name, scores in (baselines or {}).items():
         card["holdout"][f"{name}_auc"] = float(roc_auc_score(labels[held], scores[held]))
-    final = _classifier().fit(matrix, labels)
+    final = classifier().fit(matrix, labels)
     return Trained(final, card)
 
 

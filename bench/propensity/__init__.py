@@ -1,0 +1,1 @@
+"""The propensity benchmark: training and scoring on a million people."""

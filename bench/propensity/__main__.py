@@ -1,0 +1,3 @@
+from bench.propensity.run import main
+
+main()
