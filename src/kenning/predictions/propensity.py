@@ -146,8 +146,8 @@ def percentiles(scores: Floats) -> np.ndarray[Any, np.dtype[np.int64]]:
 
 def cohorts(percentile: np.ndarray[Any, np.dtype[np.int64]]) -> list[str]:
     """``top 10%``, ``top 25%``, ``top 50%`` or ``bottom 50%`` by percentile."""
-    labels = []
-    for p in percentile.tolist():
-        share = 101 - p  # percentile 100 is the top 1%
-        labels.append(next(name for bound, name in COHORTS if share <= bound))
-    return labels
+    share = 101 - percentile  # percentile 100 is the top 1%
+    *upper, (_, rest) = COHORTS
+    labels = np.select([share <= bound for bound, _ in upper], [name for _, name in upper], rest)
+    found: list[str] = labels.tolist()
+    return found
