@@ -52,8 +52,14 @@ def test_demo_loads_every_message_and_record_through_the_api(tmp_path: Path) -> 
         names = {s.name for s in store.sources.list()}
         with store.reader() as con:
             spend_rows = con.execute("SELECT count(*) FROM __kenning_spend").fetchone()
+            scored = con.execute(
+                "SELECT count(DISTINCT profile_id) FROM __kenning_predictions "
+                "WHERE name = 'rfm_segment'"
+            ).fetchall()[0][0]
     with (brand / manifest["ad_spend"]).open() as handle:
         assert spend_rows == (sum(1 for _ in csv.DictReader(handle)),), "the ad spend is loaded"
+    # the prediction models ran on the loaded brand: every customer has an RFM segment
+    assert scored > 0 and f"{scored:,} customers scored" in result.stderr
     # Every generated message and record is either stored or quarantined, none lost.
     assert stats["events"] + stats["quarantined"] == messages + records
     assert stats["quarantined"] == 0, "the generated brand should be valid Segment data"

@@ -140,7 +140,8 @@ def _load(
     err.print(
         f"loaded {sent:,} events through /v1/batch and {imported:,} imported records "
         f"({rejected:,} quarantined); {summary.households:,} households; "
-        f"{summary.spend_rows:,} rows of ad spend"
+        f"{summary.spend_rows:,} rows of ad spend; {summary.scored:,} customers scored by the "
+        "prediction models"
     )
     if serve:
         err.print(f"Kenning is serving the demo brand on {url} (Ctrl-C to stop)")

@@ -29,6 +29,7 @@ class LoadSummary:
     imported: dict[str, int] = field(default_factory=dict)
     households: int = 0
     spend_rows: int = 0
+    scored: int = 0  # customers the prediction models scored
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -111,6 +112,8 @@ def load_demo(
         summary.spend_rows = int(spend["rows"])
     # Derived from the loaded profiles' addresses, so the demo shows its households.
     summary.households = int(backend.households(by_surname=False)["households"])
+    # So the demo's profiles show RFM, lifetime value, propensities from the start.
+    summary.scored = int(backend.run_predictions(None, None)["customers"])
     return summary
 
 
