@@ -2,14 +2,13 @@
 each score with when and by what it was computed, an audience selects on a score, a
 lookalike audience is made from a seed; scopes and bad requests answered as JSON."""
 
-import time
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
 
+from tests.api.test_audiences_api import _until
 from tests.api.test_journeys_api import BASE, token
 from tests.live import LiveServer
 
@@ -18,15 +17,6 @@ def order(who: str, days_before: float, revenue: float, shop: str = "") -> dict[
     return {"type": "track", "userId": who, "event": "Order Completed",
             "timestamp": (BASE - timedelta(days=days_before)).isoformat(),
             "properties": {"revenue": revenue, "shop": shop}}  # fmt: skip
-
-
-def _until(check: Callable[[], bool], seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def test_a_run_scores_profiles_and_audiences_select_on_scores(

@@ -7,11 +7,7 @@ should rise with the planted multiplier. Close multipliers (1.1, 1.0, 1.0, 0.9) 
 apart by a brand of this size; the strong ones must: every channel planted at 1.2 or more
 ranks above every one planted at 0.7 or less, and the ranks agree overall."""
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +18,7 @@ from kenning.demo.behaviour import CHANNEL_EFFECTS
 from kenning.journeys.settings import JourneySettings
 from kenning.journeys.touch_arrays import read_touches
 from kenning.store.store import Store
-from tests.live import free_port
+from tests.brand import load_brand
 
 PEOPLE, SEED = 800, 11
 
@@ -30,14 +26,7 @@ PEOPLE, SEED = 800, 11
 @pytest.fixture(scope="module")
 def brand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     folder = tmp_path_factory.mktemp("brand")
-    done = subprocess.run(
-        [sys.executable, "-m", "kenning", "demo", "--people", str(PEOPLE), "--seed", str(SEED),
-         "--dir", str(folder), "--port", str(free_port()), "--no-serve"],
-        env={**os.environ, "KENNING_ADMIN_TOKEN": "kn_brand_test"},
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    with Store.open(Path(folder) / "kenning.duckdb") as store:
+    with Store.open(load_brand(folder, PEOPLE, SEED)) as store:
         yield store
 
 

@@ -5,9 +5,6 @@ purchases on the same held-out people. Lookalikes of the brand's best customers 
 held-out ones."""
 
 import csv
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,7 @@ from kenning.predictions.settings import PredictionSettings
 from kenning.profiles.read import find_profile
 from kenning.settings import Settings
 from kenning.store.store import Store
-from tests.live import free_port
+from tests.brand import load_brand
 
 PEOPLE, SEED = 2_000, 7
 
@@ -35,14 +32,7 @@ PEOPLE, SEED = 2_000, 7
 @pytest.fixture(scope="module")
 def brand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Path, dict[str, Any]]]:
     folder = tmp_path_factory.mktemp("brand")
-    done = subprocess.run(
-        [sys.executable, "-m", "kenning", "demo", "--people", str(PEOPLE), "--seed", str(SEED),
-         "--dir", str(folder), "--port", str(free_port()), "--no-serve"],
-        env={**os.environ, "KENNING_ADMIN_TOKEN": "kn_brand_test"},
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    with Store.open(folder / "kenning.duckdb") as store:
+    with Store.open(load_brand(folder, PEOPLE, SEED)) as store:
         ran = run_predictions(
             store, PredictionSettings(), JourneySettings(), models=["propensity", "rfm"]
         )

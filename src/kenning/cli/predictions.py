@@ -39,10 +39,14 @@ Scores = Annotated[
 def run_command(
     models: Annotated[
         str | None,
-        typer.Option(help="Models, comma-separated (default: every one): rfm, clv, lifecycle."),
+        typer.Option(
+            help="Models, comma-separated (default: every one): rfm, clv, lifecycle, "
+            "propensity, next_channel."
+        ),
     ] = None,
     as_of: Annotated[
-        str | None, typer.Option(help="Score as of this time (ISO 8601; default now).")
+        str | None,
+        typer.Option(help="Score as of this time (ISO 8601; default: the newest event's)."),
     ] = None,
     db: Db = DEFAULT,
     url: Url = None,
