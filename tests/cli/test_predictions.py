@@ -3,6 +3,8 @@ holdout, per-customer scores; ``predict run`` and ``predict models`` on a store 
 input is one line and exit 1."""
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -81,3 +83,14 @@ def test_run_scores_a_store_and_models_shows_the_cards(tmp_path: Path) -> None:
     assert "no audience is named 'vip'" in _one_line_error(
         ("predict", "lookalike", "--seed", "vip", "--name", "like_vip", *db), tmp_path
     )
+
+
+def test_the_command_does_not_import_the_models_until_asked() -> None:
+    """scipy's special functions and scikit-learn cost over a second to import: every
+    command would pay it if the CLI or the API imported the models up front."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, kenning.cli.main, kenning.api.app; "
+         "print(sorted(m for m in ('sklearn', 'scipy.special') if m in sys.modules))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert loaded == "[]"

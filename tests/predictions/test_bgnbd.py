@@ -15,7 +15,7 @@ PUBLISHED_LOG_LIKELIHOOD = -9582.4
 
 
 def test_cdnow_fit_matches_the_published_estimates() -> None:
-    model, fit = BetaGeo.fit(cdnow().collapsed())
+    model, fit = BetaGeo.fit(cdnow().collapsed)
     assert fit.converged and fit.customers == 2357
     for name, published in PUBLISHED.items():
         assert fit.params[name] == pytest.approx(published, rel=0.005), name
@@ -34,7 +34,7 @@ def test_simulated_parameters_are_recovered_within_three_percent() -> None:
 
 
 def test_the_gradient_is_the_likelihoods_slope() -> None:
-    rows = cdnow().collapsed()
+    rows = cdnow().collapsed
     for params in ([0.243, 4.414, 0.793, 2.426], [1.5, 0.7, 2.0, 0.9]):
         point = np.array(params)
         value, gradient = log_likelihood_and_gradient(point, rows)

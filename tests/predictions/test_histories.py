@@ -78,7 +78,7 @@ def test_histories_agree_with_a_row_by_row_reference(
 
 def test_collapsed_rows_rebuild_every_customer() -> None:
     summary = cdnow()
-    rows = summary.collapsed()
+    rows = summary.collapsed
     assert rows.customers == summary.count and rows.rows < summary.count
     assert np.array_equal(rows.frequency[rows.inverse], summary.frequency)
     assert np.array_equal(rows.recency[rows.inverse], summary.recency)

@@ -14,12 +14,12 @@ from kenning.api.collect import read_json_body
 from kenning.api.errors import json_response
 from kenning.api.journeys import ANALYTICS_READ, MAX_QUESTION_BYTES
 from kenning.errors import FieldError
-from kenning.predictions.analysis import run_and_reevaluate
-from kenning.predictions.lookalike_audience import lookalike_from_request
 from kenning.predictions.scores import latest_runs
 from kenning.store.store import Store
 
 AUDIENCES_WRITE = "audiences:write"
+# The models (scipy, scikit-learn: over a second to import) are imported by the endpoints
+# that run them, not with the app: every CLI command imports this module.
 readers = APIRouter(dependencies=[Depends(require_scope(ANALYTICS_READ))])
 audience_writers = APIRouter(dependencies=[Depends(require_scope(AUDIENCES_WRITE))])
 writers = APIRouter(dependencies=[Depends(require_scope(ANALYTICS_WRITE))])
@@ -47,6 +47,8 @@ async def post_run(request: Request) -> Response:
     if as_of is not None and not isinstance(as_of, str):
         raise FieldError("an ISO 8601 time", "as_of")
     store, settings = _store(request), request.app.state.settings
+    from kenning.predictions.analysis import run_and_reevaluate
+
     ran = await asyncio.to_thread(run_and_reevaluate, store, settings, models=models, as_of=as_of)
     return json_response(ran)
 
@@ -64,5 +66,7 @@ async def post_lookalike(request: Request) -> Response:
     answer holds how the rankers did on a held-out fifth of the seed and the new audience."""
     question = await read_json_body(request, MAX_QUESTION_BYTES)
     store, settings = _store(request), request.app.state.settings
+    from kenning.predictions.lookalike_audience import lookalike_from_request
+
     made = await asyncio.to_thread(lookalike_from_request, store, settings, question)
     return json_response(made)

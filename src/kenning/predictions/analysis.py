@@ -59,7 +59,7 @@ class ClvAnswer:
 def run_and_reevaluate(
     store: "Store", settings: "Settings", *, models: Sequence[str] | None, as_of: str | None
 ) -> dict[str, Any]:
-    # the models (and scipy) are loaded when a run is asked for, not with the CLI
+    # scikit-learn (the propensity and lookalike models) comes with a run, not with the API
     from kenning.audiences.membership import ENTERED, EXITED
     from kenning.predictions.run import run_predictions
 

@@ -67,7 +67,7 @@ class CustomerValues:
 def fit_models(histories: Histories, options: ClvOptions) -> Fitted:
     if histories.count == 0:
         raise FieldError("no customer made a purchase before the end of calibration", "customers")
-    purchases, purchase_fit = PURCHASE_MODELS[options.model].fit(histories.collapsed())
+    purchases, purchase_fit = PURCHASE_MODELS[options.model].fit(histories.collapsed)
     spend: GammaGamma | None = None
     fits = [purchase_fit]
     if ((histories.frequency > 0) & (histories.monetary > 0)).any():
@@ -77,7 +77,7 @@ def fit_models(histories: Histories, options: ClvOptions) -> Fitted:
 
 
 def customer_values(fitted: Fitted, histories: Histories, options: ClvOptions) -> CustomerValues:
-    rows = histories.collapsed()
+    rows = histories.collapsed
     x, t_x, age = rows.frequency, rows.recency, rows.age
     model = fitted.purchases
     days = unit_days(histories.unit)

@@ -34,6 +34,10 @@ class Orders:
         return cls(people, customer.astype(np.int64), found.time, found.value,
                    int(as_of.timestamp() * 1_000_000))  # fmt: skip
 
+    def arrays(self) -> ConversionArrays:
+        """Back to one person id per order."""
+        return ConversionArrays(self.people[self.customer], self.time_us, self.value)
+
 
 @dataclass(frozen=True)
 class Run:

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import numpy as np
 
-from kenning.journeys.touch_arrays import read_conversions
+from kenning.journeys.touch_arrays import ConversionArrays
 from kenning.journeys.touchpoints import events_sql
 from kenning.predictions.histories import DAY_US, Floats, Ints
-from kenning.predictions.settings import PredictionSettings
 
 if TYPE_CHECKING:
     from kenning.journeys.settings import JourneySettings
@@ -34,16 +33,6 @@ class Features:
     people: Ints  # current profile ids, one per row
     matrix: Floats  # a row per person, a column per name
     names: tuple[str, ...]
-
-    def rows_of(self, people: Ints) -> Floats:
-        """The rows of ``people`` (missing ones all NaN) in their order."""
-        index = {int(p): i for i, p in enumerate(self.people)}
-        out = np.full((len(people), len(self.names)), np.nan)
-        for row, person in enumerate(people):
-            found = index.get(int(person))
-            if found is not None:
-                out[row] = self.matrix[found]
-        return out
 
 
 def counted_events(con: duckdb.DuckDBPyConnection, until: datetime) -> tuple[str, ...]:
@@ -99,11 +88,12 @@ def features_sql(
 def read_features(
     con: duckdb.DuckDBPyConnection,
     journeys: "JourneySettings",
-    settings: PredictionSettings,
     at: datetime,
     events: tuple[str, ...],
+    orders: ConversionArrays,
 ) -> Features:
-    """Everyone's features as of ``at`` (events at or before it)."""
+    """Everyone's features as of ``at`` (events and ``orders`` at or before it: the caller
+    reads the orders once for every moment it asks about)."""
     params: list[Any] = []
     sql, names = features_sql(journeys, at, events, params)
     table = con.sql(sql, params=params).to_arrow_table()
@@ -113,11 +103,9 @@ def read_features(
     matrix = np.column_stack(
         [table.column(f"f{i}").to_numpy().astype(np.float64)[order] for i in range(len(names))]
     ) if names else np.zeros((len(people), 0))  # fmt: skip
-    orders = read_conversions(
-        con, settings.orders(), journeys.touches(until=at + timedelta(microseconds=1))
-    )
     at_us = int(at.timestamp() * 1_000_000)
-    rfm = _order_features(people, orders.person, orders.time, orders.value, at_us)
+    seen = orders.time <= at_us
+    rfm = _order_features(people, orders.person[seen], orders.time[seen], orders.value[seen], at_us)
     event_names = [_label(n, events) for n in names]
     return Features(
         people=people,

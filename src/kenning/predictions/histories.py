@@ -12,6 +12,7 @@ calibration, up to the end of observation, is the holdout.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,7 @@ class Histories:
     def count(self) -> int:
         return len(self.customer)
 
+    @cached_property
     def collapsed(self) -> "Collapsed":
         """The distinct (frequency, recency, age) rows with how many customers share each:
         the likelihood is summed over them, so a million customers cost what their few

@@ -5,7 +5,7 @@ declared over that score. See ``lookalike.py`` for the method."""
 
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,6 +14,7 @@ import pyarrow as pa
 from kenning.audiences.audience import Audience, parse_audience
 from kenning.audiences.conditions import ConditionError
 from kenning.errors import FieldError
+from kenning.journeys.touch_arrays import read_conversions
 from kenning.predictions.features import counted_events, read_features
 from kenning.predictions.lookalike import LookalikeOptions, check_seed, evaluate, rank
 from kenning.predictions.propensity import percentiles
@@ -45,7 +46,11 @@ def make_lookalike(
         newest = con.execute("SELECT max(timestamp) FROM __kenning_events").fetchall()[0][0]
         as_of = (newest or datetime.now(UTC)).astimezone(UTC)
         events = counted_events(con, as_of)
-        features = read_features(con, settings.journeys, settings.predictions, as_of, events)
+        orders = read_conversions(
+            con, settings.predictions.orders(),
+            settings.journeys.touches(until=as_of + timedelta(microseconds=1)),
+        )  # fmt: skip
+        features = read_features(con, settings.journeys, as_of, events, orders)
     is_seed = np.isin(features.people, np.array(sorted(members), dtype=np.int64))
     seed_rows = np.flatnonzero(is_seed)
     check_seed(seed_rows, options.seed)

@@ -33,9 +33,9 @@ def propensity_model(run: Run) -> Scored:
     cutoff_us = int(cutoff.timestamp() * 1_000_000)
     with run.store.reader() as con:
         events = counted_events(con, cutoff)
-        before = read_features(con, run.journeys, run.settings, cutoff, events)
-        now = read_features(con, run.journeys, run.settings, run.as_of, events)
-    orders = run.orders
+        orders = run.orders
+        before = read_features(con, run.journeys, cutoff, events, orders.arrays())
+        now = read_features(con, run.journeys, run.as_of, events, orders.arrays())
     in_window = orders.time_us > cutoff_us
     bought = np.isin(before.people, orders.people[np.unique(orders.customer[in_window])])
     customers = before.matrix[:, before.names.index(ORDERS_COLUMN)] > 0
@@ -95,7 +95,7 @@ def _bgnbd_expected(
     expected = np.zeros(len(before.people))
     if calibration.count == 0:
         return expected
-    model, _ = BetaGeo.fit(calibration.collapsed())
+    model, _ = BetaGeo.fit(calibration.collapsed)
     forecast = model.conditional_expected_purchases(
         window / unit_days(unit), calibration.frequency, calibration.recency, calibration.age
     )
