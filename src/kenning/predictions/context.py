@@ -3,9 +3,10 @@ and each customer's orders, read once for every model."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -57,3 +58,12 @@ class Scored:
 
 
 Model = Callable[[Run], Scored]
+
+
+def default_as_of(con: duckdb.DuckDBPyConnection) -> datetime:
+    """What a run scores as of when not told: the newest event's time (on a live store a
+    moment ago; a store loaded from history as it stood, not as if every customer had left
+    since), or now on an empty store."""
+    newest = con.execute("SELECT max(timestamp) FROM __kenning_events").fetchall()[0][0]
+    found: datetime = (newest or datetime.now(UTC)).astimezone(UTC)
+    return found

@@ -15,6 +15,7 @@ from kenning.audiences.audience import Audience, parse_audience
 from kenning.audiences.conditions import ConditionError
 from kenning.errors import FieldError
 from kenning.journeys.touch_arrays import read_conversions
+from kenning.predictions.context import default_as_of
 from kenning.predictions.features import counted_events, read_features
 from kenning.predictions.lookalike import LookalikeOptions, check_seed, evaluate, rank
 from kenning.predictions.propensity import percentiles
@@ -43,8 +44,7 @@ def make_lookalike(
                 [options.seed],
             ).fetchall()
         }  # fmt: skip
-        newest = con.execute("SELECT max(timestamp) FROM __kenning_events").fetchall()[0][0]
-        as_of = (newest or datetime.now(UTC)).astimezone(UTC)
+        as_of = default_as_of(con)
         events = counted_events(con, as_of)
         orders = read_conversions(
             con, settings.predictions.orders(),

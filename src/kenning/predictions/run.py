@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from kenning.errors import FieldError
 from kenning.journeys.touch_arrays import read_conversions
-from kenning.predictions.context import Model, Orders, Run, Scored
+from kenning.predictions.context import Model, Orders, Run, Scored, default_as_of
 from kenning.predictions.customers import clv_model, lifecycle_model, rfm_model
 from kenning.predictions.next_channel import next_channel_model
 from kenning.predictions.scores import replace_scores
@@ -52,19 +52,15 @@ def run_predictions(
     as_of: datetime | None = None,
 ) -> dict[str, Any]:
     """Refit ``models`` (default: every one) on the orders up to ``as_of``, write their
-    scores and reports; returns the reports by model. By default ``as_of`` is the newest
-    event's time: on a live store a moment ago, and a store loaded from history is scored
-    as it stood, not as if every customer had left since."""
+    scores and reports; returns the reports by model (``as_of`` by default:
+    ``context.default_as_of``)."""
     chosen = list(models or MODELS)
     for name in chosen:
         if name not in MODELS:
             raise FieldError(f"the models are {', '.join(MODELS)}, not {name!r}", "models")
     started = time.perf_counter()
     with store.reader() as con:
-        if as_of is None:
-            newest = con.execute("SELECT max(timestamp) FROM __kenning_events").fetchall()
-            as_of = newest[0][0] or datetime.now(UTC)
-        as_of = as_of.astimezone(UTC)
+        as_of = default_as_of(con) if as_of is None else as_of.astimezone(UTC)
         found = read_conversions(
             con, settings.orders(), journeys.touches(until=as_of + timedelta(microseconds=1))
         )
