@@ -135,8 +135,8 @@ def build_store(path: Path, events: int) -> None:
         con.execute("SET enable_progress_bar = false")
         con.execute(
             """INSERT INTO __kenning_sources VALUES
-               ('src-web', 'web', 'hash-web', 'web', NULL, now()),
-               ('src-app', 'app', 'hash-app', 'app', NULL, now())"""
+               ('src-web', 'web', 'hash-web', 'web', NULL, now(), NULL),
+               ('src-app', 'app', 'hash-app', 'app', NULL, now(), NULL)"""
         )
         con.execute(_EVENTS, sizes)
         con.execute(_EVENT_PROFILES, sizes)

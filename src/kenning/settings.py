@@ -14,6 +14,7 @@ from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
 from kenning.journeys.settings import JourneySettings
 from kenning.predictions.settings import PredictionSettings
+from kenning.privacy.settings import PrivacySettings
 from kenning.profiles.state import ProfileSettings
 from kenning.spec.limits import DEFAULT_LIMITS, Limits
 
@@ -50,6 +51,8 @@ class Settings:
     journeys: JourneySettings = field(default_factory=JourneySettings)
     # Orders and the models fitted on them (docs/predictions.md).
     predictions: PredictionSettings = field(default_factory=PredictionSettings)
+    # Consent categories, PII classification, retention (docs/privacy.md).
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     @classmethod
     def from_env(cls, config: Path | None = None, **overrides: object) -> "Settings":
@@ -79,7 +82,7 @@ def load_config(path: Path) -> dict[str, object]:
     """Read a YAML configuration file. Sections: ``identity`` and ``matching`` (see
     docs/identity.md), ``profiles`` (docs/profiles.md), ``audiences`` (``batch_minutes``,
     docs/audiences.md), ``activation`` (docs/activation.md), ``journeys`` (docs/journeys.md),
-    ``predictions`` (docs/predictions.md)."""
+    ``predictions`` (docs/predictions.md), ``privacy`` (docs/privacy.md)."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except OSError as error:
@@ -90,6 +93,7 @@ def load_config(path: Path) -> dict[str, object]:
         raise ConfigError(f"{path} must hold a mapping of sections")
     sections = {
         "identity", "matching", "profiles", "audiences", "activation", "journeys", "predictions",
+        "privacy",
     }  # fmt: skip
     unknown = sorted(set(data) - sections)
     if unknown:
@@ -126,6 +130,11 @@ def load_config(path: Path) -> dict[str, object]:
     if "predictions" in data:
         try:
             values["predictions"] = PredictionSettings.from_config(data["predictions"])
+        except FieldError as error:
+            raise ConfigError(f"{path}: {error}") from None
+    if "privacy" in data:
+        try:
+            values["privacy"] = PrivacySettings.from_config(data["privacy"])
         except FieldError as error:
             raise ConfigError(f"{path}: {error}") from None
     return values

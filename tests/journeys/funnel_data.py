@@ -90,7 +90,7 @@ def write_log(store: Store, log: Sequence[LoggedEvent]) -> None:
     def write(con: duckdb.DuckDBPyConnection) -> None:
         for source_id, name in SOURCES.items():
             con.execute(
-                """INSERT INTO __kenning_sources VALUES (?, ?, ?, ?, NULL, ?)
+                """INSERT INTO __kenning_sources VALUES (?, ?, ?, ?, NULL, ?, NULL)
                    ON CONFLICT DO NOTHING""",
                 [source_id, name, f"hash-{name}", name[:4], T0],
             )

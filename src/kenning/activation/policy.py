@@ -16,6 +16,7 @@ from kenning.activation.campaigns import CHANNEL_ADDRESS, PREFERRED, Campaign, Q
 from kenning.activation.declared import DeclaredDestination
 from kenning.audiences.evaluate import Facts
 from kenning.ingest.mapping import set_path
+from kenning.privacy.consent import ConsentSettings
 
 
 def in_holdout(campaign: str, profile_id: int | None, percent: float) -> bool:
@@ -28,9 +29,10 @@ def in_holdout(campaign: str, profile_id: int | None, percent: float) -> bool:
 
 
 def refused_consent(categories: Iterable[str], facts: Facts | None) -> str | None:
-    """The first category not granted now (an empty or missing preference refuses), or None."""
+    """The first category not granted now (an empty or missing preference refuses;
+    ``necessary`` always holds), or None."""
     for category in categories:
-        if facts is None or facts.consent.get(category) is not True:
+        if facts is None or not ConsentSettings.is_granted(category, facts.consent):
             return category
     return None
 

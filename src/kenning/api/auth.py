@@ -7,8 +7,10 @@ from collections.abc import Callable
 from fastapi import Request
 
 from kenning.api.errors import ApiError
+from kenning.privacy.scopes import allows
 from kenning.store.sources import Source
 from kenning.store.store import Store
+from kenning.store.tokens import Principal
 
 
 def write_key_from(request: Request, body: dict[str, object]) -> str | None:
@@ -47,20 +49,34 @@ def bearer_token(request: Request) -> str | None:
 
 
 def require_scope(scope: str) -> Callable[[Request], tuple[str, ...]]:
-    """A FastAPI dependency: the request's bearer token must carry ``scope`` (or ``admin``)."""
+    """A FastAPI dependency: the request's bearer token must carry ``scope`` (or ``admin``).
+    Who it is stays on the request (``request.state.principal``) for the audit log."""
 
     def check(request: Request) -> tuple[str, ...]:
-        store: Store = request.app.state.store
-        token = bearer_token(request)
-        if token is None:
-            raise ApiError(401, "unauthorized", "a bearer token is required", "Authorization")
-        scopes = store.tokens.scopes(token)
-        if scopes is None:
-            raise ApiError(401, "unauthorized", "unknown or revoked token", "Authorization")
-        if scope not in scopes and "admin" not in scopes:
+        principal = authenticate_token(request)
+        if not allows(principal.scopes, scope):
             raise ApiError(
                 403, "forbidden", f"this token lacks the scope {scope!r}", "Authorization"
             )
-        return scopes
+        return principal.scopes
 
     return check
+
+
+def authenticate_token(request: Request) -> Principal:
+    """The live token the request bears (401 without one)."""
+    store: Store = request.app.state.store
+    token = bearer_token(request)
+    if token is None:
+        raise ApiError(401, "unauthorized", "a bearer token is required", "Authorization")
+    principal = store.tokens.principal(token)
+    if principal is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked token", "Authorization")
+    request.state.principal = principal
+    return principal
+
+
+def may(request: Request, scope: str) -> bool:
+    """Whether the request's (already authenticated) token also carries ``scope``."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal is not None and allows(principal.scopes, scope)

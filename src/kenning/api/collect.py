@@ -114,7 +114,7 @@ async def _accept(request: Request, message_type: str | None) -> Response:
     result = await _store(store, prepared)
 
     if message_type is not None:
-        if prepared.rejections:
+        if prepared.rejections and result.quarantine_ids:
             rejection = prepared.rejections[0]
             raise ApiError(
                 400,
@@ -129,6 +129,7 @@ async def _accept(request: Request, message_type: str | None) -> Response:
             "success": True,
             "accepted": len(prepared.events),
             "duplicates": result.duplicates,
+            "suppressed": result.suppressed,
             "rejected": [r.as_dict() for r in prepared.rejections],
         }
     )

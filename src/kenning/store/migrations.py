@@ -471,6 +471,36 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        17,
+        "privacy: audit log, regulation receipts, suppressions, retention",
+        (
+            # Append-only: nothing in Kenning updates or deletes a row. Holds no personal
+            # data: the actor is a token's id and name, the target a profile number or a name.
+            "CREATE SEQUENCE __kenning_audit_ids",
+            """CREATE TABLE __kenning_audit (
+                id BIGINT PRIMARY KEY DEFAULT nextval('__kenning_audit_ids'),
+                "at" TIMESTAMPTZ NOT NULL, actor_id VARCHAR NOT NULL, actor VARCHAR NOT NULL,
+                action VARCHAR NOT NULL, target VARCHAR, status INTEGER, detail JSON
+            )""",
+            # A regulation request and, once done, its receipt: counts per table, never the
+            # identifiers it named (see privacy/regulations.py).
+            """CREATE TABLE __kenning_regulations (
+                id VARCHAR PRIMARY KEY, type VARCHAR NOT NULL, identifiers INTEGER NOT NULL,
+                status VARCHAR NOT NULL, requested_at TIMESTAMPTZ NOT NULL,
+                finished_at TIMESTAMPTZ, actor_id VARCHAR NOT NULL, receipt JSON
+            )""",
+            # Suppressed identifiers as salted hashes: an event carrying one is not stored.
+            """CREATE TABLE __kenning_suppressions (
+                identifier_hash VARCHAR PRIMARY KEY, regulation_id VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL
+            )""",
+            # Written once, from Python's secrets, when the store first opens after this.
+            "CREATE TABLE __kenning_privacy_salt (salt VARCHAR NOT NULL)",
+            # Days a source's events are kept (NULL: for ever); see privacy/retention.py.
+            "ALTER TABLE __kenning_sources ADD COLUMN retention_days INTEGER",
+        ),
+    ),
 )
 
 

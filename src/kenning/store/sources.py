@@ -1,5 +1,6 @@
 """Sources: where events come from, each with its own write key (stored hashed)."""
 
+import dataclasses
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ class Source:
     write_key_prefix: str
     rate_limit: float | None
     created_at: datetime
+    retention_days: int | None = None  # events older than this are deleted; None: kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +47,10 @@ class Sources:
         self._by_key_hash: dict[str, Source] = {}
         with store.reader() as con:
             for row in con.execute(
-                "SELECT id, name, write_key_prefix, rate_limit, created_at, write_key_hash "
-                "FROM __kenning_sources"
+                "SELECT id, name, write_key_prefix, rate_limit, created_at, retention_days, "
+                "write_key_hash FROM __kenning_sources"
             ).fetchall():
-                self._by_key_hash[row[5]] = Source(*row[:5])
+                self._by_key_hash[row[6]] = Source(*row[:6])
 
     def create(self, name: str, *, rate_limit: float | None = None) -> CreatedSource:
         write_key = secrets.token_urlsafe(24)
@@ -68,7 +70,9 @@ class Sources:
             if exists:
                 raise SourceExists(f"a source named {name!r} already exists")
             con.execute(
-                "INSERT INTO __kenning_sources VALUES (?, ?, ?, ?, ?, ?)",
+                """INSERT INTO __kenning_sources
+                   (id, name, write_key_hash, write_key_prefix, rate_limit, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?)""",
                 [source.id, name, key_hash, source.write_key_prefix, rate_limit, source.created_at],
             )
 
@@ -76,6 +80,25 @@ class Sources:
         with self._lock:
             self._by_key_hash[key_hash] = source
         return CreatedSource(source, write_key)
+
+    def set_retention(self, name: str, days: int | None) -> Source:
+        """Keep the source's events ``days`` days (None: for ever); KeyError if unknown."""
+        source = self.by_name(name)
+        if source is None:
+            raise KeyError(name)
+
+        def update(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute(
+                "UPDATE __kenning_sources SET retention_days = ? WHERE id = ?", [days, source.id]
+            )
+
+        self._store.writer.run(update).result()
+        changed = dataclasses.replace(source, retention_days=days)
+        with self._lock:
+            for key_hash, held in self._by_key_hash.items():
+                if held.id == source.id:
+                    self._by_key_hash[key_hash] = changed
+        return changed
 
     def by_write_key(self, write_key: str) -> Source | None:
         return self._by_key_hash.get(hash_secret(write_key))

@@ -4,6 +4,7 @@ Domain code asks the store's namespaces (``store.sources``, ``store.tokens``, ``
 ``store.quarantine``) for what it needs; only the store touches DuckDB.
 """
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -23,9 +24,11 @@ from kenning.identity.matching.realtime import RealtimeMatching
 from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
 from kenning.identity.stitching import IdentityStage
+from kenning.privacy.suppression import Suppressions
 from kenning.profiles.computed.stage import ComputedTraitStage
 from kenning.profiles.documents import ProfileDocuments
 from kenning.profiles.state import ProfileSettings, ProfileStage
+from kenning.store.audit import Audit
 from kenning.store.events import Events
 from kenning.store.migrations import migrate
 from kenning.store.quarantine import Quarantine
@@ -109,6 +112,8 @@ class Store:
         self.tokens = Tokens(self)
         self.events = Events(self)
         self.quarantine = Quarantine(self)
+        self.suppressions = Suppressions(self)
+        self.audit = Audit(self)
 
     @classmethod
     def open(
@@ -175,7 +180,21 @@ class Store:
         *,
         also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> "Future[WriteResult]":
-        return self.writer.write_events(events, quarantine or [], also=also)
+        kept, held, suppressed = self.suppressions.admit(events, quarantine or [])
+        written = self.writer.write_events(kept, held, also=also)
+        if not suppressed:
+            return written
+        answered: Future[WriteResult] = Future()
+
+        def counted(done: "Future[WriteResult]") -> None:
+            error = done.exception()
+            if error is not None:
+                answered.set_exception(error)
+            else:
+                answered.set_result(dataclasses.replace(done.result(), suppressed=suppressed))
+
+        written.add_done_callback(counted)
+        return answered
 
     def build_documents(self) -> None:
         """Build profile documents whenever the writer is idle (a server does; see

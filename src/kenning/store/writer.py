@@ -64,6 +64,8 @@ class WriteResult:
     duplicates: int
     quarantined: int
     quarantine_ids: tuple[int, ...] = ()
+    # Dropped before the writer because they carry a suppressed identifier (privacy/).
+    suppressed: int = 0
 
 
 @dataclass(slots=True)

@@ -1,0 +1,2 @@
+"""Privacy and security: consent, regulations (suppression, deletion), access requests,
+retention, PII classification, scopes and the audit log."""
