@@ -23,8 +23,10 @@ def sends(who: str, event: str, n: int) -> list[dict[str, Any]]:
 
 
 def consent(who: str, **granted: bool) -> dict[str, Any]:
+    """``who``'s choices; each person here lets themselves be profiled (predictions need it)."""
+    preferences = {"personalisation": True, **granted}
     return {"type": "identify", "userId": who, "timestamp": AS_OF.isoformat(),
-            "context": {"consent": {"categoryPreferences": granted}}}  # fmt: skip
+            "context": {"consent": {"categoryPreferences": preferences}}}  # fmt: skip
 
 
 def test_the_best_consented_channel_wins(store: Store) -> None:

@@ -24,10 +24,14 @@ SETTINGS = PredictionSettings(holdout_days=60)
 JOURNEYS = JourneySettings()
 
 
+# Every buyer here lets themselves be profiled, unless a test says otherwise.
+PROFILING = {"consent": {"categoryPreferences": {"personalisation": True}}}
+
+
 def order(who: str, days_ago: float, revenue: float, **extra: Any) -> dict[str, Any]:
     return {"type": "track", "userId": who, "event": "Order Completed",
             "timestamp": (AS_OF - timedelta(days=days_ago)).isoformat(),
-            "properties": {"revenue": revenue}, **extra}  # fmt: skip
+            "properties": {"revenue": revenue}, "context": PROFILING, **extra}  # fmt: skip
 
 
 def write(store: Store, messages: list[dict[str, Any]]) -> None:
@@ -98,6 +102,35 @@ def test_every_model_scores_every_customer(store: Store) -> None:
     assert [f["model"] for f in clv["fits"]] == ["bgnbd", "gammagamma"]
     assert clv["holdout"]["length"] == pytest.approx(60 / 7)
     assert clv["holdout"]["actual_purchases"] > 0
+
+
+def test_nobody_who_refused_profiling_is_fitted_or_scored(store: Store) -> None:
+    refused = {"consent": {"categoryPreferences": {"personalisation": False}}}
+    messages = customers()
+    # loyal0 to loyal9 refuse, in an event after their orders: their choice now counts
+    messages += [
+        {
+            "type": "identify",
+            "userId": f"loyal{i}",
+            "context": refused,
+            "timestamp": (AS_OF - timedelta(days=1)).isoformat(),
+        }
+        for i in range(10)
+    ]
+    # a buyer who never said: undecided is no
+    messages.append({**order("silent", 30, 50), "context": {}})
+    write(store, messages)
+    ran = run_predictions(store, SETTINGS, JOURNEYS, as_of=AS_OF)
+    assert ran["customers"] == 182 - 10 and ran["profiled"] == 182 - 10
+    assert ran["models"]["rfm"]["scores_written"] == (182 - 10) * 5
+    assert all(scores_of(store, f"loyal{i}") == {} for i in range(10))
+    assert scores_of(store, "silent") == {}
+    assert scores_of(store, "loyal10") != {}
+    # a change of mind counts at the next run
+    write(store, [{"type": "identify", "userId": "loyal3", "timestamp": AS_OF.isoformat(),
+                   "context": PROFILING}])  # fmt: skip
+    run_predictions(store, SETTINGS, JOURNEYS, models=["rfm"], as_of=AS_OF)
+    assert scores_of(store, "loyal3")["rfm_score"]
 
 
 def test_a_rerun_replaces_and_the_profile_shows_when(store: Store) -> None:

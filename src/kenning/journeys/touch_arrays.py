@@ -34,6 +34,11 @@ class ConversionArrays:
     time: Ints
     value: Floats
 
+    def of_people(self, people: Ints) -> "ConversionArrays":
+        """The conversions of ``people`` only."""
+        kept = np.isin(self.person, people)
+        return ConversionArrays(self.person[kept], self.time[kept], self.value[kept])
+
 
 def read_touches(
     con: duckdb.DuckDBPyConnection,

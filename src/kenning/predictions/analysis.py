@@ -65,7 +65,7 @@ def run_and_reevaluate(
 
     ran = run_predictions(
         store, settings.predictions, settings.journeys, models=models,
-        as_of=parse_time(as_of, "as_of"),
+        as_of=parse_time(as_of, "as_of"), consent=settings.privacy.consent,
     )  # fmt: skip
     recorded = store.evaluate_audiences_now()
     ran["audiences"] = {"entered": recorded.count(ENTERED), "exited": recorded.count(EXITED)}

@@ -47,6 +47,9 @@ class Run:
     journeys: "JourneySettings"
     as_of: datetime
     orders: Orders
+    # The people who grant the profiling consent category, sorted: the only ones a model
+    # may fit on or score (privacy/profiling.py).
+    profiled: np.ndarray[Any, np.dtype[np.int64]]
 
 
 @dataclass(frozen=True)

@@ -91,14 +91,17 @@ def read_features(
     at: datetime,
     events: tuple[str, ...],
     orders: ConversionArrays,
+    *,
+    profiled: np.ndarray[Any, np.dtype[np.int64]],
 ) -> Features:
-    """Everyone's features as of ``at`` (events and ``orders`` at or before it: the caller
-    reads the orders once for every moment it asks about)."""
+    """The features as of ``at`` (events and ``orders`` at or before it: the caller reads
+    the orders once for every moment it asks about) of everyone who may be ``profiled``."""
     params: list[Any] = []
     sql, names = features_sql(journeys, at, events, params)
     table = con.sql(sql, params=params).to_arrow_table()
     people = table.column("profile_id").to_numpy().astype(np.int64)
     order = np.argsort(people)
+    order = order[np.isin(people[order], profiled)]
     people = people[order]
     matrix = np.column_stack(
         [table.column(f"f{i}").to_numpy().astype(np.float64)[order] for i in range(len(names))]

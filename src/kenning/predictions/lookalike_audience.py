@@ -20,6 +20,7 @@ from kenning.predictions.features import counted_events, read_features
 from kenning.predictions.lookalike import LookalikeOptions, check_seed, evaluate, rank
 from kenning.predictions.propensity import percentiles
 from kenning.predictions.scores import replace_scores, score_table
+from kenning.privacy.profiling import profiled_people
 
 if TYPE_CHECKING:
     from kenning.settings import Settings
@@ -50,7 +51,9 @@ def make_lookalike(
             con, settings.predictions.orders(),
             settings.journeys.touches(until=as_of + timedelta(microseconds=1)),
         )  # fmt: skip
-        features = read_features(con, settings.journeys, as_of, events, orders)
+        # Neither seeds nor candidates may be people who refused profiling.
+        profiled = profiled_people(con, settings.privacy.consent.profiling)
+        features = read_features(con, settings.journeys, as_of, events, orders, profiled=profiled)
     is_seed = np.isin(features.people, np.array(sorted(members), dtype=np.int64))
     seed_rows = np.flatnonzero(is_seed)
     check_seed(seed_rows, options.seed)

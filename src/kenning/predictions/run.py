@@ -13,6 +13,10 @@ and a report (its fit, diagnostics and what it scored: the model card kept with 
 - ``lifecycle``: lifecycle_stage;
 - ``propensity``: purchase_ and churn_ propensity, percentile and cohort (``scoring.py``);
 - ``next_channel``: next_best_channel and response_rate_<channel> (``next_channel.py``).
+
+Only people who grant the profiling consent category (``privacy.consent.profiling``) are
+profiled: the others' orders and features are left out of every fit, and no score is written
+for them (``privacy/profiling.py``).
 """
 
 import time
@@ -25,9 +29,11 @@ from kenning.journeys.touch_arrays import read_conversions
 from kenning.predictions.context import Model, Orders, Run, Scored, default_as_of
 from kenning.predictions.customers import clv_model, lifecycle_model, rfm_model
 from kenning.predictions.next_channel import next_channel_model
-from kenning.predictions.scores import replace_scores
+from kenning.predictions.scores import only_profiled, replace_scores
 from kenning.predictions.scoring import propensity_model
 from kenning.predictions.settings import PredictionSettings
+from kenning.privacy.consent import ConsentSettings
+from kenning.privacy.profiling import profiled_people
 
 if TYPE_CHECKING:
     from kenning.journeys.settings import JourneySettings
@@ -50,6 +56,7 @@ def run_predictions(
     *,
     models: Sequence[str] | None = None,
     as_of: datetime | None = None,
+    consent: ConsentSettings | None = None,
 ) -> dict[str, Any]:
     """Refit ``models`` (default: every one) on the orders up to ``as_of``, write their
     scores and reports; returns the reports by model (``as_of`` by default:
@@ -64,8 +71,9 @@ def run_predictions(
         found = read_conversions(
             con, settings.orders(), journeys.touches(until=as_of + timedelta(microseconds=1))
         )
-    orders = Orders.of(found, as_of)
-    run = Run(store, settings, journeys, as_of, orders)
+        profiled = profiled_people(con, (consent or ConsentSettings()).profiling)
+    orders = Orders.of(found.of_people(profiled), as_of)
+    run = Run(store, settings, journeys, as_of, orders, profiled)
     reports: dict[str, Any] = {}
     results: dict[str, Scored] = {}
     for name in chosen:
@@ -86,7 +94,9 @@ def run_predictions(
 
     def write(con: Any) -> dict[str, int]:
         return {
-            name: replace_scores(con, name, scored.rows, computed_at, reports[name])
+            name: replace_scores(
+                con, name, only_profiled(scored.rows, profiled), computed_at, reports[name]
+            )
             for name, scored in results.items()
         }
 
@@ -99,6 +109,7 @@ def run_predictions(
         "as_of": as_of.isoformat(),
         "orders": len(orders.time_us),
         "customers": len(orders.people),
+        "profiled": len(profiled),
         "seconds": round(time.perf_counter() - started, 3),
         "models": reports,
     }

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,6 +53,12 @@ def score_table(profile_ids: pa.Array, columns: dict[str, pa.Array]) -> pa.Table
         return pa.table({"profile_id": pa.array([], pa.int64()), "name": pa.array([], pa.string()),
                          "value": pa.array([], pa.string())})  # fmt: skip
     return pa.concat_tables(parts)
+
+
+def only_profiled(rows: pa.Table, profiled: np.ndarray[Any, Any]) -> pa.Table:
+    """The rows of people who may be profiled (a net under every model: none writes a score
+    for anyone else)."""
+    return rows.filter(pc.is_in(rows.column("profile_id"), value_set=pa.array(profiled)))
 
 
 def replace_scores(

@@ -34,8 +34,12 @@ def propensity_model(run: Run) -> Scored:
     with run.store.reader() as con:
         events = counted_events(con, cutoff)
         orders = run.orders
-        before = read_features(con, run.journeys, cutoff, events, orders.arrays())
-        now = read_features(con, run.journeys, run.as_of, events, orders.arrays())
+        before = read_features(
+            con, run.journeys, cutoff, events, orders.arrays(), profiled=run.profiled
+        )
+        now = read_features(
+            con, run.journeys, run.as_of, events, orders.arrays(), profiled=run.profiled
+        )
     in_window = orders.time_us > cutoff_us
     bought = np.isin(before.people, orders.people[np.unique(orders.customer[in_window])])
     customers = before.matrix[:, before.names.index(ORDERS_COLUMN)] > 0

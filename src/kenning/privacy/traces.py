@@ -1,0 +1,69 @@
+"""Looking for what is left of a person: every text column of every table of the store, and
+every file Kenning exported, searched for their identifiers (``kenning privacy verify``).
+
+The store's tables are listed from the catalogue, not from a list kept by hand, so a table
+added later is searched too.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import orjson
+
+from kenning.privacy.exported import exported_files, file_text
+
+# A bare value shorter than this could occur by chance ("42"); it is matched only quoted.
+MIN_BARE_CHARS = 8
+_TEXT_TYPES = ("VARCHAR", "JSON", "BLOB")
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    where: str  # "table.column" or a file's path
+    rows: int
+
+
+def needles_of(values: Iterable[str]) -> list[str]:
+    """The texts that give a value away: quoted as JSON always, bare when long enough."""
+    found: set[str] = set()
+    for value in values:
+        found.add(orjson.dumps(value).decode())
+        if len(value) >= MIN_BARE_CHARS:
+            found.add(value)
+    return sorted(found)
+
+
+def find_traces(
+    con: duckdb.DuckDBPyConnection, needles: Sequence[str], folders: Sequence[Path] = ()
+) -> list[Trace]:
+    """Every table column and exported file that holds any needle (case-insensitively)."""
+    if not needles:
+        return []
+    lowered = [n.lower() for n in needles]
+    columns = con.execute(
+        """SELECT c.table_name, c.column_name, c.data_type
+           FROM information_schema.columns c JOIN information_schema.tables t
+             ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+           WHERE t.table_type = 'BASE TABLE' AND t.table_schema = current_schema()
+             AND t.table_catalog = current_database()
+           ORDER BY c.table_name, c.ordinal_position"""
+    ).fetchall()
+    traces: list[Trace] = []
+    for table, column, data_type in columns:
+        if not any(str(data_type).startswith(t) for t in _TEXT_TYPES) and not str(
+            data_type
+        ).endswith("[]"):
+            continue
+        text = f'lower("{column}"::VARCHAR)'
+        condition = " OR ".join(f"contains({text}, ?)" for _ in lowered)
+        row = con.execute(f'SELECT count(*) FROM "{table}" WHERE {condition}', lowered).fetchone()
+        if row and row[0]:
+            traces.append(Trace(f"{table}.{column}", int(row[0])))
+    for path in exported_files(folders):
+        held = file_text(path).lower()
+        hits = sum(held.count(n) for n in lowered)
+        if hits:
+            traces.append(Trace(str(path), hits))
+    return traces
