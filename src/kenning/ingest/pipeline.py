@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from kenning.spec.limits import Limits
 from kenning.spec.messages import InvalidMessage, ValidMessage, validate_message
+from kenning.spec.nesting import dumps_any_depth
 from kenning.store.writer import EventRow, QuarantineRow
 
 
@@ -122,7 +121,8 @@ def prepare_messages(
                     code=error.code,
                     message=error.message,
                     field=path,
-                    payload=orjson.dumps(message).decode(),
+                    # A message too deep to store may be too deep for orjson to write.
+                    payload=dumps_any_depth(message).decode(),
                 )
             )
             continue

@@ -18,6 +18,10 @@ class Limits:
     max_message_id_chars: int = 99
     # Segment treats a timestamp more than 23 hours ahead of receipt as a client clock error.
     max_future: timedelta = timedelta(hours=23)
+    # Ours: Segment publishes no nesting limit, and no SDK nests a message anywhere near this
+    # deep. A deeper message is quarantined (too_deep), not refused, so raising the limit and
+    # replaying recovers it (spec/nesting.py).
+    max_depth: int = 32
 
 
 DEFAULT_LIMITS = Limits()

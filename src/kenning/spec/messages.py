@@ -13,6 +13,7 @@ import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from kenning.spec.limits import Limits
+from kenning.spec.nesting import find_violation
 from kenning.spec.timestamps import as_utc, resolve_timestamp
 
 MessageType = Literal["identify", "track", "page", "screen", "group", "alias"]
@@ -100,7 +101,7 @@ def validate_message(
     """
     if not isinstance(raw, dict):
         raise InvalidMessage("invalid_message", "a message must be a JSON object")
-    payload = orjson.dumps(raw)
+    payload = _payload(raw, limits.max_depth)
     if len(payload) > limits.max_event_bytes:
         raise InvalidMessage(
             "event_too_large",
@@ -150,6 +151,24 @@ def validate_message(
         flags=resolved.flags,
         payload=payload,
     )
+
+
+def _payload(raw: dict[str, Any], max_depth: int) -> bytes:
+    """The message as JSON, if it is nested no deeper than ``max_depth``."""
+    try:
+        payload = orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        # orjson writes at most 254 levels; a message deeper than that is refused below.
+        payload = None
+    # Counting the brackets bounds the depth from above at C speed: most messages open fewer
+    # containers than the limit and need no walk.
+    if payload is None or payload.count(b"{") + payload.count(b"[") > max_depth:
+        violation = find_violation(raw, max_depth=max_depth)
+        if violation is not None:
+            raise InvalidMessage(violation.code, violation.message, violation.field)
+    if payload is None:
+        return orjson.dumps(raw)  # not too deep: the error was another, and is raised
+    return payload
 
 
 def _check_type_fields(fields: _Fields, require_ids: bool) -> None:
