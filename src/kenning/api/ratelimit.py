@@ -1,5 +1,6 @@
-"""Optional per-source rate limits: a token bucket refilled at the source's events per second."""
+"""Rate limits as token buckets: optional per source (collection), and per bearer token."""
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -8,22 +9,33 @@ from dataclasses import dataclass, field
 @dataclass(slots=True)
 class TokenBucket:
     rate: float
+    # The most that may be taken at once after a quiet spell; one second of ``rate`` if None.
+    burst: float | None = None
     tokens: float = field(init=False)
     updated: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
-        self.tokens = self.rate  # one second of burst
+        self.tokens = self.capacity
+
+    @property
+    def capacity(self) -> float:
+        return self.rate if self.burst is None else self.burst
 
     def take(self, count: int) -> float | None:
         """Take ``count`` tokens; returns None if allowed, else the seconds to wait."""
         now = time.monotonic()
-        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens <= 0:
             return (1 - self.tokens) / self.rate
         # A batch larger than the bucket may overdraw it once; it then waits in proportion.
         self.tokens -= count
         return None
+
+
+def retry_after(wait: float) -> int:
+    """Whole seconds for a ``Retry-After`` header (at least 1: 0 would invite a retry now)."""
+    return max(1, math.ceil(wait))
 
 
 class RateLimiter:
@@ -38,4 +50,35 @@ class RateLimiter:
         if bucket is None or bucket.rate != rate:
             bucket = self._buckets[source_id] = TokenBucket(rate)
         wait = bucket.take(count)
-        return None if wait is None else max(1, math.ceil(wait))
+        return None if wait is None else retry_after(wait)
+
+
+class TokenRateLimiter:
+    """One bucket per bearer token, each refilled at ``rate`` requests a second up to ``burst``.
+
+    Buckets are keyed by a hash of the token, so the server's memory never holds the secret
+    itself; at most ``max_buckets`` are kept, the least recently used dropped first (a dropped
+    bucket starts full again, which only forgives).
+    """
+
+    def __init__(self, rate: float, burst: float, max_buckets: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_buckets = max_buckets
+        self._buckets: dict[bytes, TokenBucket] = {}
+
+    def check(self, token: str) -> int | None:
+        """None if this request of ``token`` is allowed, else the seconds for ``Retry-After``."""
+        key = hashlib.sha256(token.encode()).digest()
+        bucket = self._buckets.pop(key, None)
+        if bucket is None:
+            bucket = TokenBucket(self.rate, self.burst)
+            if len(self._buckets) >= self.max_buckets:
+                del self._buckets[next(iter(self._buckets))]
+        self._buckets[key] = bucket  # re-inserted last: dicts keep insertion order
+        wait = bucket.take(1)
+        return None if wait is None else retry_after(wait)
+
+    def keys(self) -> list[bytes]:
+        """The buckets' keys (hashes), least recently used first."""
+        return list(self._buckets)
