@@ -50,6 +50,9 @@ def test_spend_is_stored_summed_by_channel_and_campaign_and_replaced_on_reimport
         ("date,channel,spend\n2026-03-01,email,12 EUR\n", "spend:2.spend"),
         ("date,channel,spend\n2026-03-01,email,1,2\n", "spend:2"),
         ("date,channel,spend\n2026-03-01,email,1\n2026-03-01,Email,2\n", "spend:3"),
+        # what the csv module cannot read at all: a field over its 128 KiB limit
+        ("date,channel,spend\n2026-03-01,email,1\n" + "x" * 200_000, "spend:3"),
+        ("date,channel," + "x" * 200_000 + "\n", "spend:1"),
     ],
 )  # fmt: skip
 def test_a_bad_spend_file_is_refused_at_its_first_bad_cell(text: str, field: str) -> None:

@@ -18,7 +18,7 @@ spend (organic search, direct) has no ROAS, not an infinite one.
 import csv
 import io
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,10 @@ def read_spend(text: str, *, name: str = "spend") -> list[SpendRow]:
     """The rows of a spend CSV, or a FieldError naming the line and column of the first bad
     one (``spend.csv:7.spend``)."""
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
+    try:
+        header = [h.strip() for h in reader.fieldnames or []]
+    except csv.Error as error:
+        raise FieldError(f"not CSV: {error}", f"{name}:1") from None
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise FieldError(f"the header has no {missing[0]!r} column (needs {', '.join(REQUIRED)})",
@@ -58,7 +61,7 @@ def read_spend(text: str, *, name: str = "spend") -> list[SpendRow]:
         raise FieldError(f"unknown column {unknown[0]!r}", f"{name}:1")
     rows: list[SpendRow] = []
     seen: set[tuple[date, str, str]] = set()
-    for line, raw in enumerate(reader, start=2):
+    for line, raw in enumerate(_records(reader, name), start=2):
         if None in raw:  # DictReader's key for values beyond the header
             raise FieldError("more values than columns", f"{name}:{line}")
         record = {str(k).strip(): (v or "").strip() for k, v in raw.items()}
@@ -87,6 +90,20 @@ def read_spend(text: str, *, name: str = "spend") -> list[SpendRow]:
         seen.add(key)
         rows.append(SpendRow(day, channel, campaign, spend, record.get("currency") or None))
     return rows
+
+
+def _records(reader: "csv.DictReader[str]", name: str) -> Iterator[dict[str, str]]:
+    """The reader's rows; a line the csv module cannot read (a field over its 128 KiB limit,
+    a NUL) is a FieldError that names it."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            # line_num counts the lines read before the one that failed
+            raise FieldError(f"not CSV: {error}", f"{name}:{reader.line_num + 1}") from None
+        yield row
 
 
 def store_spend(con: duckdb.DuckDBPyConnection, rows: Iterable[SpendRow], now: datetime) -> int:
