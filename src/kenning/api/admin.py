@@ -13,16 +13,22 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response, StreamingResponse
 
+from kenning.api.audit import audit_as
 from kenning.api.auth import require_scope
 from kenning.api.collect import read_json_body
 from kenning.api.errors import ApiError, json_response
 from kenning.ingest.pipeline import prepare_messages
 from kenning.ingest.replay import replay_quarantine
+from kenning.privacy.scopes import SCOPES
 from kenning.settings import Settings
 from kenning.store.sources import Source, SourceExists
 from kenning.store.store import Store
 
 router = APIRouter(dependencies=[Depends(require_scope("admin"))])
+Scope = Literal[
+    "admin", "profiles:read", "pii:read", "consent:write", "audiences:write", "activation:read",
+    "activation:write", "analytics:read", "analytics:write", "privacy:admin",
+]  # fmt: skip
 
 # An import chunk may be larger than a collection request; it still has a bound.
 MAX_IMPORT_BYTES = 16 * 1024 * 1024
@@ -39,6 +45,7 @@ def source_json(source: Source) -> dict[str, Any]:
         "name": source.name,
         "write_key_prefix": source.write_key_prefix,
         "rate_limit": source.rate_limit,
+        "retention_days": source.retention_days,
         "created_at": source.created_at.isoformat(),
     }
 
@@ -59,27 +66,51 @@ def create_source(body: SourceIn, request: Request) -> Response:
 
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    # What a token may do; a Profile API reader gets profiles:read only.
-    scopes: list[
-        Literal[
-            "admin",
-            "profiles:read",
-            "audiences:write",
-            "activation:read",
-            "activation:write",
-            "analytics:read",
-            "analytics:write",
-        ]
-    ] = Field(min_length=1)
+    # What a token may do (privacy/scopes.py); a Profile API reader gets profiles:read only.
+    scopes: list[Scope] = Field(min_length=1)
 
 
 @router.post("/v1/tokens", status_code=201)
 def create_token(body: TokenIn, request: Request) -> Response:
     """A new bearer token, shown once; only its hash is kept."""
-    token = _store(request).tokens.create(body.name, sorted(set(body.scopes)))
+    scopes = sorted(set(body.scopes))
+    principal, token = _store(request).tokens.create_principal(body.name, scopes)
+    audit_as(request, "token.create", principal.id, {"scopes": scopes})
     return json_response(
-        {"name": body.name, "scopes": sorted(set(body.scopes)), "token": token}, 201
+        {"id": principal.id, "name": body.name, "scopes": scopes, "token": token}, 201
     )
+
+
+@router.get("/v1/tokens")
+def list_tokens(request: Request) -> Response:
+    """Every token (never its value or hash), revoked ones too, and the scopes there are."""
+    return json_response({"tokens": _store(request).tokens.list(), "scopes": SCOPES})
+
+
+@router.delete("/v1/tokens/{token_id}")
+def revoke_token(token_id: str, request: Request) -> Response:
+    """Revoke a token: refused (401) from the next request on."""
+    if not _store(request).tokens.revoke(token_id):
+        raise ApiError(404, "not_found", "no live token has this id", "token_id")
+    audit_as(request, "token.revoke", token_id)
+    return json_response({"id": token_id, "revoked": True})
+
+
+class RetentionIn(BaseModel):
+    # None: keep the source's events for ever.
+    days: int | None = Field(ge=1, le=36_500)
+
+
+@router.put("/v1/sources/{name}/retention")
+def set_retention(name: str, body: RetentionIn, request: Request) -> Response:
+    """How many days the source's events are kept (``null``: for ever); expired events are
+    deleted by the retention job (``POST /v1/privacy/retention``, or on a schedule)."""
+    try:
+        source = _store(request).sources.set_retention(name, body.days)
+    except KeyError:
+        raise ApiError(404, "not_found", f"no source named {name!r}", "name") from None
+    audit_as(request, "source.retention", source.name, {"days": body.days})
+    return json_response(source_json(source))
 
 
 @router.post("/v1/profiles/recompute")
@@ -170,6 +201,7 @@ def export_events(
     format: Literal["jsonl", "parquet"] = "jsonl",
 ) -> Response:
     store = _store(request)
+    audit_as(request, "events.export", source, {"format": format})
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     if format == "parquet":

@@ -17,11 +17,15 @@ from kenning.api import (
     identity,
     journeys,
     predictions,
+    privacy,
     profiles,
     traits,
 )
+from kenning.api.audit import AuditTrail
 from kenning.api.errors import install_error_handlers
 from kenning.api.ratelimit import RateLimiter
+from kenning.privacy.regulations import Regulations
+from kenning.privacy.retention import apply_retention
 from kenning.settings import Settings, destination_context
 from kenning.store.store import Store
 
@@ -54,11 +58,18 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             _refresh_windows(app.state.store, settings.profiles.window_refresh_minutes * 60)
         )
         predictor = asyncio.create_task(_rerun_predictions(app.state.store, settings))
+        app.state.regulations = Regulations(
+            app.state.store, lambda: privacy.export_folders_of(app.state.store, settings)
+        )
+        retention = asyncio.create_task(
+            _apply_retention(app.state.store, settings.privacy.retention_hours)
+        )
         try:
             yield
         finally:
             refresher.cancel()
             predictor.cancel()
+            retention.cancel()
             if owned:
                 app.state.store.close()
 
@@ -68,6 +79,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     if store is not None:
         app.state.store = store
     install_error_handlers(app)
+    app.add_middleware(AuditTrail)
     app.include_router(collect.router)
     app.include_router(admin.router)
     app.include_router(identity.router)
@@ -86,6 +98,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(predictions.readers)
     app.include_router(predictions.writers)
     app.include_router(predictions.audience_writers)
+    app.include_router(privacy.admins)
+    app.include_router(privacy.consent_writers)
+    app.include_router(privacy.readers)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
@@ -106,6 +121,20 @@ async def _refresh_windows(store: Store, every_seconds: float) -> None:
             log.info("refreshed %d windowed trait(s)", len(names))
         except Exception:  # keep the schedule; the next run tries again
             log.exception("refreshing windowed traits failed")
+
+
+async def _apply_retention(store: Store, every_hours: float) -> None:
+    """Every ``privacy.retention_hours``, delete the events their sources keep no longer
+    (0: never; ``POST /v1/privacy/retention`` runs it at once)."""
+    if every_hours <= 0:
+        return
+    while True:
+        await asyncio.sleep(every_hours * 3600)
+        try:
+            done = await asyncio.to_thread(apply_retention, store)
+            log.info("retention: deleted %d expired event(s)", done["events_deleted"])
+        except Exception:  # keep the schedule; the next run tries again
+            log.exception("applying retention failed")
 
 
 async def _rerun_predictions(store: Store, settings: Settings) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response, StreamingResponse
 
+from kenning.api.audit import audit_as
 from kenning.api.auth import require_scope
 from kenning.api.errors import ApiError, json_response
 from kenning.identity.evaluate import TruthError, evaluate
@@ -174,5 +175,6 @@ def decide(review_id: int, decision: Literal["accept", "reject"], request: Reque
 @router.get("/v1/identities/export")
 def export_identities(request: Request, format: Literal["csv", "jsonl"] = "csv") -> Response:
     store: Store = request.app.state.store
+    audit_as(request, "identities.export", None, {"format": format})
     media = "text/csv" if format == "csv" else "application/x-ndjson"
     return StreamingResponse(iter_identities(store, format), media_type=media)

@@ -1,20 +1,25 @@
 """The Profile API: a person's profile by any identifier, for systems that personalise.
-Bearer tokens with scope ``profiles:read`` (or ``admin``)."""
+Bearer tokens with scope ``profiles:read`` (or ``admin``). What is personal (privacy/pii.py)
+is masked unless the token also has ``pii:read``; each unmasked read is audited. Predictions
+are shown only for people who grant the profiling consent category."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from kenning.api.auth import require_scope
+from kenning.api.audit import audit_as
+from kenning.api.auth import may, require_scope
 from kenning.api.errors import ApiError, json_response
+from kenning.privacy.pii import Masker
+from kenning.privacy.profiling import may_profile
+from kenning.privacy.scopes import PII_READ
 from kenning.profiles.computed.read import computed_traits
 from kenning.profiles.read import (
     CursorError,
     ProfileLookupError,
-    consent,
-    consent_history,
+    consent_view,
     events,
     find_profile,
     identities,
@@ -25,12 +30,23 @@ from kenning.profiles.read import (
     trait_view,
     traits,
 )
-from kenning.profiles.rows import Part, person_rows, profile_ids
+from kenning.profiles.rows import profile_ids
+from kenning.settings import Settings
 from kenning.store.store import Store
 
 PROFILES_READ = "profiles:read"
 router = APIRouter(dependencies=[Depends(require_scope(PROFILES_READ))])
 Limit = Annotated[int, Query(ge=1, le=1_000)]
+
+
+def masker(request: Request, profile_id: int | None) -> Masker | None:
+    """The masker for a token without ``pii:read``; None for one with it (whose read of
+    ``profile_id`` goes into the audit log)."""
+    if may(request, PII_READ):
+        audit_as(request, "pii.read", profile_id)
+        return None
+    settings: Settings = request.app.state.settings
+    return Masker(settings.privacy.pii)
 
 
 def found_profile(request: Request, identifier: str) -> tuple[Store, int]:
@@ -49,7 +65,22 @@ def get_profile(identifier: str, request: Request) -> Response:
     """The profile holding ``TYPE:VALUE`` (``email:jane@example.com``, ``user_id:42``,
     ``anonymous_id:...``, ``profile_id:7``)."""
     store, profile_id = found_profile(request, identifier)
-    return json_response(profile(store, profile_id))
+    return json_response(shown(request, store, profile(store, profile_id)))
+
+
+def shown(request: Request, store: Store, held: dict[str, Any]) -> dict[str, Any]:
+    """A profile as this request may see it: masked without ``pii:read``, predictions only
+    if the person lets themselves be profiled."""
+    settings: Settings = request.app.state.settings
+    profile_id = int(held["profile_id"])
+    if held.get("predictions"):
+        with store.reader() as con:
+            ids = profile_ids(con, profile_id)
+            allowed = may_profile(con, ids, settings.privacy.consent.profiling)
+        if not allowed:
+            held = {**held, "predictions": {}}
+    mask = masker(request, profile_id)
+    return held if mask is None else mask.profile(held)
 
 
 @router.get("/v1/profiles/{identifier}/audiences")
@@ -92,28 +123,27 @@ def get_traits(identifier: str, request: Request) -> Response:
         _, rows = person(store, con, profile_id)
     found = traits(rows, source_names(store))
     computed = computed_traits(rows, store.computed.shown.values())
-    return json_response(
-        {"profile_id": profile_id, **trait_view(found), "computed_traits": computed}
-    )
+    view = trait_view(found)
+    mask = masker(request, profile_id)
+    if mask is not None:
+        view["traits"] = mask.traits(view["traits"])
+    return json_response({"profile_id": profile_id, **view, "computed_traits": computed})
 
 
 @router.get("/v1/profiles/{identifier}/identities")
 def get_identities(identifier: str, request: Request) -> Response:
     store, profile_id = found_profile(request, identifier)
-    return json_response({"profile_id": profile_id, "identities": identities(store, profile_id)})
+    held = identities(store, profile_id)
+    mask = masker(request, profile_id)
+    return json_response(
+        {"profile_id": profile_id, "identities": held if mask is None else mask.identities(held)}
+    )
 
 
 @router.get("/v1/profiles/{identifier}/consent")
 def get_consent(identifier: str, request: Request) -> Response:
     store, profile_id = found_profile(request, identifier)
-    with store.reader() as con:
-        ids = profile_ids(con, profile_id)
-        body = {
-            "profile_id": profile_id,
-            "consent": consent(person_rows(con, ids, (Part.CONSENT,)), source_names(store)),
-            "history": consent_history(con, ids),
-        }
-    return json_response(body)
+    return json_response(consent_view(store, profile_id))
 
 
 @router.get("/v1/profiles/{identifier}/events")
@@ -141,7 +171,11 @@ def get_events(
             )
         except CursorError as error:
             raise ApiError(400, "invalid_cursor", str(error), "cursor") from None
-    return json_response({"profile_id": profile_id, **page.as_dict()})
+    mask = masker(request, profile_id)
+    items = page.items if mask is None else [mask.message(m) for m in page.items]
+    return json_response(
+        {"profile_id": profile_id, "items": items, "next_cursor": page.next_cursor}
+    )
 
 
 @router.get("/v1/profiles")
@@ -161,10 +195,18 @@ def search_profiles(request: Request, limit: Limit = 50, cursor: str | None = No
     )
     if unknown:
         raise ApiError(400, "invalid_filter", "filters are trait.<path>=<value>", unknown[0])
+    settings: Settings = request.app.state.settings
+    personal = sorted(p for p in filters if settings.privacy.pii.is_personal_trait(p))
+    if personal and not may(request, PII_READ):
+        # else a masked token could still test whose email is whose
+        raise ApiError(
+            403, "forbidden", "filtering on a personal trait needs the scope 'pii:read'",
+            f"trait.{personal[0]}",
+        )  # fmt: skip
     with store.reader() as con:
         try:
             page = search(con, filters, limit=limit, cursor=cursor)
         except CursorError as error:
             raise ApiError(400, "invalid_cursor", str(error), "cursor") from None
-    items = [profile(store, int(item["profile_id"])) for item in page.items]
+    items = [shown(request, store, profile(store, int(i["profile_id"]))) for i in page.items]
     return json_response({"items": items, "next_cursor": page.next_cursor})

@@ -9,9 +9,10 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -126,3 +127,20 @@ def _replace(path: Path, content: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def export_folders(destinations: Iterable[Any], db_path: Path) -> list[Path]:
+    """The folders the store's file destinations write to (a relative one lives beside the
+    store's file)."""
+    from kenning.activation.destinations.files import resolve_folder
+
+    folders = []
+    for destination in destinations:
+        if destination.kind == "file" and isinstance(destination.config.get("folder"), str):
+            try:
+                folders.append(
+                    resolve_folder(destination.config["folder"], db_path.resolve().parent)
+                )
+            except ValueError:  # a folder refused when declared: it holds nothing of ours
+                continue
+    return folders

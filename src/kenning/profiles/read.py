@@ -13,7 +13,7 @@ from kenning.identity.identifiers import Identifier, normalise
 from kenning.ingest.mapping import set_path
 from kenning.predictions.scores import person_scores
 from kenning.profiles.computed.read import computed_traits
-from kenning.profiles.rows import PersonRows, person_rows, profile_ids, winners
+from kenning.profiles.rows import Part, PersonRows, person_rows, profile_ids, winners
 from kenning.profiles.understanding import profile_understanding
 
 if TYPE_CHECKING:  # the store runs the profile stage
@@ -97,6 +97,18 @@ def consent(rows: PersonRows, names: Mapping[str, str]) -> dict[str, dict[str, A
         }
         for category, (_, granted, source, at, _, _) in winners(rows.consent).items()
     }
+
+
+def consent_view(store: "Store", profile_id: int) -> dict[str, Any]:
+    """A person's consent as the API shows it: each category's current choice, and every
+    change (oldest first)."""
+    with store.reader() as con:
+        ids = profile_ids(con, profile_id)
+        return {
+            "profile_id": profile_id,
+            "consent": consent(person_rows(con, ids, (Part.CONSENT,)), source_names(store)),
+            "history": consent_history(con, ids),
+        }
 
 
 def consent_history(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """API tokens: bearer tokens with scopes, stored as hashes only."""
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from threading import Lock
@@ -45,7 +46,7 @@ class Tokens:
         return self.create_principal(name, scopes, token=token)[1]
 
     def create_principal(
-        self, name: str, scopes: list[str], *, token: str | None = None
+        self, name: str, scopes: Sequence[str], *, token: str | None = None
     ) -> tuple[Principal, str]:
         """Like ``create``, also returning who the token is."""
         plain = token or "kn_" + secrets.token_urlsafe(32)
@@ -55,7 +56,7 @@ class Tokens:
         def insert(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(
                 "INSERT INTO __kenning_tokens VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
-                [token_id, name, token_hash, scopes, datetime.now(UTC)],
+                [token_id, name, token_hash, list(scopes), datetime.now(UTC)],
             )
 
         self._store.writer.run(insert).result()
