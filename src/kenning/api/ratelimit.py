@@ -26,8 +26,10 @@ class TokenBucket:
         now = time.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens <= 0:
-            return (1 - self.tokens) / self.rate
+        # One whole token (or a bucket smaller than one, full), so a burst is exact.
+        needed = min(1.0, self.capacity)
+        if self.tokens < needed:
+            return (needed - self.tokens) / self.rate
         # A batch larger than the bucket may overdraw it once; it then waits in proportion.
         self.tokens -= count
         return None
