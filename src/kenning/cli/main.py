@@ -13,6 +13,7 @@ from kenning.cli import (
     export,
     identity,
     predictions,
+    privacy,
     profiles,
     quarantine,
     sources,
@@ -57,6 +58,7 @@ app.command("goals")(goals_command)
 app.add_typer(attribution.attribution, name="attribution")
 app.add_typer(attribution.spend, name="spend")
 app.add_typer(predictions.predict, name="predict")
+app.add_typer(privacy.app, name="privacy")
 
 # Failures a user can cause and fix: reported as one line, never a traceback.
 USER_ERRORS = (CommandError, MappingError, FileFormatError, ConfigError, ValueError, OSError)
@@ -67,7 +69,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args:
         args = ["serve"]
     try:
-        app(args, standalone_mode=False)
+        # Outside standalone mode click returns a command's ``typer.Exit`` code.
+        code = app(args, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:

@@ -16,6 +16,7 @@ from kenning.cli.backend.events import EventsBackend
 from kenning.cli.backend.identity import IdentityBackend
 from kenning.cli.backend.local import LocalBackend
 from kenning.cli.backend.predictions import PredictionsBackend
+from kenning.cli.backend.privacy import PrivacyBackend
 from kenning.cli.backend.profiles import ProfilesBackend
 from kenning.cli.backend.remote import RemoteBackend
 from kenning.settings import Settings
@@ -30,6 +31,7 @@ class Backend(
     ActivationBackend,
     AnalyticsBackend,
     PredictionsBackend,
+    PrivacyBackend,
     Protocol,
 ):
     """What every command may ask of a backend, local or remote."""

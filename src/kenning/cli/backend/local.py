@@ -6,6 +6,7 @@ from kenning.cli.backend.audiences import LocalAudiences
 from kenning.cli.backend.events import LocalEvents
 from kenning.cli.backend.identity import LocalIdentity
 from kenning.cli.backend.predictions import LocalPredictions
+from kenning.cli.backend.privacy import LocalPrivacy
 from kenning.cli.backend.profiles import LocalProfiles
 
 
@@ -17,5 +18,6 @@ class LocalBackend(
     LocalActivation,
     LocalAnalytics,
     LocalPredictions,
+    LocalPrivacy,
 ):
     """Every area's commands on an open store: ``LocalBackend(store, settings)``."""

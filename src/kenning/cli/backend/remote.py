@@ -6,6 +6,7 @@ from kenning.cli.backend.audiences import RemoteAudiences
 from kenning.cli.backend.events import RemoteEvents
 from kenning.cli.backend.identity import RemoteIdentity
 from kenning.cli.backend.predictions import RemotePredictions
+from kenning.cli.backend.privacy import RemotePrivacy
 from kenning.cli.backend.profiles import RemoteProfiles
 
 
@@ -17,5 +18,6 @@ class RemoteBackend(
     RemoteActivation,
     RemoteAnalytics,
     RemotePredictions,
+    RemotePrivacy,
 ):
     """Every area's commands through a server: ``RemoteBackend(url, token)``."""
