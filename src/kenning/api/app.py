@@ -23,6 +23,7 @@ from kenning.api import (
 )
 from kenning.api.audit import AuditTrail
 from kenning.api.errors import install_error_handlers
+from kenning.api.hardening import install_hardening
 from kenning.api.ratelimit import RateLimiter
 from kenning.privacy.regulations import Regulations
 from kenning.privacy.retention import apply_retention
@@ -80,6 +81,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.store = store
     install_error_handlers(app)
     app.add_middleware(AuditTrail)
+    # Outermost: a request over a limit is refused before anything else reads it.
+    install_hardening(app, settings)
     app.include_router(collect.router)
     app.include_router(admin.router)
     app.include_router(identity.router)
