@@ -32,7 +32,7 @@ class Settings:
     db_path: Path = DEFAULT_DB
     host: str = "127.0.0.1"
     port: int = 8000
-    admin_token: str | None = None
+    admin_token: str | None = field(default=None, repr=False)
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     max_group_events: int = 2_000
     linger_seconds: float = 0.0
@@ -51,6 +51,9 @@ class Settings:
     journeys: JourneySettings = field(default_factory=JourneySettings)
     # Orders and the models fitted on them (docs/predictions.md).
     predictions: PredictionSettings = field(default_factory=PredictionSettings)
+    # The store's file encrypted at rest with this key (``KENNING_ENCRYPTION_KEY``; never
+    # written anywhere, never logged).
+    encryption_key: str | None = field(default=None, repr=False)
     # Consent categories, PII classification, retention (docs/privacy.md).
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
@@ -68,6 +71,8 @@ class Settings:
             values["db_path"] = Path(os.environ["KENNING_DB"])
         if os.environ.get("KENNING_ADMIN_TOKEN"):
             values["admin_token"] = os.environ["KENNING_ADMIN_TOKEN"]
+        if os.environ.get("KENNING_ENCRYPTION_KEY"):
+            values["encryption_key"] = os.environ["KENNING_ENCRYPTION_KEY"]
         if os.environ.get("KENNING_ALLOW_PRIVATE_DESTINATIONS", "").lower() in ("1", "true"):
             values["allow_private_destinations"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})

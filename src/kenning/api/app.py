@@ -48,6 +48,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 identity_rules=settings.identity,
                 matching=settings.matching,
                 profiles=settings.profiles,
+                encryption_key=settings.encryption_key,
             )
             if owned
             else store

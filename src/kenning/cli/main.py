@@ -28,6 +28,7 @@ from kenning.cli.stats import stats
 from kenning.ingest.files import FileFormatError
 from kenning.ingest.mapping import MappingError
 from kenning.settings import ConfigError
+from kenning.store.store import EncryptionUnavailable
 
 app = typer.Typer(
     name="kenning",
@@ -61,7 +62,10 @@ app.add_typer(predictions.predict, name="predict")
 app.add_typer(privacy.app, name="privacy")
 
 # Failures a user can cause and fix: reported as one line, never a traceback.
-USER_ERRORS = (CommandError, MappingError, FileFormatError, ConfigError, ValueError, OSError)
+USER_ERRORS = (
+    CommandError, MappingError, FileFormatError, ConfigError, EncryptionUnavailable, ValueError,
+    OSError,
+)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,6 +32,7 @@ def open_server_store(settings: Settings) -> tuple[Store, str | None]:
             identity_rules=settings.identity,
             matching=settings.matching,
             profiles=settings.profiles,
+            encryption_key=settings.encryption_key,
         )
     except StoreLocked as error:
         raise CommandError(f"{error}: is a server already running on it?") from None

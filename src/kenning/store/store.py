@@ -41,6 +41,55 @@ class StoreLocked(Exception):
     """Another process (usually a running server) holds the store's file."""
 
 
+class EncryptionUnavailable(Exception):
+    """The store is to be encrypted but this DuckDB cannot write encrypted files."""
+
+
+ENCRYPTED_ALIAS = "kenning"
+
+
+def _open_encrypted(path: Path, key: str, *, unsafe_crypto: bool) -> duckdb.DuckDBPyConnection:
+    """A connection using the encrypted file at ``path`` (created if missing). Writing
+    needs DuckDB's httpfs extension (its OpenSSL); installed once (``INSTALL httpfs``), it
+    is loaded from the extension folder with no network."""
+    con = duckdb.connect()
+    try:
+        if unsafe_crypto:
+            con.execute("SET force_mbedtls_unsafe = 'true'")
+        else:
+            try:
+                con.execute("LOAD httpfs")
+            except duckdb.Error:
+                con.close()
+                raise EncryptionUnavailable(
+                    "an encrypted store needs DuckDB's httpfs extension: run "
+                    "`python -c \"import duckdb; duckdb.sql('INSTALL httpfs')\"` once"
+                ) from None
+        # The key is a parameter of no statement DuckDB logs; it is quoted, not formatted
+        # into an error message.
+        quoted = key.replace("'", "''")
+        try:
+            con.execute(
+                f"ATTACH '{_quoted_path(path)}' AS {ENCRYPTED_ALIAS} (ENCRYPTION_KEY '{quoted}')"
+            )
+        except duckdb.IOException:
+            raise
+        except duckdb.Error as error:
+            raise EncryptionUnavailable(
+                "the store cannot be opened with this key (a wrong key, or a file that is not "
+                f"encrypted): {type(error).__name__}"
+            ) from None
+        con.execute(f"USE {ENCRYPTED_ALIAS}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _quoted_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
 class Store:
     """An open Kenning store. Use ``Store.open(path)``; close it with ``close()``.
 
@@ -61,9 +110,12 @@ class Store:
         matching: MatchSettings | None = None,
         profiles: ProfileSettings | None = None,
         stitch: bool = True,
+        encrypted: bool = False,
     ) -> None:
         self.path = path
         self._con = con
+        # An encrypted file is attached, not opened: each new cursor must be told to use it.
+        self._use = f"USE {ENCRYPTED_ALIAS}" if encrypted else None
         self._cursor_lock = Lock()
         self.identity = IdentityStage(identity_rules or IdentityRules())
         self.matching = RealtimeMatching(self.identity, matching or MatchSettings())
@@ -126,10 +178,21 @@ class Store:
         matching: MatchSettings | None = None,
         profiles: ProfileSettings | None = None,
         stitch: bool = True,
+        encryption_key: str | None = None,
+        unsafe_test_crypto: bool = False,
     ) -> "Store":
+        """Open (or create) the store at ``path``; with ``encryption_key``, the file is
+        encrypted at rest by DuckDB (AES-GCM): unreadable, even its deleted rows' bytes,
+        without the key. ``unsafe_test_crypto`` lets tests write one without the httpfs
+        extension, with DuckDB's read-only crypto module forced to write (weak randomness:
+        never for data)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            con = duckdb.connect(str(path))
+            con = (
+                _open_encrypted(path, encryption_key, unsafe_crypto=unsafe_test_crypto)
+                if encryption_key
+                else duckdb.connect(str(path))
+            )
         except duckdb.IOException as error:
             if "lock" in str(error).lower():
                 raise StoreLocked(f"{path} is in use by another process") from None
@@ -138,7 +201,7 @@ class Store:
         # them out of the way of ingest under load.
         con.execute("SET checkpoint_threshold = '256MB'")
         migrate(con)
-        return cls(
+        store = cls(
             con,
             path,
             max_group_events=max_group_events,
@@ -147,7 +210,9 @@ class Store:
             matching=matching,
             profiles=profiles,
             stitch=stitch,
+            encrypted=bool(encryption_key),
         )
+        return store
 
     def __enter__(self) -> "Store":
         return self
@@ -168,6 +233,8 @@ class Store:
         """A connection for reading, usable from any one thread, closed on exit."""
         with self._cursor_lock:
             cursor = self._con.cursor()
+        if self._use is not None:
+            cursor.execute(self._use)
         try:
             yield cursor
         finally:

@@ -65,6 +65,7 @@ def connect(db: Path, url: str | None, token: str | None) -> Iterator[Backend]:
             identity_rules=settings.identity,
             matching=settings.matching,
             profiles=settings.profiles,
+            encryption_key=settings.encryption_key,
         )
     except StoreLocked:
         running = _running_server(db)
