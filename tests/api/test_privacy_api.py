@@ -2,6 +2,7 @@
 suppression at ingest, access exports, PII masked unless the token may read it, tokens
 listed and revoked, retention, and an audit log that records all of it without PII."""
 
+import csv
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import orjson
 
+from tests.api.test_audiences_api import _until
 from tests.api.test_journeys_api import token
 from tests.conftest import SourceUnderTest
 from tests.live import LiveServer
@@ -251,3 +253,25 @@ def test_the_audit_log_records_changes_and_refusals_without_pii(
     assert denied["status"] == 403 and denied["actor"] == "analyst"
     # no email, no path with an identifier, no token in any entry
     assert "@" not in orjson.dumps(entries).decode()
+
+
+def test_an_export_to_a_destination_holds_only_who_consented_to_it(
+    server: LiveServer, admin: httpx.Client, collector: httpx.Client
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    audience, files = f"ads_{tag}", f"adfiles_{tag}"
+    condition = {"condition": {"trait": "tag", "eq": tag}}
+    assert admin.put(f"/v1/audiences/{audience}", json=condition).status_code == 200
+    for who, granted in (("yes", True), ("no", False), ("silent", None)):
+        choices = {} if granted is None else {"advertising": granted}
+        identify = {"userId": f"{who}-{tag}", "traits": {"tag": tag, "who": who},
+                    "context": {"consent": {"categoryPreferences": choices}}}  # fmt: skip
+        assert collector.post("/v1/identify", json=identify).status_code == 200
+    assert _until(lambda: admin.get(f"/v1/audiences/{audience}").json()["size"] == 3)
+    assert admin.put(f"/v1/destinations/{files}", json={
+        "kind": "file", "config": {"folder": f"ads-{tag}", "format": "csv"},
+        "consent": ["advertising"], "audiences": [audience]}).status_code == 200  # fmt: skip
+    written = admin.post(f"/v1/destinations/{files}/snapshot").json()["files"][audience]
+    with open(written, newline="") as snapshot:
+        rows = list(csv.DictReader(snapshot))
+    assert [r["traits.who"] for r in rows] == ['"yes"']

@@ -1,6 +1,7 @@
 """Audience snapshots: every member of each audience a file destination takes, with their
 traits, written at once (the deltas then follow as deliveries). A page of members at a time is
-read, so a large audience is streamed, not held in memory."""
+read, so a large audience is streamed, not held in memory. A member who has not granted every
+consent category the destination declares is left out, as a delivery to them would be."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from kenning.activation.declared import DeclaredDestination
 from kenning.activation.destinations.base import DestinationConfigError, DestinationContext
 from kenning.activation.destinations.files import FileExport
 from kenning.activation.destinations.registry import create
-from kenning.activation.policy import nested_traits
+from kenning.activation.policy import nested_traits, refused_consent
 from kenning.audiences.membership import members_page, person_facts
 from kenning.profiles.rows import read_people
 
@@ -32,14 +33,18 @@ def write_snapshots(
             raise DestinationConfigError("only a file destination takes snapshots", "kind")
         at = datetime.now(UTC)
         return {
-            audience: destination.write_snapshot(audience, _members(store, audience), at)
+            audience: destination.write_snapshot(
+                audience, _members(store, audience, declared.consent), at
+            )
             for audience in declared.audiences
         }
     finally:
         destination.close()
 
 
-def _members(store: "Store", audience: str) -> Iterator[dict[str, Any]]:
+def _members(
+    store: "Store", audience: str, consent: tuple[str, ...]
+) -> Iterator[dict[str, Any]]:
     after = 0
     while True:
         with store.reader() as con:
@@ -47,7 +52,10 @@ def _members(store: "Store", audience: str) -> Iterator[dict[str, Any]]:
             people = read_people(con, [p for p, _ in page])
         for profile_id, entered_at in page:
             found = people.get(profile_id)
-            traits = {} if found is None else nested_traits(person_facts(found[1], [], {}, set()))
+            facts = None if found is None else person_facts(found[1], [], {}, set())
+            if consent and refused_consent(consent, facts) is not None:
+                continue
+            traits = {} if facts is None else nested_traits(facts)
             yield {"profile_id": profile_id, "entered_at": entered_at, "traits": traits}
         if len(page) < _PAGE:
             return
