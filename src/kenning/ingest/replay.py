@@ -44,9 +44,9 @@ def replay_quarantine(
                 raw = orjson.loads(item.payload)
             except orjson.JSONDecodeError:
                 raise InvalidMessage("invalid_json", "the payload is not valid JSON") from None
-            has_external_ids = isinstance(raw, dict) and bool(
-                (raw.get("context") or {}).get("externalIds")
-            )
+            # A fixed payload is whatever was put there: its context may be any JSON value.
+            context = raw.get("context") if isinstance(raw, dict) else None
+            has_external_ids = isinstance(context, dict) and bool(context.get("externalIds"))
             valid = validate_message(
                 raw,
                 received_at=item.received_at.astimezone(UTC),
