@@ -59,6 +59,16 @@ def test_a_person_is_exported_deleted_and_verified_on_a_local_store(tmp_path: Pa
     assert found.returncode == 0, found.stdout
     audit = kenning("privacy", "audit", "--json", "--db", db, cwd=tmp_path)
     assert audit.returncode == 0
+    # retention: bo's event, from March, is older than the 30 days the source now keeps
+    kept = kenning("sources", "retention", "app", "30", "--db", db, cwd=tmp_path)
+    assert kept.returncode == 0 and "30 days" in kept.stdout
+    expired = kenning("privacy", "retention", "--json", "--db", db, cwd=tmp_path)
+    assert orjson.loads(expired.stdout)["events_deleted"] == 1
+    assert '"events":0' in kenning("stats", "--db", db, "--json", cwd=tmp_path).stdout.replace(
+        " ", ""
+    )
+    unknown = kenning("sources", "retention", "nope", "3", "--db", db, cwd=tmp_path)
+    assert unknown.returncode == 1 and "no source named 'nope'" in unknown.stderr
 
 
 def test_a_person_is_deleted_through_the_running_server(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``kenning sources``: create and list the sources events come from."""
+"""``kenning sources``: create and list the sources events come from; their retention."""
 
 from typing import Annotated
 
@@ -41,13 +41,31 @@ def list_(db: Db = DEFAULT, url: Url = None, token: Token = None, json: Json = F
     if json:
         print(orjson.dumps(sources).decode())
         return
-    table = Table("id", "name", "write key", "rate limit", "created")
+    table = Table("id", "name", "write key", "rate limit", "kept (days)", "created")
     for s in sources:
         table.add_row(
             s["id"],
             s["name"],
             s["write_key_prefix"] + "…",
             str(s["rate_limit"] or "-"),
+            str(s.get("retention_days") or "for ever"),
             s["created_at"],
         )
     out.print(table)
+
+
+@app.command("retention")
+def retention(
+    name: str,
+    days: Annotated[int | None, typer.Argument(min=1, help="Days kept; leave out: for ever.")]
+    = None,
+    db: Db = DEFAULT,
+    url: Url = None,
+    token: Token = None,
+) -> None:  # fmt: skip
+    """Keep the source's events DAYS days (expired ones are deleted by `kenning privacy
+    retention`, or a server's schedule); without DAYS, for ever."""
+    with connect(db, url, token) as backend:
+        changed = backend.set_retention(name, days)
+    kept = changed["retention_days"]
+    out.print(f"{changed['name']}: events kept {f'{kept} days' if kept else 'for ever'}")

@@ -17,6 +17,7 @@ from kenning.store.sources import SourceExists
 class EventsBackend(Protocol):
     def create_source(self, name: str, rate_limit: float | None) -> dict[str, Any]: ...
     def list_sources(self) -> list[dict[str, Any]]: ...
+    def set_retention(self, name: str, days: int | None) -> dict[str, Any]: ...
     def stats(self) -> dict[str, Any]: ...
     def quarantine(self, status: str, code: str | None, limit: int) -> list[dict[str, Any]]: ...
     def replay(self, ids: list[int] | None, code: str | None) -> dict[str, Any]: ...
@@ -43,6 +44,14 @@ class LocalEvents(LocalBase):
         from kenning.api.admin import source_json
 
         return [source_json(s) for s in self.store.sources.list()]
+
+    def set_retention(self, name: str, days: int | None) -> dict[str, Any]:
+        from kenning.api.admin import source_json
+
+        try:
+            return source_json(self.store.sources.set_retention(name, days))
+        except KeyError:
+            raise CommandError(f"no source named {name!r}") from None
 
     def stats(self) -> dict[str, Any]:
         return self.store.stats()
@@ -114,6 +123,12 @@ class RemoteEvents(RemoteBase):
     def list_sources(self) -> list[dict[str, Any]]:
         sources: list[dict[str, Any]] = self._call("GET", "/v1/sources")["sources"]
         return sources
+
+    def set_retention(self, name: str, days: int | None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PUT", f"/v1/sources/{name}/retention", json={"days": days}
+        )
+        return result
 
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v1/stats")
