@@ -13,6 +13,7 @@ every address checked, and the connection made to a checked one.
 """
 
 import hashlib
+import ipaddress
 import smtplib
 import socket
 import ssl
@@ -77,8 +78,12 @@ class EmailConfig(ConfigModel):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        if any(ch.isspace() or ch in "/@:" for ch in value.strip("[]").replace("::", "")):
-            raise ValueError("a host name or address, without scheme or port")
+        try:
+            ipaddress.ip_address(value.strip("[]"))
+        except ValueError:
+            # A name, then: no scheme, port or user (an IPv6 address is the one host with ":").
+            if any(ch.isspace() or ch in "/@:[]" for ch in value):
+                raise ValueError("a host name or address, without scheme or port") from None
         return value
 
     @model_validator(mode="after")
