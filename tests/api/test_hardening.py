@@ -2,6 +2,7 @@
 limits, no CDN-backed docs pages; collection keeps Segment's rules and quarantines what is too
 deep."""
 
+import asyncio
 import doctest
 import gzip
 import time
@@ -14,10 +15,17 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from fastapi import FastAPI, Request
+from starlette.responses import Response
 
 from kenning.api import hardening
 from kenning.api.app import create_app
-from kenning.api.hardening import SECURITY_HEADERS, Hardening, HardeningLimits
+from kenning.api.hardening import (
+    SECURITY_HEADERS,
+    Hardening,
+    HardeningLimits,
+    install_hardening,
+)
 from kenning.settings import Settings
 from tests.live import LiveServer
 
@@ -39,6 +47,32 @@ def test_create_app_installs_the_hardening(tmp_path: Path) -> None:
     paths = {getattr(route, "path", None) for route in app.router.routes}
     assert "/openapi.json" in paths
     assert not paths & {"/docs", "/redoc", "/docs/oauth2-redirect"}
+
+
+def test_the_limits_given_are_held_to_and_the_body_reaches_the_endpoint() -> None:
+    app = FastAPI()
+
+    @app.post("/v1/echo")
+    async def echo(request: Request) -> Response:
+        return Response(await request.body())
+
+    small = HardeningLimits(max_body_bytes=10, token_rate=0.001, token_burst=2)
+    install_hardening(app, Settings(), small)
+
+    async def exchange() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://kenning") as client:
+            token = {"Authorization": "Bearer t"}
+            return [
+                await client.post("/v1/echo", content=b"0123456789"),
+                await client.post("/v1/echo", content=b"0123456789+"),
+                *[await client.post("/v1/echo", headers=token) for _ in range(3)],
+            ]
+
+    exact, over, *by_token = asyncio.run(exchange())
+    assert (exact.status_code, exact.content) == (200, b"0123456789")
+    assert over.status_code == 413
+    assert [r.status_code for r in by_token] == [200, 200, 429]
 
 
 def test_the_docstring_examples() -> None:

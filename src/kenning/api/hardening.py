@@ -117,9 +117,12 @@ def body_rule(limits: HardeningLimits, method: str, path: str) -> BodyRule | Non
 def install_hardening(
     app: FastAPI, settings: Settings, limits: HardeningLimits | None = None
 ) -> None:
-    """Add the hardening middleware to ``app`` and remove the CDN-backed docs pages."""
-    del settings  # the limits are not configurable yet; they will be read from here
-    app.add_middleware(Hardening, limits=limits or HardeningLimits())
+    """Add the hardening middleware to ``app`` and remove the CDN-backed docs pages. The
+    limits are ``limits``, else ``settings.hardening`` once settings carry them, else the
+    defaults."""
+    configured = getattr(settings, "hardening", None)
+    chosen = limits or (configured if isinstance(configured, HardeningLimits) else None)
+    app.add_middleware(Hardening, limits=chosen or HardeningLimits())
     _remove_docs_pages(app)
 
 
