@@ -419,12 +419,6 @@ def test_a_sender_sends_only_what_every_category_allows_at_send_time(
         assert "consent" not in refusal, refusal
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="consent violation: a message of a removed campaign is sent though the "
-    "campaign's category was withdrawn (delivery.py _at_send_time checks only the "
-    "destination's categories when the campaign is gone)",
-)
 def test_a_message_of_a_removed_campaign_is_not_sent_once_its_consent_is_withdrawn(
     decider: Decider,
 ) -> None:
@@ -808,12 +802,6 @@ def test_no_send_reaches_anyone_whose_consent_does_not_hold_when_it_is_sent(
         assert (received.emails.get(person, 0), received.hooked.get(person, 0)) == (0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="consent violation: a message of a removed campaign is sent though the "
-    "campaign's category was withdrawn (delivery.py _at_send_time checks only the "
-    "destination's categories when the campaign is gone)",
-)
 def test_a_removed_campaigns_message_does_not_reach_someone_who_withdrew(probe: Probe) -> None:
     """The live reproduction of the test above: the message is given its channel while the
     person grants every category; the campaign is removed while the message waits for a

@@ -429,8 +429,11 @@ class DeliveryService:
         campaign = None
         if delivery.kind == "message":
             campaign = self._stage.campaigns.get(str(delivery.payload.get("campaign")))
-            if campaign is not None:
-                categories += campaign.spec.consent
+            if campaign is None:
+                # Its consent categories are gone with it: nothing says the person still
+                # agrees, so its messages still owed are not sent.
+                return "campaign removed before sending", delivery
+            categories += campaign.spec.consent
         if categories:
             refused = policy.refused_consent(categories, person)
             if refused is not None:
