@@ -8,8 +8,10 @@ from tests.live import LiveServer
 
 
 def reader(server: LiveServer, admin: httpx.Client) -> httpx.Client:
-    created = admin.post("/v1/tokens", json={"name": "site", "scopes": ["profiles:read"]})
-    assert created.status_code == 201 and created.json()["scopes"] == ["profiles:read"]
+    """A client reading profiles, PII unmasked (masking: tests/api/test_privacy_api.py)."""
+    scopes = ["pii:read", "profiles:read"]
+    created = admin.post("/v1/tokens", json={"name": "site", "scopes": scopes})
+    assert created.status_code == 201 and created.json()["scopes"] == scopes
     return httpx.Client(
         base_url=server.url,
         timeout=30,
