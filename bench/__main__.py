@@ -10,6 +10,7 @@ from bench.ingest import run as ingest
 from bench.matching import realtime
 from bench.matching import run as matching
 from bench.predict import run as predict
+from bench.privacy import run as privacy
 from bench.profiles import run as profiles
 from bench.profiles import traits
 from bench.propensity import run as propensity
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "funnels": funnels.main,
     "predict": predict.main,
     "propensity": propensity.main,
+    "privacy": privacy.main,
 }
 
 

@@ -1,0 +1,1 @@
+"""The privacy benchmark: suppression and deletion on the profiles benchmark's store."""
