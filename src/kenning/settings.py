@@ -9,6 +9,7 @@ import yaml
 
 from kenning.activation.delivery import DeliverySettings
 from kenning.activation.destinations.base import DestinationContext
+from kenning.api.hardening import HardeningLimits
 from kenning.errors import FieldError
 from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
@@ -54,6 +55,8 @@ class Settings:
     # The store's file encrypted at rest with this key (``KENNING_ENCRYPTION_KEY``; never
     # written anywhere, never logged).
     encryption_key: str | None = field(default=None, repr=False)
+    # Request limits and per-token rate limits of the HTTP API (docs/security.md).
+    hardening: HardeningLimits = field(default_factory=HardeningLimits)
     # Consent categories, PII classification, retention (docs/privacy.md).
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
 

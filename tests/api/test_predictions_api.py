@@ -12,11 +12,14 @@ from tests.api.test_audiences_api import _until
 from tests.api.test_journeys_api import BASE, token
 from tests.live import LiveServer
 
+# Each buyer lets themselves be profiled: predictions score no one else (docs/privacy.md).
+PROFILING = {"consent": {"categoryPreferences": {"personalisation": True}}}
+
 
 def order(who: str, days_before: float, revenue: float, shop: str = "") -> dict[str, Any]:
     return {"type": "track", "userId": who, "event": "Order Completed",
             "timestamp": (BASE - timedelta(days=days_before)).isoformat(),
-            "properties": {"revenue": revenue, "shop": shop}}  # fmt: skip
+            "properties": {"revenue": revenue, "shop": shop}, "context": PROFILING}  # fmt: skip
 
 
 def test_a_run_scores_profiles_and_audiences_select_on_scores(

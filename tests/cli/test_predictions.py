@@ -62,7 +62,8 @@ def test_run_scores_a_store_and_models_shows_the_cards(tmp_path: Path) -> None:
     orders = [
         {"type": "track", "userId": f"c{i}", "event": "Order Completed",
          "timestamp": f"2026-0{1 + (i + k) % 5}-{10 + i % 15}T10:00:00Z",
-         "properties": {"revenue": 10 + (i * k) % 13}}
+         "properties": {"revenue": 10 + (i * k) % 13},
+         "context": {"consent": {"categoryPreferences": {"personalisation": True}}}}
         for i in range(30) for k in range(1 + i % 3)
     ]  # fmt: skip
     (tmp_path / "orders.jsonl").write_text("\n".join(orjson.dumps(o).decode() for o in orders))

@@ -26,7 +26,9 @@ from kenning.settings import Settings
 from kenning.store.store import Store
 from tests.brand import load_brand
 
-PEOPLE, SEED = 2_000, 7
+# Of 2,500 people, the 85% who let themselves be profiled (docs/privacy.md) are enough buyers
+# to train on.
+PEOPLE, SEED = 2_500, 7
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +50,13 @@ def test_purchase_propensity_beats_bgnbd_on_the_same_people(
     holdout = purchase["holdout"]
     assert holdout["auc"] > 0.75 and holdout["auc"] > holdout["bgnbd_expected_purchases_auc"]
     assert holdout["top_decile_lift"] > 2
-    # calibrated: in the top tenth of scores the observed rate is near the predicted one
-    top = holdout["calibration"][-1]
-    assert top["observed"] == pytest.approx(top["predicted"], abs=0.15)
+    # calibrated: in the top fifth of scores (some sixty held-out people: a tenth is too few
+    # to tell) the observed rate is near the predicted one
+    top = holdout["calibration"][-2:]
+    rows = sum(b["rows"] for b in top)
+    predicted = sum(b["predicted"] * b["rows"] for b in top) / rows
+    observed = sum(b["observed"] * b["rows"] for b in top) / rows
+    assert observed == pytest.approx(predicted, abs=0.15)
     assert (folder / "kenning.duckdb.models" / "purchase_propensity" / "model.joblib").exists()
     card = (folder / "kenning.duckdb.models" / "purchase_propensity" / "card.json").read_text()
     assert '"auc"' in card and "days_since_last_event" in card
@@ -68,7 +74,13 @@ def test_scores_follow_the_planted_rate_of_those_still_active(
     scored = {person: scores.get(profile or -1, {}) for person, profile in found.items()}
     rows = [(t, scored[t["person_id"]]) for t in truth
             if "purchase_propensity" in scored[t["person_id"]]]  # fmt: skip
-    assert len(rows) > PEOPLE * 0.6
+    # those seen, of the 85% who let themselves be profiled
+    assert len(rows) > PEOPLE * 0.5
+    with store.reader() as con:
+        refused = {int(p) for (p,) in con.execute(
+            "SELECT profile_id FROM kenning_consent WHERE category = 'personalisation' "
+            "AND NOT granted").fetchall()}  # fmt: skip
+    assert refused and not refused & set(scores)  # nobody who refused is scored
     propensity = np.array([s["purchase_propensity"] for _, s in rows])
     active = np.array([t["churned"] == "0" for t, _ in rows])
     rate = np.array([float(t["lambda"]) for t, _ in rows]) * active

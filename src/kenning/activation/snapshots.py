@@ -42,9 +42,7 @@ def write_snapshots(
         destination.close()
 
 
-def _members(
-    store: "Store", audience: str, consent: tuple[str, ...]
-) -> Iterator[dict[str, Any]]:
+def _members(store: "Store", audience: str, consent: tuple[str, ...]) -> Iterator[dict[str, Any]]:
     after = 0
     while True:
         with store.reader() as con:

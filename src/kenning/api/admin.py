@@ -169,8 +169,17 @@ def fix_quarantined(quarantine_id: int, body: FixIn, request: Request) -> Respon
     item = store.quarantine.get(quarantine_id)
     if item is None or item.status != "pending":
         raise ApiError(404, "not_found", f"no pending quarantined message {quarantine_id}", "id")
-    store.quarantine.set_payload(quarantine_id, orjson.dumps(body.payload).decode())
-    return json_response({**item.as_dict(), "payload": orjson.dumps(body.payload).decode()})
+    try:
+        # FastAPI reads the body with the json module, which keeps any integer; orjson, which
+        # writes what the log stores, keeps 64 bits.
+        payload = orjson.dumps(body.payload).decode()
+    except orjson.JSONEncodeError:
+        raise ApiError(
+            400, "invalid_request",
+            "the payload holds a number JSON cannot keep (an integer beyond 64 bits)", "payload",
+        ) from None  # fmt: skip
+    store.quarantine.set_payload(quarantine_id, payload)
+    return json_response({**item.as_dict(), "payload": payload})
 
 
 class ReplayIn(BaseModel):

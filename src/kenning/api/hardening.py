@@ -29,6 +29,7 @@ import re
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 from fastapi import FastAPI
@@ -37,8 +38,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kenning.api.errors import error_body, json_response
 from kenning.api.ratelimit import TokenRateLimiter
-from kenning.settings import Settings
 from kenning.spec.nesting import Violation, find_violation
+
+if TYPE_CHECKING:  # the settings hold these limits: imported for the annotation only
+    from kenning.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -115,14 +118,11 @@ def body_rule(limits: HardeningLimits, method: str, path: str) -> BodyRule | Non
 
 
 def install_hardening(
-    app: FastAPI, settings: Settings, limits: HardeningLimits | None = None
+    app: FastAPI, settings: "Settings", limits: HardeningLimits | None = None
 ) -> None:
     """Add the hardening middleware to ``app`` and remove the CDN-backed docs pages. The
-    limits are ``limits``, else ``settings.hardening`` once settings carry them, else the
-    defaults."""
-    configured = getattr(settings, "hardening", None)
-    chosen = limits or (configured if isinstance(configured, HardeningLimits) else None)
-    app.add_middleware(Hardening, limits=chosen or HardeningLimits())
+    limits are ``limits``, else ``settings.hardening``."""
+    app.add_middleware(Hardening, limits=limits or settings.hardening)
     _remove_docs_pages(app)
 
 
