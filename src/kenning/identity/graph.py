@@ -99,6 +99,14 @@ class IdentityGraph:
         """Whether ``profile_id`` is a current profile (not merged away, not unknown)."""
         return profile_id in self._members
 
+    def forget(self, profile_ids: Iterable[int]) -> None:
+        """Drop the profiles and their identifiers (a person deleted): nothing here names
+        them after this."""
+        for profile_id in profile_ids:
+            for key in self._members.pop(profile_id, {}):
+                if self._profile_of.get(key) == profile_id:
+                    del self._profile_of[key]
+
     def profile_for(self, identifier: Identifier) -> int | None:
         return self._profile_of.get(_key(identifier))
 

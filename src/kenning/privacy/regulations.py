@@ -24,7 +24,8 @@ import orjson
 
 from kenning.errors import FieldError
 from kenning.identity.identifiers import Identifier
-from kenning.privacy.erasure import PROFILE_ID, erase, find_person, parse_identifier
+from kenning.privacy.erasure import PROFILE_ID, erase, find, find_person, parse_identifier
+from kenning.privacy.traces import find_traces, needles_of
 
 if TYPE_CHECKING:
     from kenning.store.store import Store
@@ -126,15 +127,21 @@ class Regulations:
         self, regulation_id: str, identifiers: list[Identifier], receipt: dict[str, Any]
     ) -> None:
         folders = list(self._export_folders())
+        store = self._store
         try:
-            erased = self._store.writer.run(
-                lambda con: erase(con, self._store, identifiers, folders), changes_stages=True
+            with store.reader() as con:  # the long searches: ingest goes on meanwhile
+                found = find(con, store, identifiers)
+            erased = store.writer.run(
+                lambda con: erase(con, store, identifiers, found, folders), changes_stages=True
             ).result()
+            with store.reader() as con:  # the proof, after the commit
+                left = find_traces(con, needles_of(found.person.values), folders)
         except Exception as error:
             log.exception("regulation %s: the deletion failed", regulation_id)
             self._finish(regulation_id, "failed", {**receipt, "error": type(error).__name__})
             return
-        status = "finished" if erased["traces_left"] == 0 else "incomplete"
+        erased["traces_left"] = len(left)
+        status = "finished" if not left else "incomplete"
         self._finish(regulation_id, status, {**receipt, **erased})
 
     def _finish(self, regulation_id: str, status: str, receipt: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ The store's tables are listed from the catalogue, not from a list kept by hand, 
 added later is searched too.
 """
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import orjson
 from kenning.privacy.exported import exported_files, file_text
 
 # A bare value shorter than this could occur by chance ("42"); it is matched only quoted.
+# The files are searched for the same needles, case-insensitively.
 MIN_BARE_CHARS = 8
 _TEXT_TYPES = ("VARCHAR", "JSON", "BLOB")
 
@@ -26,13 +28,21 @@ class Trace:
 
 
 def needles_of(values: Iterable[str]) -> list[str]:
-    """The texts that give a value away: quoted as JSON always, bare when long enough."""
+    """The texts that give a value away: the bare value when it is long enough not to occur
+    by chance (it also finds the value quoted), else the value quoted as JSON."""
     found: set[str] = set()
     for value in values:
-        found.add(orjson.dumps(value).decode())
-        if len(value) >= MIN_BARE_CHARS:
-            found.add(value)
+        found.add(value if len(value) >= MIN_BARE_CHARS else orjson.dumps(value).decode())
     return sorted(found)
+
+
+def mentions(column: str, needles: Sequence[str]) -> tuple[str, list[object]]:
+    """A condition true where ``column``'s text holds any needle, case-insensitively, and its
+    parameters: one regular expression, so a column is read once whatever the needles."""
+    if not needles:
+        return "FALSE", []
+    pattern = "(?i)(?:" + "|".join(re.escape(n) for n in needles) + ")"
+    return f"regexp_matches({column}, ?)", [pattern]
 
 
 def find_traces(
@@ -56,9 +66,8 @@ def find_traces(
             data_type
         ).endswith("[]"):
             continue
-        text = f'lower("{column}"::VARCHAR)'
-        condition = " OR ".join(f"contains({text}, ?)" for _ in lowered)
-        row = con.execute(f'SELECT count(*) FROM "{table}" WHERE {condition}', lowered).fetchone()
+        condition, params = mentions(f'"{column}"::VARCHAR', needles)
+        row = con.execute(f'SELECT count(*) FROM "{table}" WHERE {condition}', params).fetchone()
         if row and row[0]:
             traces.append(Trace(f"{table}.{column}", int(row[0])))
     for path in exported_files(folders):
