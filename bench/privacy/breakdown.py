@@ -1,59 +1,67 @@
-"""Where a deletion's time goes: the same ``erase`` as a ``DELETE`` request runs, in this
-process on the store the server left, with each of its steps timed.
+"""Where a deletion's time goes: a ``DELETE`` regulation run in this process, on the store the
+server left, with each of its steps and statements timed.
 
-The receipt gives a deletion's seconds as one figure. Here ``erase`` is handed a connection
-that times every statement (labelled by what it does: ``DELETE FROM <table>``, ``CREATE …
-<temp table>``), and the steps that run many statements (reloading each in-memory stage,
-finding the person, looking for what is left) are timed as a whole, by wrapping them where
-``erase`` finds them. Nothing of Kenning is changed; the wrappers live only in this process.
+The receipt gives one figure, the writer's part. Here ``Regulations.run`` deletes a person as
+the server does (``Regulations._delete``: ``find`` on a reader while ingest goes on, ``erase``
+in a writer job while ingest waits, ``find_traces`` on a reader after the commit), with those
+three wrapped where ``regulations.py`` finds them: each is timed as a whole, and is handed a
+connection that times every statement, labelled by what it does and the tables it names. The
+wrappers live only in this process; nothing of Kenning is changed.
 """
 
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import duckdb
 
-from kenning.privacy import erasure
+from kenning.privacy import regulations
+from kenning.privacy.erasure import parse_identifier
 from kenning.store.store import Store
 
-_STATEMENT = re.compile(
-    r"(DELETE FROM \S+|CREATE OR REPLACE TEMP TABLE \S+|INSERT INTO \S+|DROP TABLE IF EXISTS|"
-    r"SELECT|CREATE|UPDATE)",
-    re.IGNORECASE,
-)
+STEPS = {
+    "find": "find them (a reader; ingest goes on)",
+    "erase": "erase them (the writer; ingest waits)",
+    "find_traces": "look for what is left (a reader, after the commit)",
+}
+_TABLE = re.compile(r'\b(?:FROM|JOIN|INTO|TABLE)\s+"?([\w.]+)"?', re.IGNORECASE)
+_VERB = re.compile(r"\s*(DELETE|CREATE|INSERT|DROP|UPDATE|SELECT|WITH)", re.IGNORECASE)
+
+
+def _label(sql: str) -> str:
+    """``DELETE __kenning_events``, ``SELECT __kenning_event_profiles, __kenning_events``."""
+    verb = _VERB.match(sql)
+    tables = dict.fromkeys(t for t in _TABLE.findall(sql) if not t.startswith("__kenning_erased"))
+    return f"{verb.group(1).upper() if verb else 'other'} {', '.join(tables)}".strip()
 
 
 @dataclass
 class Timings:
-    seconds: dict[str, float] = field(default_factory=dict)
-    step: str | None = None  # the step running: its statements are its time, not their own
-
-    def add(self, label: str, seconds: float) -> None:
-        self.seconds[label] = self.seconds.get(label, 0.0) + seconds
+    steps: dict[str, float] = field(default_factory=dict)
+    statements: dict[tuple[str, str], float] = field(default_factory=dict)  # (step, label)
+    step: str = ""
 
     @contextmanager
-    def timing(self, label: str) -> Iterator[None]:
-        outer, self.step = self.step, label
+    def timing_step(self, name: str) -> Iterator[None]:
+        self.step = name
         started = time.perf_counter()
         try:
             yield
         finally:
-            self.step = outer
-            if outer is None:
-                self.add(label, time.perf_counter() - started)
+            self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - started
 
-    def statement(self, sql: str) -> AbstractContextManager[None]:
-        return self.timing(_label(sql))
-
-
-def _label(sql: str) -> str:
-    found = _STATEMENT.match(" ".join(sql.split()))
-    return found.group(1) if found else "other"
+    @contextmanager
+    def timing_statement(self, label: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            key = (self.step, label)
+            self.statements[key] = self.statements.get(key, 0.0) + time.perf_counter() - started
 
 
 class _TimedResult:
@@ -63,11 +71,11 @@ class _TimedResult:
         self._con, self._timings, self._label = con, timings, label
 
     def fetchall(self) -> list[Any]:
-        with self._timings.timing(self._label):
+        with self._timings.timing_statement(self._label):
             return self._con.fetchall()
 
     def fetchone(self) -> Any:
-        with self._timings.timing(self._label):
+        with self._timings.timing_statement(self._label):
             return self._con.fetchone()
 
     def __getattr__(self, name: str) -> Any:
@@ -81,12 +89,13 @@ class TimedConnection:
         self._con, self._timings = con, timings
 
     def execute(self, sql: str, parameters: object = None) -> _TimedResult:
-        with self._timings.statement(sql):
+        label = _label(sql)
+        with self._timings.timing_statement(label):
             self._con.execute(sql, parameters)
-        return _TimedResult(self._con, self._timings, _label(sql))
+        return _TimedResult(self._con, self._timings, label)
 
     def executemany(self, sql: str, parameters: object = None) -> "TimedConnection":
-        with self._timings.statement(sql):
+        with self._timings.timing_statement(_label(sql)):
             self._con.executemany(sql, parameters)
         return self
 
@@ -97,53 +106,39 @@ class TimedConnection:
 @dataclass(frozen=True)
 class Breakdown:
     open_seconds: float  # Store.open: what a server's start-up loads
-    seconds: float  # erase, end to end
-    steps: dict[str, float]  # by time, largest first
-    receipt: dict[str, Any]
+    seconds: float  # the regulation, from request to finished
+    steps: dict[str, float]  # STEPS' names
+    statements: dict[tuple[str, str], float]  # (step, label), largest first
+    status: dict[str, Any]  # the finished regulation, with its receipt
 
 
-def _timed(timings: Timings, label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    def run(*args: Any, **kwargs: Any) -> Any:
-        with timings.timing(label):
-            return fn(*args, **kwargs)
+def _timed_step(timings: Timings, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def run(con: duckdb.DuckDBPyConnection, *args: Any, **kwargs: Any) -> Any:
+        with timings.timing_step(name):
+            return fn(TimedConnection(con, timings), *args, **kwargs)
 
     return run
 
 
 def erase_breakdown(path: Path, identifier: str) -> Breakdown:
     """Delete the person ``identifier`` names from the store at ``path`` (no server may hold
-    it), each step of ``erase`` timed."""
+    it) as a ``DELETE`` regulation, each step and statement timed."""
     timings = Timings()
     started = time.perf_counter()
     store = Store.open(path)
     opened = time.perf_counter() - started
-    saved = {name: getattr(erasure, name) for name in ("find_person", "find_traces")}
-    erasure.find_person = _timed(timings, "find the person (graph, redirects)", erasure.find_person)
-    erasure.find_traces = _timed(
-        timings, "look for what is left (find_traces, as verify)", erasure.find_traces
-    )
-    stages = {
-        "reload the identity graph": store.identity,
-        "reload real-time matching": store.matching,
-        "reload the documents stage": store.documents,
-    }
-    for label, stage in stages.items():
-        stage.load = _timed(timings, label, stage.load)  # type: ignore[method-assign]
+    saved = {name: getattr(regulations, name) for name in STEPS}
+    for name, fn in saved.items():
+        setattr(regulations, name, _timed_step(timings, name, fn))
     try:
-        parsed = erasure.parse_identifier(identifier, store)
-
-        def erase(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-            timed = cast(duckdb.DuckDBPyConnection, TimedConnection(con, timings))
-            return erasure.erase(timed, store, [parsed], [])
-
+        requests = regulations.Regulations(store, lambda: [])
+        person = [parse_identifier(identifier, store)]
         started = time.perf_counter()
-        receipt = store.writer.run(erase, changes_stages=True).result()
+        status = requests.run(regulations.DELETE, person, "bench-privacy")
         seconds = time.perf_counter() - started
     finally:
         for name, fn in saved.items():
-            setattr(erasure, name, fn)
-        for stage in stages.values():
-            del stage.load  # type: ignore[misc]
+            setattr(regulations, name, fn)
         store.close()
-    steps = dict(sorted(timings.seconds.items(), key=lambda item: -item[1]))
-    return Breakdown(opened, seconds, steps, receipt)
+    statements = dict(sorted(timings.statements.items(), key=lambda item: -item[1]))
+    return Breakdown(opened, seconds, timings.steps, statements, status)

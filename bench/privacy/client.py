@@ -38,9 +38,11 @@ class PrivacyApi:
             headers={"Authorization": f"Bearer {made.json()['token']}"},
             timeout=SLOW_SECONDS,
         )
-        self.collector = httpx.Client(
-            base_url=self.base, auth=(self.write_key, ""), timeout=SLOW_SECONDS
-        )
+        self.collector = self.new_collector()
+
+    def new_collector(self) -> httpx.Client:
+        """A client of its own for the source (one per thread)."""
+        return httpx.Client(base_url=self.base, auth=(self.write_key, ""), timeout=SLOW_SECONDS)
 
     @property
     def basic_auth(self) -> str:

@@ -25,6 +25,7 @@ quick run) and ``KENNING_BENCH_PROFILES_CACHE`` as for the profiles benchmark;
 
 import os
 import statistics
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from bench.activation.run import machine_check
 from bench.ingest.run import machine
-from bench.privacy.breakdown import Breakdown, erase_breakdown
+from bench.privacy.breakdown import STEPS, Breakdown, erase_breakdown
 from bench.privacy.client import PrivacyApi
 from bench.privacy.deletion import (
     REFERENCE_RUNS,
@@ -86,9 +87,23 @@ class Measured:
     machine_before: tuple[float, float]
     machine_after: tuple[float, float]
     load: tuple[float, float]
+    commit: str
+
+
+def _commit() -> str:
+    """The commit measured: Kenning changes under a benchmark that runs for an hour."""
+    found = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.stdout.strip() or "unknown"
 
 
 def measure() -> Measured:
+    commit = _commit()
     load_before = os.getloadavg()[0]
     machine_before = machine_check()
     with tempfile.TemporaryDirectory(prefix="kenning-bench-privacy-") as tmp:
@@ -137,6 +152,7 @@ def measure() -> Measured:
         machine_before=machine_before,
         machine_after=machine_check(),
         load=(load_before, os.getloadavg()[0]),
+        commit=commit,
     )
 
 
@@ -219,34 +235,55 @@ def _suppression_text(m: Measured) -> tuple[str, str]:
     return text, target
 
 
+def _share_row(label: str, seconds: float, total: float) -> str:
+    return f"| {label} | {seconds:.2f} | {seconds / total:.0%} |"
+
+
 def _deletion_text(m: Measured) -> tuple[str, str]:
     rows = []
     for n, d in enumerate(m.deletions, 1):
         receipt = d.receipt
         events = receipt["rows"].get("__kenning_events", 0)
+        waited = (
+            f"{statistics.median(d.batches) * 1000:,.0f} / {max(d.batches) * 1000:,.0f} "
+            f"({len(d.batches)})"
+            if d.batches
+            else ""
+        )
         rows.append(
             f"| {n} | {receipt['identifiers']} | {receipt['profiles']} "
             f"| {receipt['rows_deleted']:,} | {events:,} | **{d.seconds:.1f}** "
-            f"| {receipt['seconds']:.1f} | {d.batch_waited:.1f} | {receipt['traces_left']} |"
+            f"| {receipt['seconds']:.1f} | {waited} | {receipt['traces_left']} | {d.load:.1f} |"
         )
     walls = [d.seconds for d in m.deletions]
     median_wall = statistics.median(walls)
     v, b, r = m.verification, m.breakdown, m.reference
-    steps = "\n".join(
-        f"| {label} | {seconds:.2f} | {seconds / b.seconds:.0%} |"
-        for label, seconds in b.steps.items()
-        if seconds >= 0.01
-    )
+    steps: list[str] = []
+    for step, label in STEPS.items():
+        seconds = b.steps.get(step, 0.0)
+        steps.append(f"| **{label}** | **{seconds:.2f}** | **{seconds / b.seconds:.0%}** |")
+        shown = [
+            (statement, taken)
+            for (within, statement), taken in b.statements.items()
+            if within == step and taken >= 0.01 * b.seconds
+        ]
+        steps += [_share_row(f"· `{statement}`", taken, b.seconds) for statement, taken in shown]
+        rest = seconds - sum(taken for _, taken in shown)
+        steps.append(_share_row("· the rest (Python, smaller statements)", rest, b.seconds))
+    other = b.seconds - sum(b.steps.values())
+    steps.append(_share_row("the request's own bookkeeping and polling", other, b.seconds))
     text = (
         f"**Deletion** (`bench/privacy/deletion.py`). {len(m.deletions)} people one after "
         "another, each by a `DELETE` naming their email, timed from sending the request to "
-        "its status `finished` (`GET /v1/regulations/{id}` polled every 50 ms). Right after "
-        "each request is answered, a batch of one event of nobody's is sent: a deletion is "
-        "one writer transaction, and ingest waits for it.\n\n"
+        "its status `finished` (`GET /v1/regulations/{id}` polled every 50 ms). Meanwhile a "
+        "trickle of batches of one event of nobody's, each sent 0.1 s after the last was "
+        "answered, shows how long ingest waits for the deletion's writer job (the receipt's "
+        "seconds). Load average: the machine's at the end of each deletion (1 minute).\n\n"
         "| person | identifiers | profiles | rows deleted | of which events "
-        "| request to finished s | receipt's s | a batch sent meanwhile waited s "
-        "| traces left |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
+        "| request to finished s | writer job s (receipt) "
+        "| batches sent meanwhile: answered in ms, median / max (count) "
+        "| traces left | load average |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
         f"One `POST /v1/privacy/verify` with every identifier of the first person deleted "
         f"({v.identifiers}; every text column of every table): **{v.seconds:.1f} s** "
         f"({_runs(VERIFY_RUNS)}), {'clean' if v.clean else 'traces found'}.\n\n"
@@ -256,15 +293,15 @@ def _deletion_text(m: Measured) -> tuple[str, str]:
         f"deletion that must find a person's identifiers in anyone's events costs. A deletion "
         f"takes **{median_wall / r.seconds:.0f}x** the scan (median), a verification "
         f"{v.seconds / r.seconds:.0f}x. The same scan with the condition a deletion of the "
-        f"first person puts on payloads (one `contains(lower(payload), …)` for each of the "
-        f"{r.needles} texts `traces.needles_of` gives for their identifiers): "
-        f"{r.needles_seconds:.2f} s.\n\n"
+        f"first person puts on payloads (`traces.mentions` over the {r.needles} texts "
+        f"`traces.needles_of` gives for their identifiers): {r.needles_seconds:.2f} s.\n\n"
         f"Where a deletion's time goes (`bench/privacy/breakdown.py`): one more person deleted "
-        f"by the same `erase`, in the benchmark's process on the store the server left "
+        f"by a `DELETE` regulation in the benchmark's process, on the store the server left "
         f"(opening it, which loads what a server's start-up loads: {b.open_seconds:.1f} s), "
-        f"each statement and step timed: **{b.seconds:.1f} s** in all "
-        f"({b.receipt['rows_deleted']:,} rows).\n\n"
-        "| step | s | share |\n|---|---:|---:|\n" + steps
+        f"each step and statement timed (statements under 1% left in the rest): "
+        f"**{b.seconds:.1f} s** in all ({b.status['receipt']['rows_deleted']:,} rows, "
+        f"{b.status['status']}).\n\n"
+        "| step | s | share |\n|---|---:|---:|\n" + "\n".join(steps)
     )
     target = (
         f"- Deletion completes in minutes (held here to at most "
@@ -280,7 +317,8 @@ def section(m: Measured) -> str:
     suppressed, suppress_target = _suppression_text(m)
     deleted, delete_target = _deletion_text(m)
     return (
-        f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}. `make bench` (or "
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}; Kenning at {m.commit}. "
+        "`make bench` (or "
         "`.venv/bin/python -m bench privacy`); `KENNING_BENCH_PROFILES_PEOPLE=50000` for a "
         "quick run. Machine check (bench/activation's fixed work; this shared machine's speed "
         f"varies): Python {m.machine_before[0]:.2f} s and {m.machine_after[0]:.2f} s, DuckDB "
