@@ -3,10 +3,9 @@ the audit log and retention. Scopes: ``privacy:admin`` (regulations, exports, ve
 the audit log), ``consent:write`` (a person's choices), ``profiles:read`` (the categories)."""
 
 import asyncio
-import contextlib
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
@@ -17,15 +16,13 @@ from kenning.api.collect import read_json_body
 from kenning.api.errors import ApiError, json_response
 from kenning.api.profiles import found_profile
 from kenning.errors import FieldError
-from kenning.identity.identifiers import Identifier
 from kenning.privacy.access import access_document
 from kenning.privacy.choices import record_consent
-from kenning.privacy.erasure import parse_identifier
+from kenning.privacy.erasure import verify_deleted
 from kenning.privacy.exported import export_folders
 from kenning.privacy.regulations import Regulations, parse_request
 from kenning.privacy.retention import apply_retention
 from kenning.privacy.scopes import CONSENT_WRITE, PRIVACY_ADMIN, PROFILES_READ
-from kenning.privacy.traces import find_traces, needles_of
 from kenning.profiles.read import consent_view
 from kenning.settings import Settings
 from kenning.store.store import Store
@@ -95,25 +92,12 @@ async def verify(request: Request) -> Response:
     given = body.get("identifiers")
     if not isinstance(given, list) or not given or not all(isinstance(i, str) for i in given):
         raise ApiError(400, "invalid_request", "a list of TYPE:VALUE texts", "identifiers")
-    values: list[str] = []
-    for index, text in enumerate(given):
-        try:
-            identifier = Identifier.parse(text)
-        except ValueError as error:
-            raise FieldError(str(error), f"identifiers[{index}]") from None
-        values.append(identifier.value)
-        with contextlib.suppress(ValueError):  # not a valid value of its type: as given
-            values.append(parse_identifier(text, store).value)
-    folders = export_folders_of(store, settings)
-
-    def scan() -> list[dict[str, Any]]:
-        with store.reader() as con:
-            found = find_traces(con, needles_of(values), folders)
-        return [{"where": t.where, "rows": t.rows} for t in found]
-
-    traces = await asyncio.to_thread(scan)
-    audit_as(request, "privacy.verify", None, {"identifiers": len(given), "traces": len(traces)})
-    return json_response({"identifiers": len(given), "traces": traces, "clean": not traces})
+    found = await asyncio.to_thread(
+        verify_deleted, store, given, export_folders_of(store, settings)
+    )
+    detail = {"identifiers": len(given), "traces": len(found["traces"])}
+    audit_as(request, "privacy.verify", None, detail)
+    return json_response(found)
 
 
 @admins.get("/v1/audit")

@@ -20,6 +20,7 @@ by chance (eight characters or more: emails, phone numbers, device ids), else qu
 ``traces.find_traces`` looks for the same needles everywhere.
 """
 
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from kenning.errors import FieldError
 from kenning.identity.identifiers import Identifier, normalise
 from kenning.privacy.exported import rewrite_exports
-from kenning.privacy.traces import mentions, needles_of
+from kenning.privacy.traces import find_traces, mentions, needles_of
 
 if TYPE_CHECKING:
     from kenning.store.store import Store
@@ -251,3 +253,22 @@ def erase(
         "file_rows_deleted": files.rows,
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def verify_deleted(
+    store: "Store", texts: Sequence[str], export_folders: Sequence[Path]
+) -> dict[str, Any]:
+    """Every table column and exported file still holding any of the ``TYPE:VALUE`` texts
+    (each looked for as given and normalised); a FieldError names a text that is not one."""
+    values: list[str] = []
+    for index, text in enumerate(texts):
+        try:
+            values.append(Identifier.parse(text).value)
+        except ValueError as error:
+            raise FieldError(str(error), f"identifiers[{index}]") from None
+        with contextlib.suppress(ValueError):  # not a valid value of its type: as given
+            values.append(parse_identifier(text, store).value)
+    with store.reader() as con:
+        found = find_traces(con, needles_of(values), export_folders)
+    traces = [{"where": t.where, "rows": t.rows} for t in found]
+    return {"identifiers": len(texts), "traces": traces, "clean": not traces}

@@ -4,9 +4,8 @@ touchpoint goals, attribution), each a JSON question with a JSON answer; marketi
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kenning.cli.backend.base import CommandError, LocalBase, RemoteBase
+from kenning.cli.backend.base import LocalBase, RemoteBase
 from kenning.journeys.analysis import journey
-from kenning.profiles.read import ProfileLookupError, find_profile
 
 if TYPE_CHECKING:
     from kenning.journeys.settings import JourneySettings
@@ -38,12 +37,7 @@ def questions() -> dict[str, Question]:
 
 class LocalAnalytics(LocalBase):
     def journey(self, identifier: str, limit: int) -> dict[str, Any]:
-        try:
-            profile_id = find_profile(self.store, identifier)
-        except ProfileLookupError as error:
-            raise CommandError(str(error)) from None
-        if profile_id is None:
-            raise CommandError(f"no profile holds {identifier}")
+        profile_id = self.profile_id_of(identifier)
         return journey(self.store, profile_id, self.settings.journeys, limit=limit)
 
     def ask(self, kind: str, question: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,18 @@ class LocalBase:
         self.store = store
         self.settings = settings
 
+    def profile_id_of(self, identifier: str) -> int:
+        """The profile holding ``TYPE:VALUE``, or a CommandError saying why there is none."""
+        from kenning.profiles.read import ProfileLookupError, find_profile
+
+        try:
+            profile_id = find_profile(self.store, identifier)
+        except ProfileLookupError as error:
+            raise CommandError(str(error)) from None
+        if profile_id is None:
+            raise CommandError(f"no profile holds {identifier}")
+        return profile_id
+
 
 class RemoteBase:
     """Talks to a running server over HTTP with an admin token."""

@@ -4,14 +4,11 @@ from typing import Any, Protocol
 
 from kenning.cli.backend.base import CommandError, LocalBase, RemoteBase
 from kenning.errors import FieldError
-from kenning.identity.identifiers import Identifier
 from kenning.privacy.access import access_document
-from kenning.privacy.erasure import parse_identifier
+from kenning.privacy.erasure import verify_deleted
 from kenning.privacy.exported import export_folders
 from kenning.privacy.regulations import Regulations, parse_request
 from kenning.privacy.retention import apply_retention
-from kenning.privacy.traces import find_traces, needles_of
-from kenning.profiles.read import ProfileLookupError, find_profile
 
 # Who the audit log and the regulations name for a command run on the store's file.
 CLI_ACTOR = "cli"
@@ -46,29 +43,14 @@ class LocalPrivacy(LocalBase):
         return self._regulations().list()
 
     def verify(self, identifiers: list[str]) -> dict[str, Any]:
-        values: list[str] = []
-        for text in identifiers:
-            try:
-                values.append(Identifier.parse(text).value)
-            except ValueError as error:
-                raise CommandError(str(error)) from None
-            try:
-                values.append(parse_identifier(text, self.store).value)
-            except ValueError:
-                continue  # not a valid value of its type: looked for as given
         folders = export_folders(self.store.activation.destinations.values(), self.settings.db_path)
-        with self.store.reader() as con:
-            traces = find_traces(con, needles_of(values), folders)
-        found = [{"where": t.where, "rows": t.rows} for t in traces]
-        return {"identifiers": len(identifiers), "traces": found, "clean": not found}
+        try:
+            return verify_deleted(self.store, identifiers, folders)
+        except FieldError as error:
+            raise CommandError(str(error)) from None
 
     def access_export(self, identifier: str) -> dict[str, Any]:
-        try:
-            profile_id = find_profile(self.store, identifier)
-        except ProfileLookupError as error:
-            raise CommandError(str(error)) from None
-        if profile_id is None:
-            raise CommandError(f"no profile holds {identifier}")
+        profile_id = self.profile_id_of(identifier)
         return access_document(self.store, profile_id)
 
     def audit_log(self, action: str | None, limit: int) -> list[dict[str, Any]]:

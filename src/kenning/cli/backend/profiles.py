@@ -6,7 +6,7 @@ from typing import Any, Protocol
 from kenning.cli.backend.base import CommandError, LocalBase, RemoteBase
 from kenning.profiles.computed.definitions import DefinitionError, parse
 from kenning.profiles.coverage import coverage
-from kenning.profiles.read import ProfileLookupError, find_profile, profile
+from kenning.profiles.read import profile
 
 
 class ProfilesBackend(Protocol):
@@ -22,12 +22,7 @@ class ProfilesBackend(Protocol):
 
 class LocalProfiles(LocalBase):
     def profile(self, identifier: str) -> dict[str, Any]:
-        try:
-            profile_id = find_profile(self.store, identifier)
-        except ProfileLookupError as error:
-            raise CommandError(str(error)) from None
-        if profile_id is None:
-            raise CommandError(f"no profile holds {identifier}")
+        profile_id = self.profile_id_of(identifier)
         return profile(self.store, profile_id)
 
     def recompute_profiles(self) -> dict[str, Any]:
