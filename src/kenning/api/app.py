@@ -25,6 +25,7 @@ from kenning.api.audit import AuditTrail
 from kenning.api.errors import install_error_handlers
 from kenning.api.hardening import install_hardening
 from kenning.api.ratelimit import RateLimiter
+from kenning.console.pages import install_console
 from kenning.privacy.regulations import Regulations
 from kenning.privacy.retention import apply_retention
 from kenning.settings import Settings, destination_context
@@ -105,6 +106,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(privacy.admins)
     app.include_router(privacy.consent_writers)
     app.include_router(privacy.readers)
+    install_console(app)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

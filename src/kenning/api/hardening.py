@@ -4,7 +4,8 @@ One pure ASGI middleware, before routing, so every endpoint gets the same rules 
 forget them:
 
 - every response carries ``SECURITY_HEADERS`` (and ``Cache-Control: no-store`` under
-  ``/v1/``, whose answers hold personal data), unless the endpoint set the header itself;
+  ``PERSONAL_PATHS`` (the API's and the console's, whose answers hold personal data), unless
+  the endpoint set the header itself;
 - every request with a bearer token takes one from that token's bucket (``TokenRateLimiter``),
   or is answered 429 with ``Retry-After``;
 - a body larger than its route allows is answered 413 without being read further, and a JSON
@@ -65,8 +66,8 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
     ("referrer-policy", "no-referrer"),
-    # Same-origin only, no inline script or style: fits JSON answers and the web pages to come,
-    # which must then ship their scripts and styles as files of their own.
+    # Same-origin only, no inline script or style: fits JSON answers and the console's pages,
+    # which ship their one stylesheet as a file of its own.
     (
         "content-security-policy",
         "default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -74,6 +75,12 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ),
 )
 NO_STORE = ("cache-control", "no-store")
+# Answers that may hold personal data, kept out of every cache: the API's and the console's.
+PERSONAL_PATHS = ("/v1/", "/console/")
+# The console's forms are checked by their Origin (console/session.py), which a browser sends
+# as "null" under "no-referrer"; "same-origin" still tells other sites nothing.
+CONSOLE_PATH = "/console/"
+CONSOLE_REFERRER = ("referrer-policy", "same-origin")
 
 # Segment's Tracking API, bounded by api/collect.py.
 COLLECTION_PATHS = frozenset(
@@ -253,7 +260,10 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 
 
 def _with_security_headers(scope: Scope, send: Send) -> Callable[[Message], Awaitable[None]]:
-    extra = (*SECURITY_HEADERS, NO_STORE) if scope["path"].startswith("/v1/") else SECURITY_HEADERS
+    path = scope["path"]
+    extra = (*SECURITY_HEADERS, NO_STORE) if path.startswith(PERSONAL_PATHS) else SECURITY_HEADERS
+    if path.startswith(CONSOLE_PATH):
+        extra = (CONSOLE_REFERRER, *extra)
 
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":

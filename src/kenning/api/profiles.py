@@ -12,9 +12,10 @@ from starlette.responses import Response
 from kenning.api.audit import audit_as
 from kenning.api.auth import may, require_scope
 from kenning.api.errors import ApiError, json_response
+from kenning.audiences.membership import profile_memberships
 from kenning.privacy.pii import Masker
-from kenning.privacy.profiling import may_profile
 from kenning.privacy.scopes import PII_READ
+from kenning.privacy.seen import profile_as_seen
 from kenning.profiles.computed.read import computed_traits
 from kenning.profiles.read import (
     CursorError,
@@ -69,18 +70,13 @@ def get_profile(identifier: str, request: Request) -> Response:
 
 
 def shown(request: Request, store: Store, held: dict[str, Any]) -> dict[str, Any]:
-    """A profile as this request may see it: masked without ``pii:read``, predictions only
-    if the person lets themselves be profiled."""
+    """A profile as this request may see it (``privacy/seen.py``); a read with ``pii:read``
+    goes into the audit log."""
     settings: Settings = request.app.state.settings
-    profile_id = int(held["profile_id"])
-    if held.get("predictions"):
-        with store.reader() as con:
-            ids = profile_ids(con, profile_id)
-            allowed = may_profile(con, ids, settings.privacy.consent.profiling)
-        if not allowed:
-            held = {**held, "predictions": {}}
-    mask = masker(request, profile_id)
-    return held if mask is None else mask.profile(held)
+    pii_read = may(request, PII_READ)
+    if pii_read:
+        audit_as(request, "pii.read", int(held["profile_id"]))
+    return profile_as_seen(store, settings.privacy, held, pii_read=pii_read)
 
 
 @router.get("/v1/profiles/{identifier}/audiences")
@@ -88,32 +84,7 @@ def get_audiences(identifier: str, request: Request) -> Response:
     """The audiences the profile is in, and its latest entries and exits (newest first)."""
     store, profile_id = found_profile(request, identifier)
     with store.reader() as con:
-        ids = profile_ids(con, profile_id)
-        held = con.execute(
-            """SELECT audience, entered_at FROM __kenning_audience_members
-               WHERE profile_id = ? AND NOT contains(audience, ':') ORDER BY audience""",
-            [profile_id],
-        ).fetchall()
-        changes = con.execute(
-            """SELECT audience, change, changed_at, cause FROM __kenning_audience_changes
-               WHERE profile_id = ANY(?) AND NOT contains(audience, ':')
-               ORDER BY id DESC LIMIT 100""",
-            [ids],
-        ).fetchall()
-    return json_response(
-        {
-            "audiences": [{"name": a, "entered_at": at.isoformat()} for a, at in held],
-            "changes": [
-                {
-                    "event": "Audience Entered" if change == "entered" else "Audience Exited",
-                    "audience": a,
-                    "at": at.isoformat(),
-                    "cause": cause,
-                }
-                for a, change, at, cause in changes
-            ],
-        }
-    )
+        return json_response(profile_memberships(con, profile_id))
 
 
 @router.get("/v1/profiles/{identifier}/traits")

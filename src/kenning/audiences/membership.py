@@ -24,7 +24,7 @@ from kenning.predictions.scores import people_scores
 from kenning.profiles.computed import batch
 from kenning.profiles.computed.definitions import TraitDefinition
 from kenning.profiles.computed.read import computed_traits
-from kenning.profiles.rows import PersonRows, read_people, winners
+from kenning.profiles.rows import PersonRows, profile_ids, read_people, winners
 
 ENTERED = "entered"
 EXITED = "exited"
@@ -56,6 +56,35 @@ def members_page(
             [audience, after, limit],
         ).fetchall()
     ]
+
+
+def profile_memberships(con: duckdb.DuckDBPyConnection, profile_id: int) -> dict[str, Any]:
+    """The audiences a (current) profile is in, and its latest 100 entries and exits, newest
+    first; the internal audiences of campaigns and snapshots (``campaign:x``) left out."""
+    ids = profile_ids(con, profile_id)
+    held = con.execute(
+        """SELECT audience, entered_at FROM __kenning_audience_members
+           WHERE profile_id = ? AND NOT contains(audience, ':') ORDER BY audience""",
+        [profile_id],
+    ).fetchall()
+    changes = con.execute(
+        """SELECT audience, change, changed_at, cause FROM __kenning_audience_changes
+           WHERE profile_id = ANY(?) AND NOT contains(audience, ':')
+           ORDER BY id DESC LIMIT 100""",
+        [ids],
+    ).fetchall()
+    return {
+        "audiences": [{"name": a, "entered_at": at.isoformat()} for a, at in held],
+        "changes": [
+            {
+                "event": "Audience Entered" if change == ENTERED else "Audience Exited",
+                "audience": a,
+                "at": at.isoformat(),
+                "cause": cause,
+            }
+            for a, change, at, cause in changes
+        ],
+    }
 
 
 def current_ids(con: duckdb.DuckDBPyConnection, ids: Iterable[int]) -> dict[int, int]:
