@@ -130,6 +130,8 @@ def test_a_profile_shows_each_score_with_when_it_was_computed(visit: Page, shop:
         assert computed_at == shown_time(score["computed_at"])
     assert shown["lifecycle_stage"][1] == api["predictions"]["lifecycle_stage"]["value"]
     assert shown["rfm_score"][1] == str(api["predictions"]["rfm_score"]["value"])
+    level = api["understanding"]
+    assert f"level {level['level']}, {level['label']}" in visit.inner_text("#understanding")
     # with pii:read, the email is shown, and the view is in the audit log
     assert visit.locator("tr[data-trait=email] .value").inner_text() == shop.email
     assert visit.locator("#masked").count() == 0
