@@ -13,6 +13,7 @@ from bench.predict import run as predict
 from bench.privacy import run as privacy
 from bench.profiles import run as profiles
 from bench.profiles import traits
+from bench.propensity import brand as propensity_brand
 from bench.propensity import run as propensity
 
 BENCHMARKS = {
@@ -27,6 +28,7 @@ BENCHMARKS = {
     "funnels": funnels.main,
     "predict": predict.main,
     "propensity": propensity.main,
+    "propensity_brand": propensity_brand.main,
     "privacy": privacy.main,
 }
 

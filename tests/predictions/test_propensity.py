@@ -6,7 +6,14 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from kenning.errors import FieldError
-from kenning.predictions.propensity import check_classes, cohorts, judge, percentiles, train
+from kenning.predictions.propensity import (
+    check_classes,
+    cohorts,
+    judge,
+    paired_auc_difference,
+    percentiles,
+    train,
+)
 
 
 def test_too_few_of_a_class_is_refused_with_the_counts() -> None:
@@ -49,3 +56,22 @@ def test_a_planted_feature_is_found_and_ranked_first() -> None:
     assert card["rows"] == 4_000 and card["positives"] == int(labels.sum())
     scores = trained.model.predict_proba(matrix)[:, 1]
     assert roc_auc_score(labels, scores) > 0.85
+
+
+def test_the_paired_auc_difference_and_its_error_match_a_bootstrap() -> None:
+    rng = np.random.default_rng(5)
+    labels = rng.random(3_000) < 0.1
+    strong = labels + rng.normal(size=3_000)
+    weak = 0.7 * labels + rng.normal(size=3_000) + 0.5 * (strong - labels)  # correlated
+    difference, error = paired_auc_difference(labels, strong, weak)
+    assert difference == pytest.approx(
+        roc_auc_score(labels, strong) - roc_auc_score(labels, weak), abs=1e-12
+    )
+    draws = [rng.integers(0, 3_000, 3_000) for _ in range(400)]
+    bootstrap = np.std([roc_auc_score(labels[i], strong[i]) - roc_auc_score(labels[i], weak[i])
+                        for i in draws])  # fmt: skip
+    assert error == pytest.approx(bootstrap, rel=0.2)
+    # paired: the same score twice differs by nothing, with no doubt about it
+    assert paired_auc_difference(labels, strong, strong) == (0.0, 0.0)
+    same_scores_with_ties = np.round(strong)
+    assert paired_auc_difference(labels, same_scores_with_ties, same_scores_with_ties)[1] == 0.0

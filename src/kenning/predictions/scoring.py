@@ -2,6 +2,12 @@
 happened in the window train them (``propensity.py``); features as of the run score
 everyone. The models and their cards are saved beside the store (``<store>.models/``).
 
+BG/NBD's view of each customer as of the same moment (expected purchases in the window and
+the probability of being alive, fitted on the orders up to that moment) is stacked onto the
+features: the boosted trees start from what the customer-base model knows of the purchase
+rhythm and learn what the rest of the log adds (browsing, email engagement), so the purchase
+model is judged beside BG/NBD with BG/NBD's own knowledge in hand.
+
 Scores: ``purchase_propensity`` (a probability), ``purchase_percentile`` (1 to 100, 100 the
 likeliest), ``purchase_cohort`` (top 10%, top 25%, top 50%, bottom 50%), and the same for
 ``churn_``, which only customers get.
@@ -20,11 +26,13 @@ from kenning.errors import FieldError
 from kenning.predictions.bgnbd import BetaGeo
 from kenning.predictions.context import Run, Scored
 from kenning.predictions.features import Features, counted_events, read_features
-from kenning.predictions.histories import histories, unit_days
+from kenning.predictions.histories import Floats, Ints, histories, unit_days
 from kenning.predictions.propensity import Trained, cohorts, percentiles, train
 from kenning.predictions.scores import score_table
 
 ORDERS_COLUMN = "orders"
+BGNBD_EXPECTED = "bgnbd_expected_purchases"
+BGNBD_ALIVE = "bgnbd_p_alive"
 
 
 def propensity_model(run: Run) -> Scored:
@@ -40,6 +48,9 @@ def propensity_model(run: Run) -> Scored:
         now = read_features(
             con, run.journeys, run.as_of, events, orders.arrays(), profiled=run.profiled
         )
+    baseline = _bgnbd_view(run, before.people, cutoff_us, window)
+    before = _stacked(before, baseline)
+    now = _stacked(now, _bgnbd_view(run, now.people, int(run.as_of.timestamp() * 1e6), window))
     in_window = orders.time_us > cutoff_us
     bought = np.isin(before.people, orders.people[np.unique(orders.customer[in_window])])
     customers = before.matrix[:, before.names.index(ORDERS_COLUMN)] > 0
@@ -48,9 +59,8 @@ def propensity_model(run: Run) -> Scored:
     columns: dict[str, pa.Array] = {}
     people = pa.array(now.people)
     target = f"purchase within {window:g} days"
-    baseline = _bgnbd_expected(run, before, cutoff_us, window)
     purchase = train(before.matrix, bought, before.names, target=target,
-                     baselines={"bgnbd_expected_purchases": baseline})  # fmt: skip
+                     baselines={"bgnbd_expected_purchases": baseline[BGNBD_EXPECTED]})  # fmt: skip
     report["purchase"] = purchase.card
     columns |= _scores("purchase", purchase, now.matrix, np.ones(len(now.people), dtype=bool))
     churn_target = f"no purchase within {window:g} days, of customers"
@@ -87,28 +97,39 @@ def _scores(
     }
 
 
-def _bgnbd_expected(
-    run: Run, before: Features, cutoff_us: int, window: float
-) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """BG/NBD's expected purchases in the window for each row of ``before`` (0 for people
-    with no order by the cutoff): the baseline the purchase model is judged beside."""
+def _bgnbd_view(run: Run, people: Ints, at_us: int, window: float) -> dict[str, Floats]:
+    """BG/NBD fitted on the orders up to ``at_us``: for each of ``people`` (sorted) their
+    expected purchases in the next ``window`` days and their probability of being alive
+    (0 and NaN for people with no order by then: no history to judge)."""
     orders = run.orders
     unit = run.settings.time_unit
     calibration = histories(orders.customer, orders.time_us, orders.value,
-                            calibration_end_us=cutoff_us, unit=unit)  # fmt: skip
-    expected = np.zeros(len(before.people))
-    if calibration.count == 0:
-        return expected
-    model, _ = BetaGeo.fit(calibration.collapsed)
-    forecast = model.conditional_expected_purchases(
-        window / unit_days(unit), calibration.frequency, calibration.recency, calibration.age
+                            calibration_end_us=at_us, unit=unit)  # fmt: skip
+    expected = np.zeros(len(people))
+    alive = np.full(len(people), np.nan)
+    if calibration.count:
+        model, _ = BetaGeo.fit(calibration.collapsed)
+        h = calibration
+        forecast = model.conditional_expected_purchases(
+            window / unit_days(unit), h.frequency, h.recency, h.age
+        )
+        p_alive = model.p_alive(h.frequency, h.recency, h.age)
+        ids = orders.people[h.customer]
+        order = np.argsort(ids)
+        ids = ids[order]
+        row = np.searchsorted(ids, people)
+        found = (row < len(ids)) & (ids[np.minimum(row, len(ids) - 1)] == people)
+        expected[found] = forecast[order][row[found]]
+        alive[found] = p_alive[order][row[found]]
+    return {BGNBD_EXPECTED: expected, BGNBD_ALIVE: alive}
+
+
+def _stacked(features: Features, view: dict[str, Floats]) -> Features:
+    return Features(
+        people=features.people,
+        matrix=np.column_stack([features.matrix, *view.values()]),
+        names=(*features.names, *view),
     )
-    ids = orders.people[calibration.customer]
-    order = np.argsort(ids)
-    row = np.searchsorted(ids[order], before.people)
-    found = (row < len(ids)) & (ids[order][np.minimum(row, len(ids) - 1)] == before.people)
-    expected[found] = forecast[order][row[found]]
-    return expected
 
 
 def _save(run: Run, name: str, trained: Trained) -> None:
