@@ -35,6 +35,7 @@ from kenning.profiles.computed.definitions import VALUE_KINDS, TraitDefinition
 from kenning.profiles.current import current_state_sql
 
 _ORDER = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_TIME_OPERATORS = frozenset({"within_last", "before_last", "within_next", "anniversary_within"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -47,25 +48,37 @@ class Inputs:
     consent: dict[str, str] = field(default_factory=dict)
     predictions: dict[str, str] = field(default_factory=dict)
     household: bool = False
+    # Columns some condition reads as a time: parsed once per row in the facts row
+    # (``<column>_us``), not once per test (a birthday's anniversary reads it ten times).
+    times: set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, conditions: Iterable[Any]) -> "Inputs":
         found = cls()
         for condition in conditions:
             for _, node in walk(condition):
+                column = None
                 if isinstance(node, TraitTest):
-                    found.traits.setdefault(node.trait, f"t{len(found.traits)}")
+                    column = found.traits.setdefault(node.trait, f"t{len(found.traits)}")
                 elif isinstance(node, ComputedTest):
-                    found.computed.setdefault(node.computed, f"c{len(found.computed)}")
+                    column = found.computed.setdefault(node.computed, f"c{len(found.computed)}")
                 elif isinstance(node, EventTest):
                     found.computed.setdefault(node.counter.name, f"c{len(found.computed)}")
                 elif isinstance(node, ConsentTest):
                     found.consent.setdefault(node.consent, f"k{len(found.consent)}")
                 elif isinstance(node, PredictionTest):
-                    found.predictions.setdefault(node.prediction, f"p{len(found.predictions)}")
+                    name = f"p{len(found.predictions)}"
+                    column = found.predictions.setdefault(node.prediction, name)
                 elif isinstance(node, HouseholdTest):
                     found.household = True
+                if column is not None and reads_time(*node.operator):
+                    found.times.add(column)
         return found
+
+
+def reads_time(op: str, operand: Any) -> bool:
+    """Whether a test reads its value as a time."""
+    return op in _TIME_OPERATORS or (op in _ORDER and isinstance(operand, str))
 
 
 def facts_sql(
@@ -159,8 +172,12 @@ def facts_sql(
             for name in HOUSEHOLD_FIELDS
         ]
     with_ = f"WITH {', '.join(ctes)} " if ctes else ""
-    return f"""{with_}SELECT {", ".join(columns)}
+    facts = f"""{with_}SELECT {", ".join(columns)}
                FROM (SELECT DISTINCT profile_id FROM kenning_identifiers) p {" ".join(joins)}"""
+    if not inputs.times:
+        return facts
+    times = ", ".join(f"{_time_us(column)} AS {column}_us" for column in sorted(inputs.times))
+    return f"SELECT *, {times} FROM ({facts})"
 
 
 def _present(v: str) -> str:
@@ -185,8 +202,13 @@ def _micros(at: datetime) -> int:
 _MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
 
 
-def test_sql(op: str, operand: Any, v: str, params: list[Any], now: datetime) -> str:
-    """``values.test`` in SQL, for the JSON column ``v``."""
+def test_sql(
+    op: str, operand: Any, v: str, params: list[Any], now: datetime, at: str | None = None
+) -> str:
+    """``values.test`` in SQL, for the JSON column ``v``; ``at``: ``v`` as a time, when the
+    facts row holds it already (``Inputs.times``)."""
+    if at is None and reads_time(op, operand):
+        at = _time_us(v)
     if op == "exists":
         return _present(v) if operand else f"NOT {_present(v)}"
     if op in {"eq", "ne", "in", "not_in"}:
@@ -208,10 +230,9 @@ def test_sql(op: str, operand: Any, v: str, params: list[Any], now: datetime) ->
             bound = as_time(operand)
             assert bound is not None  # the language takes a date or a number
             params.append(_micros(bound))
-            return f"coalesce({_time_us(v)} {_ORDER[op]} ?, false)"
+            return f"coalesce({at} {_ORDER[op]} ?, false)"
         params.append(float(operand))
         return f"coalesce({json_number_sql(v)} {_ORDER[op]} ?, false)"
-    at = _time_us(v)
     if op == "within_last":
         params += [_micros(now - operand), _micros(now)]
         return f"coalesce({at} BETWEEN ? AND ?, false)"
@@ -249,16 +270,16 @@ def condition_sql(
         return f"({joiner.join(condition_sql(c, inputs, params, now, members) for c in children)})"
     if isinstance(condition, NotOf):
         return f"(NOT {condition_sql(condition.not_, inputs, params, now, members)})"
-    if isinstance(condition, TraitTest):
-        return test_sql(*condition.operator, f"f.{inputs.traits[condition.trait]}", params, now)
-    if isinstance(condition, ComputedTest):
-        column = f"f.{inputs.computed[condition.computed]}"
-        return test_sql(*condition.operator, column, params, now)
+    if isinstance(condition, TraitTest | ComputedTest | PredictionTest):
+        column = (
+            inputs.traits[condition.trait] if isinstance(condition, TraitTest)
+            else inputs.computed[condition.computed] if isinstance(condition, ComputedTest)
+            else inputs.predictions[condition.prediction]
+        )  # fmt: skip
+        at = f"f.{column}_us" if column in inputs.times else None
+        return test_sql(*condition.operator, f"f.{column}", params, now, at)
     if isinstance(condition, HouseholdTest):
         return test_sql(*condition.operator, f"f.h_{condition.household}", params, now)
-    if isinstance(condition, PredictionTest):
-        column = f"f.{inputs.predictions[condition.prediction]}"
-        return test_sql(*condition.operator, column, params, now)
     if isinstance(condition, EventTest):
         count = f"coalesce(TRY_CAST(f.{inputs.computed[condition.counter.name]} AS BIGINT), 0)"
         least, most = condition.bounds

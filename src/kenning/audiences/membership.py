@@ -293,18 +293,22 @@ def apply_batch(
     con.register("__kenning_skip", pa.table({"profile_id": pa.array(sorted(skip), pa.int64())}))
     try:
         con.execute(
+            # Both sides hold each (audience, profile) once (a member is found once, held
+            # once), so the difference is two anti-joins, not EXCEPT's deduplication; sorted
+            # here once for both inserts (_record_from).
             f"""CREATE OR REPLACE TEMP TABLE {_DIFF} AS
                 WITH held AS (SELECT audience, profile_id FROM __kenning_audience_members
                               WHERE audience = ANY($audiences)),
                      found AS (SELECT audience, profile_id FROM __kenning_found),
                      diff AS (
-                         SELECT audience, profile_id, 'entered' AS change
-                         FROM (FROM found EXCEPT FROM held)
+                         SELECT f.audience, f.profile_id, 'entered' AS change
+                         FROM found f ANTI JOIN held h USING (audience, profile_id)
                          UNION ALL
-                         SELECT audience, profile_id, 'exited'
-                         FROM (FROM held EXCEPT FROM found))
+                         SELECT h.audience, h.profile_id, 'exited'
+                         FROM held h ANTI JOIN found f USING (audience, profile_id))
                 SELECT audience, profile_id, change FROM diff
-                WHERE profile_id NOT IN (SELECT profile_id FROM __kenning_skip)""",
+                WHERE profile_id NOT IN (SELECT profile_id FROM __kenning_skip)
+                ORDER BY profile_id, audience""",
             {"audiences": list(audiences)},
         )
     finally:
@@ -364,6 +368,7 @@ def _record(
 ) -> None:
     if not changes:
         return
+    changes = sorted(changes, key=lambda c: (c.profile_id, c.audience))
     table = pa.table(
         {
             "audience": pa.array([c.audience for c in changes], pa.string()),
@@ -380,8 +385,9 @@ def _record(
 
 def _record_from(con: duckdb.DuckDBPyConnection, changes: str, now: datetime, cause: str) -> None:
     """Apply and log the changes in the relation ``changes`` (``audience, profile_id,
-    change``). Rows go in by profile id: the profile indexes take sorted keys 2.5 times as
-    fast."""
+    change``), which holds them sorted by profile id then audience: the profile indexes take
+    sorted keys 2.5 times as fast, and sorting once costs a first batch's eight million rows
+    less than sorting for each insert (the scans keep the relation's order)."""
     con.execute(
         f"""DELETE FROM __kenning_audience_members m USING {changes} c
             WHERE c.change = 'exited' AND m.audience = c.audience
@@ -390,14 +396,13 @@ def _record_from(con: duckdb.DuckDBPyConnection, changes: str, now: datetime, ca
     con.execute(
         f"""INSERT INTO __kenning_audience_members
             SELECT audience, profile_id, ?::TIMESTAMPTZ FROM {changes}
-            WHERE change = 'entered' ORDER BY profile_id, audience""",
+            WHERE change = 'entered'""",
         [now],
     )
     con.execute(
         f"""INSERT INTO __kenning_audience_changes
                 (audience, profile_id, change, changed_at, cause)
-            SELECT audience, profile_id, change, ?::TIMESTAMPTZ, ? FROM {changes}
-            ORDER BY profile_id, audience""",
+            SELECT audience, profile_id, change, ?::TIMESTAMPTZ, ? FROM {changes}""",
         [now, cause],
     )
 

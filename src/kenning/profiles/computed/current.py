@@ -15,6 +15,12 @@ ZERO_SQL = {
     Kind.UNIQUE_COUNT: "'0'::JSON",
     Kind.UNIQUE_LIST: "'[]'::JSON",
 }
+# Most frequent first, a tie to the value seen last, then to the greater value text (read.py's
+# order): each list sorted on its own, since an aggregate ordered over a million groups
+# (string_agg ... ORDER BY) costs DuckDB half as much again.
+_UNIQUE_LIST = """('[' || array_to_string(list_transform(
+    list_sort(list(struct_pack(n := n, at := latest.at, seq := latest.seq, v := value)), 'DESC'),
+    lambda x: x.v), ',') || ']')::JSON"""
 _CURRENT = "coalesce(r.canonical_id, t.profile_id)"
 _REDIRECTED = "LEFT JOIN __kenning_profile_redirects r USING (profile_id)"
 
@@ -39,15 +45,13 @@ def computed_values_sql(
     kind = definition.kind
     if kind in VALUE_KINDS:
         counted = f"""SELECT {_CURRENT} AS profile_id, t.value, sum(t.n) AS n,
-                             max((t.last_at, t.last_seq)) AS latest
+                             max(struct_pack(at := t.last_at, seq := t.last_seq)) AS latest
                       FROM {values} t {_REDIRECTED}
                       WHERE t.trait = ? GROUP BY ALL"""
         value = {
             Kind.UNIQUE_COUNT: "to_json(count(*))",
-            Kind.MOST_FREQUENT: "arg_max(value, (n, latest))::JSON",
-            # Most frequent first, a tie to the value seen last (read.py's order).
-            Kind.UNIQUE_LIST: "('[' || string_agg(value, ',' ORDER BY n DESC, latest DESC) || ']')"
-            "::JSON",
+            Kind.MOST_FREQUENT: "arg_max(value, (n, latest, value))::JSON",
+            Kind.UNIQUE_LIST: _UNIQUE_LIST,
         }[kind]
         return f"SELECT profile_id, {value} AS value FROM ({counted}) GROUP BY profile_id"
     return f"""SELECT {_CURRENT} AS profile_id, {_tally_value(definition, "")} AS value

@@ -65,8 +65,9 @@ def _value(
 ) -> Any:
     kind = definition.kind
     if kind in {Kind.MOST_FREQUENT, Kind.UNIQUE_LIST, Kind.UNIQUE_COUNT}:
-        # Most frequent first; a tie goes to the value seen last.
-        ranked = sorted(values, key=lambda v: (v[1], v[2], v[3]), reverse=True)
+        # Most frequent first; a tie goes to the value seen last, then (several values of
+        # one event) to the greater value text, as in SQL (current.py).
+        ranked = sorted(values, key=lambda v: (v[1], v[2], v[3], v[0]), reverse=True)
         if kind == Kind.UNIQUE_COUNT:
             return len(ranked)
         if kind == Kind.UNIQUE_LIST:
