@@ -144,7 +144,9 @@ def _load(
         "prediction models"
     )
     if serve:
-        err.print(f"Kenning is serving the demo brand on {url} (Ctrl-C to stop); the console: "
-                  f"{url}/console/ (sign in with the admin token)")
+        err.print(
+            f"Kenning is serving the demo brand on {url} (Ctrl-C to stop); the console: "
+            f"{url}/console/ (sign in with the admin token)"
+        )
     else:
         server.should_exit = True
