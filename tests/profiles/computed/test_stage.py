@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from kenning.identity.unmerge import record_override
+from kenning.profiles.computed import batch
 from kenning.profiles.computed.definitions import DefinitionError, parse, parse_all
 from kenning.profiles.read import find_profile, profile
 from kenning.profiles.state import ProfileSettings
@@ -158,3 +159,54 @@ def test_a_bad_definition_names_the_bad_part(spec: dict[str, Any], field: str) -
     with pytest.raises(DefinitionError) as raised:
         parse("t", spec)
     assert raised.value.field == field
+
+
+@pytest.mark.parametrize("rebuild_from_rows", [0, 10**9])
+def test_a_recompute_rebuilt_beside_the_table_equals_one_deleted_in_place(
+    store: Store, monkeypatch: pytest.MonkeyPatch, rebuild_from_rows: int
+) -> None:
+    """A recompute of most of the tallies writes them into a table built beside the old one
+    and swapped in (``batch._cleared``); the values, the rows of the traits not recomputed
+    and the indexes come out as deleting in place gives them."""
+    monkeypatch.setattr(batch, "REBUILD_MIN_ROWS", rebuild_from_rows)
+    for who in ("a", "b", "c"):
+        send(store, order({"userId": who}, "2026-01-01T00:00:00Z", 10, category="x"),
+             order({"userId": who}, "2026-01-02T00:00:00Z", 30, category="y"),
+             {"type": "page", "userId": who, "timestamp": "2026-01-03T00:00:00Z"},
+             source="web")  # fmt: skip
+    before = {who: computed(store, f"user_id:{who}") for who in ("a", "b", "c")}
+    everything = list(store.computed.definitions)
+    kept = ["last_seen"]
+    with store.reader() as con:
+        rows_kept = con.execute(
+            "FROM __kenning_trait_tallies WHERE trait = ANY(?) ORDER BY ALL", [kept]
+        ).fetchall()
+    # most rows replaced: rebuilt when allowed (threshold 0), deleted in place otherwise
+    chosen = [name for name in everything if name not in kept]
+    store.writer.run(lambda con: store.computed.recompute(con, chosen)).result()
+    with store.reader() as con:
+        assert (
+            con.execute(
+                "FROM __kenning_trait_tallies WHERE trait = ANY(?) ORDER BY ALL", [kept]
+            ).fetchall()
+            == rows_kept
+        )
+        indexes = {
+            table: index
+            for index, table in con.execute(
+                """SELECT index_name, table_name FROM duckdb_indexes()
+                   WHERE table_name LIKE '__kenning_trait_%'"""
+            ).fetchall()
+        }
+        tables = {t for (t,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '__kenning_trait_%'"
+        ).fetchall()}  # fmt: skip
+    assert indexes == {
+        "__kenning_trait_tallies": "__kenning_trait_tallies_profile",
+        "__kenning_trait_values": "__kenning_trait_values_profile",
+    }
+    assert not any(t.endswith("_rebuilt") for t in tables)
+    assert {who: computed(store, f"user_id:{who}") for who in ("a", "b", "c")} == before
+    # and the store goes on: a new event counts, on top of the recomputed tallies
+    send(store, order({"userId": "a"}, "2026-01-04T00:00:00Z", 60), source="web")
+    assert computed(store, "user_id:a")["orders_count"] == before["a"]["orders_count"] + 1
