@@ -226,3 +226,14 @@ def test_a_bad_token_is_refused_and_sign_out_forgets_the_token(visit: Page, shop
     assert visit.context.cookies() == []
     visit.goto("/console/profiles/1")
     assert visit.url.endswith("/console/login")
+
+
+def test_a_malformed_form_reads_as_empty(shop: Shop) -> None:
+    made = new_token(shop, "profiles:read")
+    url = f"{shop.server.url}/console/login"
+    crowded = "&".join(f"f{i}=x" for i in range(50)) + f"&token={made['token']}"
+    for body in (crowded, "token=" + "x" * 5_000):
+        answer = httpx.post(url, content=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        assert answer.status_code == 401 and "unknown or revoked token" in answer.text
+        assert "set-cookie" not in answer.headers

@@ -26,6 +26,7 @@ from kenning.profiles.read import ProfileLookupError, find_profile
 from kenning.store.store import Store
 
 MAX_FORM_BYTES = 4096
+MAX_FORM_FIELDS = 10
 STATIC = Path(__file__).parent / "static"
 
 templates = Environment(
@@ -64,12 +65,16 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> HTML
 
 
 async def form(request: Request) -> dict[str, str]:
-    """A posted form's fields (the first value of each); a body too large is refused."""
+    """A posted form's fields (the first value of each). A body larger than any of the
+    console's forms, or with more fields, reads as empty: the page then says what is missing."""
     session.check_origin(request)
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         return {}
-    fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # more fields than allowed
+        return {}
     return {name: values[0] for name, values in fields.items()}
 
 
