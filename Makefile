@@ -17,9 +17,10 @@ demo: $(STAMP)
 
 # The console's tests drive Debian's Chromium (Playwright downloads no browser).
 CHROMIUM ?= /usr/bin/chromium
+APT := DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo -E) apt-get
 browser:
-	@test -x $(CHROMIUM) || { apt-get install -y -qq chromium >/dev/null 2>&1 || \
-	  { apt-get update -qq && apt-get install -y -qq chromium; }; }
+	@test -x $(CHROMIUM) || { $(APT) install -y -qq chromium >/dev/null 2>&1 || \
+	  { $(APT) update -qq && $(APT) install -y -qq chromium; }; }
 
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests bench
