@@ -75,6 +75,14 @@ class Inputs:
                     found.times.add(column)
         return found
 
+    def column_of(self, test: TraitTest | ComputedTest | PredictionTest) -> str:
+        """The facts row's column for what ``test`` reads."""
+        if isinstance(test, TraitTest):
+            return self.traits[test.trait]
+        if isinstance(test, ComputedTest):
+            return self.computed[test.computed]
+        return self.predictions[test.prediction]
+
 
 def reads_time(op: str, operand: Any) -> bool:
     """Whether a test reads its value as a time."""
@@ -271,11 +279,7 @@ def condition_sql(
     if isinstance(condition, NotOf):
         return f"(NOT {condition_sql(condition.not_, inputs, params, now, members)})"
     if isinstance(condition, TraitTest | ComputedTest | PredictionTest):
-        column = (
-            inputs.traits[condition.trait] if isinstance(condition, TraitTest)
-            else inputs.computed[condition.computed] if isinstance(condition, ComputedTest)
-            else inputs.predictions[condition.prediction]
-        )  # fmt: skip
+        column = inputs.column_of(condition)
         at = f"f.{column}_us" if column in inputs.times else None
         return test_sql(*condition.operator, f"f.{column}", params, now, at)
     if isinstance(condition, HouseholdTest):

@@ -109,9 +109,14 @@ async def logout(request: Request) -> Response:
 
 @router.get("/")
 def home(request: Request) -> Response:
+    return _home(request)
+
+
+def _home(request: Request, status: int = 200, error: str | None = None) -> Response:
+    """The home page; ``error``: why the last lookup found nothing."""
     principal = session.signed_in(request)
     return page(
-        request, "home.html", error=None,
+        request, "home.html", status, error=error,
         may_profiles=allows(principal.scopes, PROFILES_READ),
         may_analytics=allows(principal.scopes, ANALYTICS_READ),
     )  # fmt: skip
@@ -126,18 +131,10 @@ async def find(request: Request) -> Response:
     try:
         found = find_profile(store, identifier)
     except ProfileLookupError as error:
-        return _home_with(request, 400, str(error))
+        return _home(request, 400, str(error))
     if found is None:
-        return _home_with(request, 404, "no profile holds this identifier")
+        return _home(request, 404, "no profile holds this identifier")
     return RedirectResponse(f"{session.PATH}/profiles/{found}", status_code=303)
-
-
-def _home_with(request: Request, status: int, error: str) -> Response:
-    principal = session.signed_in(request)
-    return page(
-        request, "home.html", status, error=error, may_profiles=True,
-        may_analytics=allows(principal.scopes, ANALYTICS_READ),
-    )  # fmt: skip
 
 
 @router.get("/profiles/{profile_id}")

@@ -2,7 +2,7 @@
 templates lay out, with no HTML here and no queries in the templates."""
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from kenning.audiences.membership import profile_memberships
@@ -10,7 +10,6 @@ from kenning.predictions.scores import latest_runs
 from kenning.privacy.pii import MASK, Masker
 from kenning.privacy.seen import profile_as_seen
 from kenning.profiles.read import events, profile
-from kenning.profiles.rows import profile_ids
 
 if TYPE_CHECKING:
     from kenning.settings import Settings
@@ -28,7 +27,7 @@ def profile_view(
     masker = None if pii_read else Masker(settings.privacy.pii)
     with store.reader() as con:
         memberships = profile_memberships(con, profile_id)
-        page = events(con, profile_ids(con, profile_id), limit=RECENT_EVENTS)
+        page = events(con, [profile_id, *held["merged_ids"]], limit=RECENT_EVENTS)
     recent = page.items if masker is None else [masker.message(m) for m in page.items]
     return {
         "profile_id": profile_id,
@@ -46,7 +45,6 @@ def profile_view(
         "consent": sorted(seen["consent"].items()),
         "understanding": seen["understanding"],
         "audiences": memberships["audiences"],
-        "audience_changes": memberships["changes"][:RECENT_EVENTS],
         "events": [_event_row(m) for m in recent],
         "masked": not pii_read,
     }
@@ -111,11 +109,17 @@ def _event_row(message: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def when(value: str | datetime | None) -> str:
-    """An ISO time as the console shows it: to the second, in UTC."""
+    """An ISO time as the console shows it: to the second, in UTC (a time without an offset
+    is taken as UTC). Text that is no such time (an event's own timestamp, as sent) is shown
+    as it is."""
     if value is None:
         return ""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip() or str(value)
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def shown(value: Any) -> str:

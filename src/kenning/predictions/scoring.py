@@ -50,7 +50,8 @@ def propensity_model(run: Run) -> Scored:
         )
     baseline = _bgnbd_view(run, before.people, cutoff_us, window)
     before = _stacked(before, baseline)
-    now = _stacked(now, _bgnbd_view(run, now.people, int(run.as_of.timestamp() * 1e6), window))
+    as_of_us = int(run.as_of.timestamp() * 1_000_000)
+    now = _stacked(now, _bgnbd_view(run, now.people, as_of_us, window))
     in_window = orders.time_us > cutoff_us
     bought = np.isin(before.people, orders.people[np.unique(orders.customer[in_window])])
     customers = before.matrix[:, before.names.index(ORDERS_COLUMN)] > 0

@@ -346,11 +346,12 @@ def _cleared(
     if not indexes or replaced < max(kept, REBUILD_MIN_ROWS):
         con.execute(f"DELETE FROM {table} WHERE trait = ANY(?)", [names])
         return table, lambda: None
-    (create,) = con.execute(
+    found = con.execute(
         f"SELECT sql FROM duckdb_tables() WHERE table_name = ? AND {_HERE}", [table]
-    ).fetchone() or (None,)
+    ).fetchone()
+    assert found is not None  # it has indexes, so it is one of the store's tables
     rebuilt = f"{table}_rebuilt"
-    con.execute(str(create).replace(table, rebuilt, 1))
+    con.execute(str(found[0]).replace(table, rebuilt, 1))
     con.execute(f"INSERT INTO {rebuilt} SELECT * FROM {table} WHERE NOT trait = ANY(?)", [names])
 
     def swap() -> None:
