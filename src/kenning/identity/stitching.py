@@ -19,9 +19,12 @@ from kenning.identity.links import Link
 from kenning.identity.overrides import Override, OverrideIndex
 from kenning.identity.overrides import load as load_overrides
 from kenning.identity.rules import IdentityRules
-from kenning.store import rows
 from kenning.store.rows import insert_rows
 from kenning.store.writer import EventRow
+
+# Up to this many merges in a group, the redirects are repointed with lists bound to one UPDATE;
+# more, through a registered table and a join.
+_FEW_MERGES = 8
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -225,7 +228,13 @@ def write_merges(
         while target in final:
             target = final[target]
         final[merged] = target
-    if len(final) <= rows.FEW:
+    redirects = pa.table(
+        {
+            "merged": pa.array(list(final), pa.int64()),
+            "kept": pa.array(list(final.values()), pa.int64()),
+        }
+    )
+    if len(final) <= _FEW_MERGES:
         # Profiles that pointed at an absorbed one now point at its final home (no target is
         # itself absorbed, so one pass over the table does it).
         con.execute(
@@ -235,29 +244,15 @@ def write_merges(
                WHERE list_contains($1::BIGINT[], canonical_id)""",
             [list(final), list(final.values())],
         )
-        con.executemany(
-            "INSERT INTO __kenning_profile_redirects VALUES (?, ?)",
-            [[merged, kept] for merged, kept in final.items()],
-        )
-        return
-    con.register(
-        "__kenning_incoming",
-        pa.table(
-            {
-                "merged": pa.array(list(final), pa.int64()),
-                "kept": pa.array(list(final.values()), pa.int64()),
-            }
-        ),
-    )
-    try:
-        # Profiles that pointed at an absorbed one now point at its final home.
-        con.execute(
-            """UPDATE __kenning_profile_redirects SET canonical_id = m.kept
-               FROM __kenning_incoming m
-               WHERE __kenning_profile_redirects.canonical_id = m.merged"""
-        )
-        con.execute(
-            "INSERT INTO __kenning_profile_redirects SELECT merged, kept FROM __kenning_incoming"
-        )
-    finally:
-        con.unregister("__kenning_incoming")
+    else:
+        con.register("__kenning_incoming", redirects)
+        try:
+            # Profiles that pointed at an absorbed one now point at its final home.
+            con.execute(
+                """UPDATE __kenning_profile_redirects SET canonical_id = m.kept
+                   FROM __kenning_incoming m
+                   WHERE __kenning_profile_redirects.canonical_id = m.merged"""
+            )
+        finally:
+            con.unregister("__kenning_incoming")
+    insert_rows(con, "__kenning_profile_redirects", redirects)

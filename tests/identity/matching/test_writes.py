@@ -1,5 +1,5 @@
 """The writes a real-time merge makes (its link, the merge, the redirects) take a shorter path
-for a few rows (statement parameters) than for many (Arrow tables): both must store the same."""
+for a few rows (lists bound to the statement) than for many (Arrow tables): both must store the same."""
 
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +30,7 @@ LINKS = [
 
 def _written(path: Path, few: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(rows, "FEW", few)
+    monkeypatch.setattr(stitching, "_FEW_MERGES", few)
 
     def write(con: duckdb.DuckDBPyConnection) -> dict[str, Sequence[Any]]:
         con.execute("INSERT INTO __kenning_profile_redirects VALUES (7, 5), (8, 3), (9, 2)")
