@@ -1,5 +1,6 @@
 """The writes a real-time merge makes (its link, the merge, the redirects) take a shorter path
-for a few rows (lists bound to the statement) than for many (Arrow tables): both must store the same."""
+for a few rows (lists bound to the statement) than for many (Arrow tables): both must store the
+same."""
 
 from collections.abc import Sequence
 from pathlib import Path
