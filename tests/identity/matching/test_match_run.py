@@ -42,7 +42,7 @@ def test_febrl4_is_linked_without_a_false_merge(matched: tuple[Store, Path]) -> 
     store, truth = matched
     scores = evaluate(store, [truth])
     assert scores.pairwise_precision == 1.0
-    assert scores.pairwise_f1 >= 0.99  # Splink 5's published model: 0.9956
+    assert scores.pairwise_f1 >= 0.9956  # Splink 5's published model; measured 0.9967
 
 
 def test_merges_are_logged_with_their_score_and_survive_a_rebuild(

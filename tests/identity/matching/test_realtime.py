@@ -93,7 +93,7 @@ def test_arriving_records_merge_with_their_person_as_they_land(
     assert min(p for _, _, p in new) >= FEBRL.match_probability
     scores = evaluate(store, [trained[2]])
     assert scores.pairwise_precision == 1.0
-    assert scores.pairwise_recall >= 0.97
+    assert scores.pairwise_recall >= 0.99  # measured 0.9918
 
 
 def test_real_time_scores_are_the_batch_models(store: Store) -> None:

@@ -35,6 +35,8 @@ from kenning.identity.matching.settings import MatchField, MatchSettings
 ADDRESS_FIELDS = ("street", "postcode", "city", "state", "country")
 FIRST_NAME, LAST_NAME = "first_name", "last_name"
 FULL_NAME = "full_name"  # first and last together, for their joint frequency
+# Jaro-Winkler, Splink's looser threshold for names: smith and smyth, not john and joan
+NAME_SIMILARITY = 0.88
 # Pairs of profiles generated for scoring: each true match should meet at least one rule.
 PREDICTION_BLOCKS: tuple[tuple[str, ...], ...] = (
     ("first_name", "last_name"),
@@ -104,6 +106,39 @@ def _comparison(f: MatchField) -> ComparisonCreator:
         # as one person's.
         return cl.ExactMatch(column)
     return cl.ExactMatch(column).configure(term_frequency_adjustments=True)
+
+
+def _names() -> ComparisonCreator:
+    """One comparison for the whole name, most specific agreement first: it sees names
+    entered the wrong way round, and a typo in one part when the other differs."""
+    first, last = FIRST_NAME, LAST_NAME
+
+    def similar(left: str, right: str) -> str:
+        return f"jaro_winkler_similarity({left}, {right}) >= {NAME_SIMILARITY}"
+
+    levels: list[Any] = [
+        cll.And(cll.NullLevel(first), cll.NullLevel(last)),
+        cll.ExactMatchLevel(FULL_NAME).configure(tf_adjustment_column=FULL_NAME),
+        cll.ColumnsReversedLevel(first, last, symmetrical=True),
+        *(
+            cll.And(cll.JaroWinklerLevel(first, t), cll.JaroWinklerLevel(last, t))
+            for t in (0.92, NAME_SIMILARITY)
+        ),
+        cll.CustomLevel(
+            f"{similar(f'{first}_l', f'{last}_r')} AND {similar(f'{last}_l', f'{first}_r')}",
+            label_for_charts="names swapped, nearly the same",
+        ),
+        cll.ExactMatchLevel(last).configure(tf_adjustment_column=last),
+        cll.JaroWinklerLevel(last, NAME_SIMILARITY).configure(
+            label_for_charts="last name nearly the same"
+        ),
+        cll.ExactMatchLevel(first).configure(tf_adjustment_column=first),
+        cll.JaroWinklerLevel(first, NAME_SIMILARITY).configure(
+            label_for_charts="first name nearly the same"
+        ),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(levels, output_column_name=f"{first}_{last}")
 
 
 def _address(present: set[str]) -> ComparisonCreator:
@@ -186,13 +221,7 @@ def _settings(
         if f.name not in ADDRESS_FIELDS and not (both_names and f.name in (FIRST_NAME, LAST_NAME))
     ]
     if both_names:
-        # One comparison for the whole name: it sees names entered the wrong way round.
-        comparisons.insert(
-            0,
-            cl.ForenameSurnameComparison(
-                FIRST_NAME, LAST_NAME, forename_surname_concat_col_name=FULL_NAME
-            ).configure(term_frequency_adjustments=True),
-        )
+        comparisons.insert(0, _names())
     if names & {"street", "postcode", "city"}:
         comparisons.append(_address(names))
     # pairs the graph would refuse (two different user_ids) are not worth scoring
