@@ -29,8 +29,8 @@ make them bound: the event-by-event replay joins each link's profiles right afte
 the link followed live, so a limit sees the same graph it saw then.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -44,6 +44,7 @@ from kenning.identity.links import Link
 from kenning.identity.log_links import Codes, LogLinks, read_log_links
 from kenning.identity.overrides import OverrideIndex
 from kenning.identity.rules import IdentityRules
+from kenning.identity.stable_ids import StableIds
 from kenning.identity.stitching import write_merges
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -73,11 +74,17 @@ class _Bound:
     merges: list[_Made] = field(default_factory=list)
 
 
+# Given what a replay made in its own numbering (profiles with their identifiers' texts, and the
+# ids that took part in a merge), the ids to write instead (``stable_ids``).
+Numbering = Callable[[dict[int, frozenset[str]], list[int]], StableIds]
+
+
 @dataclass
 class Replayed:
     events: int
     links: int
     bound_events: int
+    ids: StableIds | None = None  # the numbering's answer, when one was given
 
 
 def fast_replay(
@@ -85,12 +92,15 @@ def fast_replay(
     rules: IdentityRules,
     overrides: OverrideIndex,
     links: Sequence[Link] = (),
+    *,
+    numbering: Numbering | None = None,
 ) -> Replayed:
     """Stitch the whole log into the (emptied) derived tables, as a replay in log order does,
-    joining each link's profiles where it was made."""
+    joining each link's profiles where it was made. With ``numbering``, the profiles are
+    written under the ids it gives them (see ``Numbering``), not the replay's own."""
     log = read_log_links(con, rules)
     if not log.links:
-        return Replayed(0, 0, 0)
+        return Replayed(0, 0, 0, numbering({}, []) if numbering else None)
     events = _read_events(con, log.seq)
     n_events, n_codes = len(log.seq), len(log.identifiers)
     event_of_link = np.repeat(np.arange(n_events, dtype=np.int64), np.diff(log.offsets))
@@ -154,6 +164,15 @@ def fast_replay(
         # stable: an event's own merges keep their order, and its links' come after them
         key=lambda item: (item[0], item[1]),
     )
+    ids = None
+    if numbering is not None:
+        ids = numbering(*_partition(log, added_codes, added_profiles, merges))
+        renumber = _renumbering(ids.mapping, added_profiles, event_profile, merges)
+        added_profiles, event_profile = renumber[added_profiles], renumber[event_profile]
+        merges = [
+            (event, by_link, replace(m, kept=int(renumber[m.kept]), merged=int(renumber[m.merged])))
+            for event, by_link, m in merges
+        ]
     _write(
         con,
         log,
@@ -163,7 +182,44 @@ def fast_replay(
         (added_codes, added_events, added_profiles),
         merges,
     )
-    return Replayed(n_events, log.links, int(bound_event.sum()))
+    return Replayed(n_events, log.links, int(bound_event.sum()), ids)
+
+
+def _partition(
+    log: LogLinks, codes: Codes, profiles: Codes, merges: Sequence[_Made]
+) -> tuple[dict[int, frozenset[str]], list[int]]:
+    """What the replay made, in its own numbering: each profile left at the end with its
+    identifiers' texts (``IdentityGraph.partition``), and the ids that took part in a merge."""
+    top = max(
+        int(profiles.max(initial=0)), max((max(m.kept, m.merged) for _, _, m in merges), default=0)
+    )
+    parent = np.arange(top + 1, dtype=np.int64)
+    for _, _, merge in merges:
+        parent[merge.merged] = merge.kept
+    final = parent
+    while not np.array_equal(moved := parent[final], final):
+        final = moved
+    members: dict[int, list[str]] = {}
+    for code, profile in zip(codes.tolist(), final[profiles].tolist(), strict=True):
+        members.setdefault(profile, []).append(str(log.identifiers[code]))
+    transient = sorted({m.kept for _, _, m in merges} | {m.merged for _, _, m in merges})
+    return {p: frozenset(keys) for p, keys in members.items()}, transient
+
+
+def _renumbering(
+    mapping: Mapping[int, int], profiles: Codes, event_profile: Codes, merges: Sequence[_Made]
+) -> Codes:
+    """An array taking each replay id (an index) to its id in ``mapping``; 0 stays 0."""
+    top = max(
+        int(profiles.max(initial=0)),
+        int(event_profile.max(initial=0)),
+        max((max(m.kept, m.merged) for _, _, m in merges), default=0),
+        max(mapping, default=0),
+    )
+    renumber = np.arange(top + 1, dtype=np.int64)
+    if mapping:
+        renumber[np.fromiter(mapping.keys(), np.int64)] = np.fromiter(mapping.values(), np.int64)
+    return renumber
 
 
 def _read_events(con: duckdb.DuckDBPyConnection, seqs: Codes) -> _Events:
