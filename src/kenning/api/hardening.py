@@ -241,7 +241,12 @@ def _json_violation(text: bytes, rule: BodyRule) -> Violation | None:
         if "depth" in str(error):
             return Violation("too_deep", f"JSON nested deeper than {rule.max_depth} levels", None)
         return None
-    return find_violation(value, max_depth=rule.max_depth, max_string_chars=rule.max_string_chars)
+    # A string has no more characters than its JSON text has bytes: in a body no longer than
+    # the limit, none can be too long, and only the depth is checked (the cheaper walk).
+    chars = rule.max_string_chars
+    if chars is not None and len(text) <= chars:
+        chars = None
+    return find_violation(value, max_depth=rule.max_depth, max_string_chars=chars)
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
