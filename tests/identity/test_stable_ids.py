@@ -54,6 +54,22 @@ def test_an_id_merged_away_follows_its_own_identifiers_when_they_part_again() ->
     assert ids.redirects == {8: 4}
 
 
+def test_an_id_merged_away_again_in_the_replay_takes_its_id_back() -> None:
+    # 7 (b first seen there) was merged into 4; the replay makes b's profile (2) again and
+    # merges it into a's (1): 2 is 7 again, its events keep their profile id, and the
+    # replay's own merge redirects it.
+    ids = stable_ids(
+        {4: ["a", "b"]},
+        {1: ["a", "b"]},
+        transient={1: ["a"], 2: ["b"], 3: ["c"]},
+        old_redirects={7: 4},
+        merged_away={7: ["b"]},
+        first_fresh=10,
+    )
+    assert ids.mapping == {1: 4, 2: 7, 3: 10}
+    assert ids.redirects == {}
+
+
 partitions = st.lists(
     st.sets(st.sampled_from("abcdefghij"), min_size=1, max_size=4), min_size=1, max_size=5
 )
@@ -83,5 +99,36 @@ def test_ids_are_unique_and_never_taken_from_someone_else(
         if stable < 1_000:
             # an old id only goes to a profile holding some of that old profile's identifiers
             assert set(old[stable]) & set(new[new_id])
+    for old_id, target in ids.redirects.items():
+        assert old_id not in assigned and target in assigned
+
+
+@given(partitions, partitions, partitions, partitions)
+def test_ids_merged_away_and_taken_back_stay_unique_and_with_their_people(
+    before: list[set[str]], merged: list[set[str]], after: list[set[str]], transient: list[set[str]]
+) -> None:
+    """With ids merged away before (their own identifiers) and ids merged away in the replay
+    (theirs): still no id given twice, an old id only to a profile holding some of its own
+    identifiers, and a redirect only from an id no profile holds."""
+    old = {p * 10: keys for p, keys in _disjoint(before).items()}
+    away = {500 + p: keys for p, keys in _disjoint(merged).items()}
+    new = _disjoint(after)
+    mid = {100 + p: keys for p, keys in _disjoint(transient).items()}
+    first = min(old) if old else 10
+    ids = stable_ids(
+        old,
+        new,
+        transient=mid,
+        old_redirects=dict.fromkeys(away, first),
+        merged_away=away,
+        first_fresh=1_000,
+    )
+    assigned = list(ids.mapping.values())
+    assert len(assigned) == len(set(assigned))
+    own = {**old, **away}
+    for replay_id, stable in ids.mapping.items():
+        if stable < 1_000:
+            held = new.get(replay_id) or mid.get(replay_id) or []
+            assert set(own[stable]) & set(held)
     for old_id, target in ids.redirects.items():
         assert old_id not in assigned and target in assigned

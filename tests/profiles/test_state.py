@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kenning.identity.stitching import RebuiltProfiles
 from kenning.identity.unmerge import record_override
 from kenning.ingest.pipeline import prepare_messages
 from kenning.profiles.read import consent_history, find_profile, profile
@@ -230,3 +231,62 @@ def test_many_traits_at_once_take_the_bulk_path_with_the_same_result(store: Stor
     assert found["traits"] == many
     store.writer.run(store.profiles.recompute).result()
     assert shown(store, "anonymous_id:a1") == found
+
+
+override = st.one_of(
+    st.tuples(
+        st.just("never_join"),
+        st.sampled_from(["anonymous_id:a1", "anonymous_id:a2", "email:e1@x.com"]),
+        st.sampled_from(["anonymous_id:a3", "email:e2@x.com"]),
+    ),
+    st.tuples(st.just("detach"), st.sampled_from(["email:e1@x.com", "email:e2@x.com"]), st.none()),
+)
+
+
+def crowd() -> list[dict[str, Any]]:
+    """People the overrides below never touch, with traits, consent and orders: their events
+    outnumber the others', so a rebuild recomputes the people it changed, not everyone."""
+    messages: list[dict[str, Any]] = []
+    for n in range(6):
+        for day in range(1, 6):
+            messages.append(identify(f"c{n}", f"2026-03-0{day}T00:00:00Z", plan=f"p{day % 3}"))
+            messages.append(
+                {"type": "track", "event": "Order Completed", "anonymousId": f"c{n}",
+                 "timestamp": f"2026-03-0{day}T00:00:00Z", "properties": {"revenue": day},
+                 "context": {"consent": {"categoryPreferences": {"ads": day % 2 == 0}}}}
+            )  # fmt: skip
+    return messages
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(message, min_size=1, max_size=25), override)
+def test_a_rebuild_recomputes_the_state_of_the_people_it_changed_as_a_whole_recompute_would(
+    drawn: list[dict[str, Any]], chosen: tuple[str, str, str | None]
+) -> None:
+    """An override's rebuild recomputes profile state and computed traits only for the profiles
+    whose events it moved (stable ids leave everyone else's where they were): every profile
+    then reads as after recomputing everyone's from the log."""
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        Store.open(Path(directory) / "k.duckdb") as store,
+    ):
+        send(store, *crowd())
+        for d in drawn:
+            send(store, as_message(d))
+            if d["type"] == "track":  # an order too, for computed traits to count and sum
+                send(store, {**as_message(d), "event": "Order Completed",
+                             "properties": {"revenue": d["day"]}})  # fmt: skip
+        told: list[RebuiltProfiles | None] = []
+        store.identity.on_rebuilt.insert(0, lambda _, changed: told.append(changed))
+        kind, a, b = chosen
+        record_override(store, kind, a, b)
+        assert len(told) == 1 and told[0] is not None  # the people changed, not everyone
+        profiles = sorted(store.identity.graph.partition())
+        rebuilt = {p: profile(store, p) for p in profiles}
+
+        def recompute_everyone(con: Any) -> None:
+            store.profiles.recompute(con)
+            store.computed.recompute(con)
+
+        store.writer.run(recompute_everyone).result()
+        assert {p: profile(store, p) for p in profiles} == rebuilt

@@ -43,7 +43,7 @@ class AudienceStage:
         # first batch over a million people changes millions, most of them wanted by none).
         self.watchers: list[Callable[[], Collection[str]]] = []
         identity.on_merged.append(self._merged)
-        identity.on_rebuilt.append(self._everyone_changed)
+        identity.on_rebuilt.append(lambda con, _: self._everyone_changed(con))
         computed.on_recomputed.append(self._everyone_changed)
 
     # -- the stage ---------------------------------------------------------------------------

@@ -75,8 +75,9 @@ class _Bound:
 
 
 # Given what a replay made in its own numbering (profiles with their identifiers' texts, and the
-# ids that took part in a merge), the ids to write instead (``stable_ids``).
-Numbering = Callable[[dict[int, frozenset[str]], list[int]], StableIds]
+# ids that took part in a merge with the identifiers first attached to each), the ids to write
+# instead (``stable_ids``).
+Numbering = Callable[[dict[int, frozenset[str]], dict[int, frozenset[str]]], StableIds]
 
 
 @dataclass
@@ -100,7 +101,7 @@ def fast_replay(
     written under the ids it gives them (see ``Numbering``), not the replay's own."""
     log = read_log_links(con, rules)
     if not log.links:
-        return Replayed(0, 0, 0, numbering({}, []) if numbering else None)
+        return Replayed(0, 0, 0, numbering({}, {}) if numbering else None)
     events = _read_events(con, log.seq)
     n_events, n_codes = len(log.seq), len(log.identifiers)
     event_of_link = np.repeat(np.arange(n_events, dtype=np.int64), np.diff(log.offsets))
@@ -187,9 +188,10 @@ def fast_replay(
 
 def _partition(
     log: LogLinks, codes: Codes, profiles: Codes, merges: Sequence[_Made]
-) -> tuple[dict[int, frozenset[str]], list[int]]:
+) -> tuple[dict[int, frozenset[str]], dict[int, frozenset[str]]]:
     """What the replay made, in its own numbering: each profile left at the end with its
-    identifiers' texts (``IdentityGraph.partition``), and the ids that took part in a merge."""
+    identifiers' texts (``IdentityGraph.partition``), and each id that took part in a merge
+    with the identifiers first attached to it (``profiles``: each identifier's at its birth)."""
     top = max(
         int(profiles.max(initial=0)), max((max(m.kept, m.merged) for _, _, m in merges), default=0)
     )
@@ -199,11 +201,19 @@ def _partition(
     final = parent
     while not np.array_equal(moved := parent[final], final):
         final = moved
+    texts = [str(log.identifiers[code]) for code in codes.tolist()]
     members: dict[int, list[str]] = {}
-    for code, profile in zip(codes.tolist(), final[profiles].tolist(), strict=True):
-        members.setdefault(profile, []).append(str(log.identifiers[code]))
-    transient = sorted({m.kept for _, _, m in merges} | {m.merged for _, _, m in merges})
-    return {p: frozenset(keys) for p, keys in members.items()}, transient
+    for text, profile in zip(texts, final[profiles].tolist(), strict=True):
+        members.setdefault(profile, []).append(text)
+    transient: dict[int, list[str]] = {m.kept: [] for _, _, m in merges}
+    transient.update((m.merged, []) for _, _, m in merges)
+    for text, profile in zip(texts, profiles.tolist(), strict=True):
+        if profile in transient:
+            transient[profile].append(text)
+    return (
+        {p: frozenset(keys) for p, keys in members.items()},
+        {p: frozenset(keys) for p, keys in transient.items()},
+    )
 
 
 def _renumbering(

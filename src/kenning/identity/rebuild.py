@@ -23,6 +23,7 @@ from kenning.identity.overrides import OverrideIndex
 from kenning.identity.stable_ids import StableIds, stable_ids
 from kenning.identity.stitching import (
     IdentityStage,
+    RebuiltProfiles,
     highest_profile_id,
     remember_highest_profile_id,
 )
@@ -110,8 +111,14 @@ def replay(
         merged_away.setdefault(int(profile_id), []).append(str(Identifier(type_, value)))
     first_fresh = max(highest_profile_id(con), old.next_profile_id - 1) + 1
     remember_highest_profile_id(con, first_fresh - 1)  # the replay may retire it
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_BEFORE} AS
+            SELECT seq, profile_id FROM __kenning_event_profiles"""
+    )
 
-    def numbering(new: dict[int, frozenset[str]], transient: list[int]) -> StableIds:
+    def numbering(
+        new: dict[int, frozenset[str]], transient: dict[int, frozenset[str]]
+    ) -> StableIds:
         return stable_ids(
             old_partition,
             new,
@@ -122,8 +129,13 @@ def replay(
         )
 
     done = replay_log(con, stage, progress=progress, sequential=sequential, numbering=numbering)
-    for listener in stage.on_rebuilt:
-        listener(con)
+    changed = _changed_profiles(con)
+    try:
+        for listener in stage.on_rebuilt:
+            listener(con, changed)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_BEFORE}")
+        con.execute(f"DROP TABLE IF EXISTS {_CHANGED}")
     after = stage.graph
     return Rebuilt(
         events=done,
@@ -131,6 +143,38 @@ def replay(
         profiles_after=after.profile_count,
         watched={str(i): {"before": before[str(i)], "after": after.profile_for(i)} for i in watch},
     )
+
+
+# Each event's profile before the replay, and the profiles whose events changed.
+_BEFORE = "__kenning_rebuild_before"
+_CHANGED = "__kenning_rebuild_changed"
+# When the changed profiles hold more than this share of the log's events, the state is
+# recomputed whole: reading the log once costs less than picking most of it profile by profile.
+_WHOLE_FROM = 0.5
+
+
+def _changed_profiles(con: duckdb.DuckDBPyConnection) -> RebuiltProfiles | None:
+    """The profiles some event left or joined in the replay (stable ids keep everyone else's
+    events where they were): only their state need be recomputed. None when most events
+    moved."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_CHANGED} AS
+            SELECT DISTINCT profile_id FROM (
+                SELECT unnest([b.profile_id, a.profile_id]) AS profile_id
+                FROM {_BEFORE} b FULL JOIN __kenning_event_profiles a USING (seq)
+                WHERE b.profile_id IS DISTINCT FROM a.profile_id)
+            WHERE profile_id IS NOT NULL"""
+    )
+    row = con.execute(
+        f"""SELECT (SELECT count(*) FROM {_CHANGED}),
+                   (SELECT count(*) FROM __kenning_event_profiles
+                    WHERE profile_id IN (SELECT profile_id FROM {_CHANGED})),
+                   (SELECT count(*) FROM __kenning_event_profiles)"""
+    ).fetchone()
+    profiles, moved_events, events = row if row else (0, 0, 0)
+    if moved_events > _WHOLE_FROM * events:
+        return None
+    return RebuiltProfiles(_CHANGED, int(profiles))
 
 
 def replay_log(
@@ -236,13 +280,19 @@ def _replay_event_by_event(
 def _renumber(con: duckdb.DuckDBPyConnection, stage: IdentityStage, numbering: Numbering) -> None:
     """Give the profiles an event-by-event replay wrote the ids ``numbering`` gives them, in the
     tables and in the live graph."""
-    transient = [
-        int(r[0])
+    transient: dict[int, set[str]] = {
+        int(r[0]): set()
         for r in con.execute(
             "SELECT kept FROM __kenning_merges UNION SELECT merged FROM __kenning_merges"
         ).fetchall()
-    ]
-    ids = numbering(stage.graph.partition(), transient)
+    }
+    for type_, value, profile_id in con.execute(
+        """SELECT type, value, profile_id FROM __kenning_identifiers
+           WHERE profile_id IN (SELECT kept FROM __kenning_merges
+                                UNION SELECT merged FROM __kenning_merges)"""
+    ).fetchall():
+        transient[int(profile_id)].add(str(Identifier(type_, value)))
+    ids = numbering(stage.graph.partition(), {p: frozenset(keys) for p, keys in transient.items()})
     # Only the ids that change: rewriting a row to its own value still costs a rewrite.
     changed = {new: stable for new, stable in ids.mapping.items() if new != stable}
     if changed:

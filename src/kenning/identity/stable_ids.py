@@ -11,8 +11,11 @@ A replay numbers profiles afresh; this module maps the new numbering onto the ol
 - an id merged away earlier follows the identifiers it held before that merge: when an unmerge
   separates them again, the part holding them gets that id back (if no live id claims the part)
   or the id redirects there, never to the person it was wrongly merged with;
-- a profile with no predecessor, and every id only seen mid-replay, get fresh ids above any id
-  ever handed out, so an id never changes owner.
+- an id only seen mid-replay (a profile the replay created, then merged into another) takes
+  back the id merged away before whose own identifiers it holds, so the events stitched to it
+  keep their profile id and a rebuild that changes nothing for them moves nothing;
+- a profile with no predecessor, and every other id only seen mid-replay, get fresh ids above
+  any id ever handed out, so an id never changes owner.
 """
 
 from collections import Counter
@@ -30,7 +33,7 @@ def stable_ids(
     old: Mapping[int, Iterable[str]],
     new: Mapping[int, Iterable[str]],
     *,
-    transient: Iterable[int] = (),
+    transient: Iterable[int] | Mapping[int, Iterable[str]] = (),
     old_redirects: Mapping[int, int] | None = None,
     merged_away: Mapping[int, Iterable[str]] | None = None,
     first_fresh: int,
@@ -40,6 +43,8 @@ def stable_ids(
     ``old`` and ``new`` map profile ids to their identifiers' texts; ``old_redirects`` maps ids
     that were already merged away to their canonical old id, and ``merged_away`` gives such an
     id's own identifiers (those first attached to it), which decide where it goes now.
+    ``transient`` may map each id merged away in the replay to its own identifiers likewise,
+    which decide which id merged away before it takes back.
 
     >>> ids = stable_ids({7: ["a", "b", "c"]}, {1: ["a"], 2: ["b", "c"]}, first_fresh=8)
     >>> ids.mapping
@@ -85,10 +90,23 @@ def stable_ids(
         else:
             result.mapping[new_id] = fresh
             fresh += 1
+    taken = set(result.mapping.values())
+    own = transient if isinstance(transient, Mapping) else {}
+    merged_owner = {key: merged for merged, keys in (merged_away or {}).items() for key in keys}
+    retaken: set[int] = set()
     for new_id in sorted(set(transient) - set(new)):
-        result.mapping[new_id] = fresh
-        fresh += 1
+        held = Counter(merged_owner[k] for k in own.get(new_id, ()) if k in merged_owner)
+        most = max(held.values(), default=0)
+        earlier = [m for m in sorted(held) if held[m] == most and m not in taken]
+        if earlier:
+            result.mapping[new_id] = earlier[0]
+            retaken.add(earlier[0])
+        else:
+            result.mapping[new_id] = fresh
+            fresh += 1
+        taken.add(result.mapping[new_id])
     for old_id, new_id in (*home.items(), *merged_home.items()):
-        if result.mapping[new_id] != old_id:
+        # an id taken back is merged away again in the replay, which redirects it
+        if result.mapping[new_id] != old_id and old_id not in retaken:
             result.redirects[old_id] = result.mapping[new_id]
     return result

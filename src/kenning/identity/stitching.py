@@ -6,6 +6,7 @@ live state and a rebuild agree by construction.
 """
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,16 @@ _FEW_MERGES = 8
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RebuiltProfiles:
+    """The profiles a rebuild changed: every profile id that an event was stitched to before
+    it and is not after, or is after and was not before, in the temporary table ``table``
+    (one column, ``profile_id``). The state of every other profile stands as it was."""
+
+    table: str
+    profiles: int
 
 
 def message_identifiers(message: dict[str, Any], rules: IdentityRules) -> list[Identifier]:
@@ -64,8 +75,11 @@ class IdentityStage:
         self.resolved: list[tuple[int, int]] = []
         self.created: set[int] = set()
         # State keyed by stitching-time profile ids (profile traits, ...) recomputes itself
-        # after a rebuild renumbers the events: called in the rebuild's transaction.
-        self.on_rebuilt: list[Callable[[duckdb.DuckDBPyConnection], object]] = []
+        # after a rebuild renumbers the events: called in the rebuild's transaction, with the
+        # profiles whose events changed (None: most did, or everything is to be recomputed).
+        self.on_rebuilt: list[
+            Callable[[duckdb.DuckDBPyConnection, RebuiltProfiles | None], object]
+        ] = []
         # Told of the merges each transaction makes (stitching, match runs), in it.
         self.on_merged: list[Callable[[duckdb.DuckDBPyConnection, Sequence[Merge]], object]] = []
 

@@ -90,7 +90,7 @@ class ProfileDocuments:
         self._backlog: list[int] = []
         self._unknown = True  # ``_backlog`` is yet to be found from the graph
         identity.on_merged.append(self.merged)
-        identity.on_rebuilt.append(self.invalidate_all)
+        identity.on_rebuilt.append(lambda con, _: self.invalidate_all(con))
 
     # -- the stage ---------------------------------------------------------------------------
 

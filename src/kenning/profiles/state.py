@@ -19,7 +19,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from kenning.identity.stitching import IdentityStage
+from kenning.identity.stitching import IdentityStage, RebuiltProfiles
 from kenning.profiles.computed.definitions import DefinitionError, TraitDefinition, parse_all
 from kenning.profiles.observations import observe
 from kenning.profiles.understanding import UnderstandingRules
@@ -127,12 +127,14 @@ class ProfileStage:
             ),
         )
 
-    def recompute(self, con: duckdb.DuckDBPyConnection) -> int:
-        """Rebuild the state from the log (inside the caller's transaction); returns the
-        events that stated something."""
+    def recompute(self, con: duckdb.DuckDBPyConnection, only: RebuiltProfiles | None = None) -> int:
+        """Rebuild the state from the log (inside the caller's transaction), of every profile
+        or ``only`` of those a rebuild changed; returns the events that stated something."""
         self.load(con)
+        mine = f"profile_id IN (SELECT profile_id FROM {only.table})" if only else "true"
         for table in ("__kenning_profile_traits", "__kenning_consent", "__kenning_consent_log"):
-            con.execute(f"DELETE FROM {table}")
+            con.execute(f"DELETE FROM {table} WHERE {mine}")
+        mine = f"p.{mine}" if only else mine
         row = con.execute("SELECT coalesce(max(seq), 0) FROM __kenning_events").fetchone()
         highest = int(row[0]) if row else 0
         stating = 0
@@ -141,9 +143,9 @@ class ProfileStage:
         # time: quadratic, most of a rebuild's time at millions of events.
         for first in range(1, highest + 1, _SEQ_WINDOW):
             batch = con.execute(
-                """SELECT e.seq, p.profile_id, e.source_id, e.timestamp, e.payload
+                f"""SELECT e.seq, p.profile_id, e.source_id, e.timestamp, e.payload
                    FROM __kenning_events e JOIN __kenning_event_profiles p USING (seq)
-                   WHERE e.seq BETWEEN ? AND ?
+                   WHERE e.seq BETWEEN ? AND ? AND {mine}
                      AND (e.payload LIKE '%"traits"%' OR e.payload LIKE '%"consent"%')""",
                 [first, first + _SEQ_WINDOW - 1],
             ).fetchall()

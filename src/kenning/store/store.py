@@ -127,7 +127,7 @@ class Store:
             builtin=self.profile_settings.builtin_traits,
         )
         self.identity.on_rebuilt.append(self.profiles.recompute)
-        self.identity.on_rebuilt.append(self.computed.recompute)
+        self.identity.on_rebuilt.append(self.computed.rebuilt)
         self.documents = ProfileDocuments(self.identity)
         self.profiles.on_recomputed.append(self.documents.invalidate_all)
         self.computed.on_recomputed.append(self.documents.invalidate_all)

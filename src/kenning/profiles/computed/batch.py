@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 
+from kenning.identity.stitching import RebuiltProfiles
 from kenning.profiles.computed.definitions import (
     COLUMN_PATHS,
     EACH,
@@ -275,17 +276,26 @@ def recompute(
     *,
     tallies: str = TALLIES,
     values: str = VALUES,
+    only: RebuiltProfiles | None = None,
 ) -> None:
     """Replace the tallies of ``definitions`` with ones computed from the log (windows end at
-    ``now``), inside the caller's transaction; ``tallies`` and ``values`` name the tables
-    written (a preview writes temporary ones)."""
+    ``now``), inside the caller's transaction, for every profile or ``only`` those a rebuild
+    changed (their tallies of every other trait are dropped: pass every definition);
+    ``tallies`` and ``values`` name the tables written (a preview writes temporary ones)."""
     if not definitions:
         return
     names = [d.name for d in definitions]
-    tallies, swap_tallies = _cleared(con, tallies, names)
-    values, swap_values = _cleared(con, values, names)
-    base = _Base(definitions)
     where, params = _prefilter(definitions, now)
+    if only is None:
+        tallies, swap_tallies = _cleared(con, tallies, names)
+        values, swap_values = _cleared(con, values, names)
+    else:
+        mine = f"profile_id IN (SELECT profile_id FROM {only.table})"
+        for table in (tallies, values):
+            con.execute(f"DELETE FROM {table} WHERE {mine}")
+        swap_tallies = swap_values = _unchanged
+        where += f" AND p.{mine}"
+    base = _Base(definitions)
     base.create(con, where, params)
     groups: dict[tuple[Any, ...], list[TraitDefinition]] = {}
     for d in definitions:
@@ -361,6 +371,10 @@ def _cleared(
             con.execute(sql)
 
     return rebuilt, swap
+
+
+def _unchanged() -> None:
+    """Nothing to swap: the rows were deleted in place."""
 
 
 def _prefilter(definitions: Sequence[TraitDefinition], now: datetime) -> tuple[str, list[Any]]:

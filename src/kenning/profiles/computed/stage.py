@@ -17,7 +17,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from kenning.identity.stitching import IdentityStage
+from kenning.identity.stitching import IdentityStage, RebuiltProfiles
 from kenning.profiles.computed import batch
 from kenning.profiles.computed.definitions import (
     BUILT_IN,
@@ -142,6 +142,15 @@ class ComputedTraitStage:
             raise DefinitionError(f"no computed trait is named {unknown[0]!r}", "name")
         self._recompute(con, chosen)
         return [d.name for d in chosen]
+
+    def rebuilt(self, con: duckdb.DuckDBPyConnection, only: RebuiltProfiles | None) -> None:
+        """After an identity rebuild: recompute every trait of the profiles it changed
+        (``only``; all of them when None), from the log, inside its transaction."""
+        if only is None:
+            self.recompute(con)
+        elif only.profiles:
+            batch.recompute(con, list(self.definitions.values()), datetime.now(UTC), only=only)
+            self._recomputed(con)
 
     def sync(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         """Bring the tallies in line with the definitions: recompute the new and changed ones,
