@@ -130,6 +130,8 @@ class ProfileStage:
     def recompute(self, con: duckdb.DuckDBPyConnection, only: RebuiltProfiles | None = None) -> int:
         """Rebuild the state from the log (inside the caller's transaction), of every profile
         or ``only`` of those a rebuild changed; returns the events that stated something."""
+        if only is not None and not only.profiles:
+            return 0  # a rebuild that moved no event changed nobody's state
         self.load(con)
         mine = f"profile_id IN (SELECT profile_id FROM {only.table})" if only else "true"
         for table in ("__kenning_profile_traits", "__kenning_consent", "__kenning_consent_log"):
