@@ -37,6 +37,10 @@ def main() -> None:
     app = config.app
     app.add_api_route("/v1/null/track", null, methods=["POST"])  # type: ignore[attr-defined]
     app.add_api_route("/v1/null/batch", null, methods=["POST"])  # type: ignore[attr-defined]
+    # First in the route table, as the collection routes are: a request is matched against
+    # the routes in turn, and at the end of a hundred of them it costs several times more.
+    routes = app.router.routes  # type: ignore[attr-defined]
+    routes[:0] = [routes.pop(), routes.pop()][::-1]
     server = uvicorn.Server(config)
     tune_garbage_collection()
     try:

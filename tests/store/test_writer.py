@@ -1,6 +1,7 @@
 """The single writer: group commit, dedup by key, results per request, failures reported."""
 
 from concurrent.futures import Future
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +37,24 @@ def test_duplicates_within_and_across_groups_are_stored_once(store: Store) -> No
     second = store.write_events([row("a"), row("c"), row("a", source="other")]).result()
     assert (second.stored, second.duplicates) == (2, 1)
     assert store.events.count() == 4
+
+
+def test_a_group_with_a_message_stored_before_stores_and_resolves_the_rest(store: Store) -> None:
+    """The plain insert is refused by the key; the group is written again, skipping it."""
+    def known(message_id: str) -> EventRow:
+        return replace(row(message_id), payload=b'{"type":"track","userId":"u"}')
+
+    store.write_events([known("a")]).result()
+    again = store.write_events([known("a"), known("c")]).result()
+    assert (again.stored, again.duplicates) == (1, 1)
+    store.write_events([known("d")]).result()  # and the writer goes on
+    with store.reader() as con:
+        stored = con.execute(
+            """SELECT e.message_id, p.profile_id FROM __kenning_events e
+               LEFT JOIN __kenning_event_profiles p USING (seq) ORDER BY e.seq"""
+        ).fetchall()
+    assert [m for m, _ in stored] == ["a", "c", "d"]
+    assert all(profile is not None for _, profile in stored)  # stitched, as any group is
 
 
 def test_quarantine_rows_get_ids(store: Store) -> None:
