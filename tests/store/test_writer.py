@@ -41,6 +41,7 @@ def test_duplicates_within_and_across_groups_are_stored_once(store: Store) -> No
 
 def test_a_group_with_a_message_stored_before_stores_and_resolves_the_rest(store: Store) -> None:
     """The plain insert is refused by the key; the group is written again, skipping it."""
+
     def known(message_id: str) -> EventRow:
         return replace(row(message_id), payload=b'{"type":"track","userId":"u"}')
 
