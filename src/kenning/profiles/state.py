@@ -10,7 +10,7 @@ Which value wins: the one from the higher-priority source (``profiles.source_pri
 default), then the newest by event time, then the later in the log.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -125,6 +125,7 @@ class ProfileStage:
                 for seq, row in rows
                 if seq in profile_of
             ),
+            fresh=self.identity.created,
         )
 
     def recompute(self, con: duckdb.DuckDBPyConnection, only: RebuiltProfiles | None = None) -> int:
@@ -194,11 +195,17 @@ def _newest(stated: list[_Stated]) -> list[_Stated]:
     return list(best.values())
 
 
-def write(con: duckdb.DuckDBPyConnection, stated: _Statements) -> None:
+def write(
+    con: duckdb.DuckDBPyConnection, stated: _Statements, *, fresh: Collection[int] = ()
+) -> None:
+    """Keep each (profile, key)'s winning statement, and every consent choice in the log.
+    ``fresh`` are profiles this transaction created: they have no rows yet, so theirs are
+    inserted plainly (an upsert's ON CONFLICT costs DuckDB 3 ms more a statement, most of a
+    new person's identify call)."""
     if stated.traits:
-        _upsert(con, "__kenning_profile_traits", ("trait", "value"), _newest(stated.traits))
+        _upsert(con, "__kenning_profile_traits", ("trait", "value"), _newest(stated.traits), fresh)
     if stated.consent:
-        _upsert(con, "__kenning_consent", ("category", "granted"), _newest(stated.consent))
+        _upsert(con, "__kenning_consent", ("category", "granted"), _newest(stated.consent), fresh)
         insert_rows(
             con,
             "__kenning_consent_log",
@@ -216,9 +223,30 @@ def write(con: duckdb.DuckDBPyConnection, stated: _Statements) -> None:
 
 
 def _upsert(
-    con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, str], stated: list[_Stated]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: tuple[str, str],
+    stated: list[_Stated],
+    fresh: Collection[int],
 ) -> None:
-    """Insert each statement, or replace the row it wins over: the winner as read wins here."""
+    """Insert each statement, or replace the row it wins over: the winner as read wins here.
+    Statements about ``fresh`` profiles (no row yet) are only inserted."""
+    new = [s for s in stated if s.profile_id in fresh] if fresh else []
+    if new:
+        _insert(con, table, columns, new)
+        stated = [s for s in stated if s.profile_id not in fresh]
+    if stated:
+        _insert(con, table, columns, stated, upsert=True)
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: tuple[str, str],
+    stated: list[_Stated],
+    *,
+    upsert: bool = False,
+) -> None:
     key, value = columns
     values = (  # a trait's value is any JSON; a consent choice a boolean
         pa.array([orjson.dumps(s.value).decode() for s in stated], pa.string())
@@ -243,5 +271,7 @@ def _upsert(
                 {value} = excluded.{value}, observed_at = excluded.observed_at,
                 source_id = excluded.source_id, seq = excluded.seq, rank = excluded.rank
             WHERE (excluded.rank, excluded.observed_at, excluded.seq)
-                > ({table}.rank, {table}.observed_at, {table}.seq)""",
+                > ({table}.rank, {table}.observed_at, {table}.seq)"""
+        if upsert
+        else "",
     )
