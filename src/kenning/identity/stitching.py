@@ -40,6 +40,10 @@ class RebuiltProfiles:
     table: str
     profiles: int
 
+    def hold(self, column: str) -> str:
+        """SQL: the profile id in ``column`` is one of them."""
+        return f"{column} IN (SELECT profile_id FROM {self.table})"
+
 
 def message_identifiers(message: dict[str, Any], rules: IdentityRules) -> list[Identifier]:
     identifiers = extract_identifiers(message, rules)

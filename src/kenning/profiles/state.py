@@ -134,10 +134,9 @@ class ProfileStage:
         if only is not None and not only.profiles:
             return 0  # a rebuild that moved no event changed nobody's state
         self.load(con)
-        mine = f"profile_id IN (SELECT profile_id FROM {only.table})" if only else "true"
         for table in ("__kenning_profile_traits", "__kenning_consent", "__kenning_consent_log"):
-            con.execute(f"DELETE FROM {table} WHERE {mine}")
-        mine = f"p.{mine}" if only else mine
+            con.execute(f"DELETE FROM {table} WHERE {only.hold('profile_id') if only else 'true'}")
+        stitched = only.hold("p.profile_id") if only else "true"
         row = con.execute("SELECT coalesce(max(seq), 0) FROM __kenning_events").fetchone()
         highest = int(row[0]) if row else 0
         stating = 0
@@ -148,7 +147,7 @@ class ProfileStage:
             batch = con.execute(
                 f"""SELECT e.seq, p.profile_id, e.source_id, e.timestamp, e.payload
                    FROM __kenning_events e JOIN __kenning_event_profiles p USING (seq)
-                   WHERE e.seq BETWEEN ? AND ? AND {mine}
+                   WHERE e.seq BETWEEN ? AND ? AND {stitched}
                      AND (e.payload LIKE '%"traits"%' OR e.payload LIKE '%"consent"%')""",
                 [first, first + _SEQ_WINDOW - 1],
             ).fetchall()

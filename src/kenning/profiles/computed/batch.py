@@ -290,11 +290,10 @@ def recompute(
         tallies, swap_tallies = _cleared(con, tallies, names)
         values, swap_values = _cleared(con, values, names)
     else:
-        mine = f"profile_id IN (SELECT profile_id FROM {only.table})"
         for table in (tallies, values):
-            con.execute(f"DELETE FROM {table} WHERE {mine}")
+            con.execute(f"DELETE FROM {table} WHERE {only.hold('profile_id')}")
         swap_tallies = swap_values = _unchanged
-        where += f" AND p.{mine}"
+        where += f" AND {only.hold('p.profile_id')}"
     base = _Base(definitions)
     base.create(con, where, params)
     groups: dict[tuple[Any, ...], list[TraitDefinition]] = {}
