@@ -60,11 +60,7 @@ PRIOR_RULES: tuple[tuple[str, ...], ...] = (
     ("email",),
 )
 PRIOR_RECALL = 0.7
-# Random pairs u is estimated from. Their number sets the estimate's precision whatever the
-# records' count, and it is a fixed cost of every run: at 100k records, 1M pairs took half the
-# run (2.6 s). Half a million give FEBRL4 the same model result (F1 0.9967, 24 queued) and the
-# synthetic brand the same merges; 300k started to lose FEBRL4 pairs (bench/matching).
-U_PAIRS = 500_000
+U_PAIRS = 1_000_000
 EM_PAIRS = 2_000_000
 # Identifiers among the compared fields: the graph cannot teach their m (see _train); one
 # person's records on two systems are taken to agree on them nine times in ten.
