@@ -22,7 +22,7 @@ from kenning.identity.identifiers import Identifier
 from kenning.identity.matching.features import match_records_sql
 from kenning.identity.matching.review import list_reviews
 from kenning.identity.matching.run import match_identities
-from kenning.identity.matching.scorer import PairScorer, term_frequencies
+from kenning.identity.matching.scorer import _CLEAR_AFTER, PairScorer, term_frequencies
 from kenning.identity.matching.settings import MatchSettings
 from kenning.settings import Settings
 from kenning.store.store import Store
@@ -123,6 +123,13 @@ def test_real_time_scores_are_the_batch_models(store: Store) -> None:
         (a, b): p for a, b, p in scorer.score(prepared, prepared, [(a, b) for a, b, _ in predicted])
     }
     assert max(abs(ours[(a, b)] - p) for a, b, p in predicted) < 1e-9
+    # Call by call, as in real time: each call answers for its own pairs only, also across
+    # the emptyings of the table the calls append to.
+    for n in range(_CLEAR_AFTER + 40):
+        call = [predicted[n % len(predicted)], predicted[(7 * n + 3) % len(predicted)]]
+        answered = sorted(scorer.score(prepared, prepared, [(a, b) for a, b, _ in call]))
+        assert [(a, b) for a, b, _ in answered] == sorted((a, b) for a, b, _ in call)
+        assert all(abs(q - ours[(a, b)]) < 1e-9 for a, b, q in answered)
 
 
 def _identify(backend: LocalBackend, user: str, traits: dict[str, str]) -> None:
