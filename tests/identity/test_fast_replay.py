@@ -213,7 +213,7 @@ def test_streams_with_limits_windows_aliases_overrides_and_links(
                     con, kind, Identifier.parse(a), Identifier.parse(b) if b else None, None
                 )
             for a, b, after_seq in made:  # each made after some event of the stream
-                links.insert(
+                store.identity.record_links(
                     con,
                     [Link(Identifier.parse(a), Identifier.parse(b), 0.99, links.BY_MODEL)],
                     after_seq=after_seq,
@@ -240,7 +240,7 @@ def test_a_whole_rebuild_with_links_and_stable_ids(tmp_path: Path, rules: Identi
         )
 
         def decide(con: Any) -> None:
-            links.insert(
+            store.identity.record_links(
                 con,
                 [Link(Identifier("user_id", "u2"), Identifier("user_id", "u3"), 0.99, "model")],
             )

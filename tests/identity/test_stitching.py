@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -214,7 +215,7 @@ def test_rebuild_equals_live_state_with_links_made_between_events(
             ]
             if due:
                 store.writer.run(
-                    lambda con, due=due: store.identity.apply_links(con, links.insert(con, due)),
+                    lambda con, due=due: store.identity.link(con, due),
                     changes_stages=True,
                 ).result()
         assert_rebuild_equals_live(store)
@@ -227,3 +228,34 @@ def test_a_store_that_does_not_stitch_resolves_on_rebuild(tmp_path: Path) -> Non
     with Store.open(tmp_path / "bulk.duckdb") as store:
         rebuild_identity(store)
         assert partition(store) == {frozenset({"user_id:u1", "anonymous_id:a1"})}
+
+
+def test_links_are_numbered_by_the_stage_after_those_stored(tmp_path: Path) -> None:
+    """The stage hands link ids out (no max() per insert): in order, past a failed job and a
+    reopened store, never twice."""
+    made = [
+        Link(Identifier("user_id", f"u{i}"), Identifier("user_id", f"v{i}"), 0.99, links.BY_MODEL)
+        for i in range(4)
+    ]
+    path = tmp_path / "kenning.duckdb"
+    with Store.open(path) as store:
+        first = store.writer.run(lambda con: store.identity.record_links(con, made[:2])).result()
+        assert [link.id for link in first] == [1, 2]
+
+        def fails(con: Any) -> None:
+            store.identity.record_links(con, made[2:3])
+            raise RuntimeError("a job that fails after recording a link")
+
+        with pytest.raises(RuntimeError):
+            store.writer.run(fails, changes_stages=True).result()
+        outcomes = store.writer.run(
+            lambda con: store.identity.link(con, made[2:3]), changes_stages=True
+        ).result()
+        assert len(outcomes) == 1
+    with Store.open(path) as store:
+        last = store.writer.run(lambda con: store.identity.record_links(con, made[3:])).result()
+        with store.reader() as con:
+            ids = [
+                row[0] for row in con.execute("SELECT id FROM __kenning_identity_links").fetchall()
+            ]
+    assert last[0].id == max(ids) and sorted(ids) == sorted(set(ids)) and len(ids) == 4

@@ -129,7 +129,7 @@ def test_a_merge_made_by_a_match_run_takes_away_both_documents(store: Store) -> 
     link = Link(Identifier.parse("anonymous_id:tablet"), Identifier.parse("user_id:u9"), 0.99,
                 links.BY_MODEL)  # fmt: skip
     store.writer.run(
-        lambda con: store.identity.apply_links(con, links.insert(con, [link])),
+        lambda con: store.identity.link(con, [link]),
         changes_stages=True,
     ).result()
     assert find_profile(store, "anonymous_id:tablet") == find_profile(store, "user_id:u9")

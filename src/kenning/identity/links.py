@@ -39,6 +39,14 @@ class Link:
         return RULE_PROBABILISTIC if self.decided_by == BY_MODEL else RULE_REVIEWED
 
 
+def next_id(con: duckdb.DuckDBPyConnection) -> int:
+    """The id the next link recorded takes."""
+    [(highest,)] = con.execute(
+        "SELECT coalesce(max(id), 0) FROM __kenning_identity_links"
+    ).fetchall()
+    return int(highest) + 1
+
+
 def load(con: duckdb.DuckDBPyConnection) -> list[Link]:
     """The active links, oldest first."""
     return [
@@ -51,20 +59,21 @@ def load(con: duckdb.DuckDBPyConnection) -> list[Link]:
 
 
 def insert(
-    con: duckdb.DuckDBPyConnection, links: Sequence[Link], *, after_seq: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    links: Sequence[Link],
+    *,
+    first_id: int,
+    after_seq: int | None = None,
 ) -> list[Link]:
-    """Record links made now, after event ``after_seq`` (by default the last one stored);
-    returns them with their ids."""
+    """Record links made now, numbered from ``first_id`` (the identity stage hands ids out:
+    ``IdentityStage.record_links``), after event ``after_seq`` (by default the last one
+    stored); returns them with their ids."""
     if not links:
         return []
-    [row] = con.execute(
-        """SELECT (SELECT coalesce(max(id), 0) FROM __kenning_identity_links),
-                  (SELECT coalesce(max(seq), 0) FROM __kenning_events)"""
-        if after_seq is None
-        else "SELECT coalesce(max(id), 0), NULL FROM __kenning_identity_links"
-    ).fetchall()
-    first = int(row[0]) + 1
-    after = int(row[1]) if after_seq is None else after_seq
+    if after_seq is None:
+        [(highest,)] = con.execute("SELECT coalesce(max(seq), 0) FROM __kenning_events").fetchall()
+    after = int(highest) if after_seq is None else after_seq
+    first = first_id
     now = datetime.now(UTC)
     stored = [
         Link(link.a, link.b, link.probability, link.decided_by, link.run_id, first + i, after)

@@ -2,6 +2,7 @@
 are matched in batch (which trains the model); the other half then arrives record by record
 group and is matched as it lands."""
 
+import csv
 import dataclasses
 import shutil
 import warnings
@@ -210,3 +211,52 @@ def test_a_birthday_typed_beyond_year_9999_does_not_stop_real_time_matching(
         _identify(LocalBackend(store, Settings(matching=off)), "typo-1", traits)
     with Store.open(copy, matching=FEBRL) as store:  # the SQL reads it as the year 19400
         assert store.matching.active
+
+
+def test_a_profile_merged_into_in_its_group_then_matched_keeps_its_redirects_whole(
+    store: Store, trained: tuple[Path, Path, Path]
+) -> None:
+    """One group: a visitor F with a returning customer's details, a visitor X, then X joined
+    to F (X now redirects to F), then F matched to the customer's profile in real time. X's
+    redirect must follow F there: F was merged into in the group, so its repointing is not
+    skipped as that of a profile nothing points at is."""
+    with trained[1].open(newline="") as handle:
+        row = next(csv.DictReader(handle))
+    traits = {
+        trait: row[column]
+        for trait, column in [
+            ("firstName", "given_name"), ("lastName", "surname"), ("birthday", "date_of_birth"),
+            ("socSecId", "soc_sec_id"),
+        ]
+        if row[column]
+    }  # fmt: skip
+    address = {"street": row["street"], "city": row["suburb"], "postalCode": row["postcode"]}
+    traits["address"] = {part: value for part, value in address.items() if value}
+    backend = LocalBackend(store, Settings(matching=FEBRL))
+    backend.ensure_source(SOURCE)
+    result = backend.import_chunk(
+        SOURCE,
+        [
+            {"type": "identify", "anonymousId": "f-1", "traits": {**traits, "email": "f@x.org"}},
+            {"type": "track", "event": "Viewed", "anonymousId": "x-1"},
+            {"type": "identify", "anonymousId": "x-1", "traits": {"email": "f@x.org"}},
+        ],
+    )
+    assert result.stored == 3
+    (outcome,) = store.matching.outcomes
+    assert outcome.merged_into is not None  # F went to the returning customer's profile
+    with store.reader() as con:
+        redirects = dict(
+            con.execute(
+                "SELECT profile_id, canonical_id FROM __kenning_profile_redirects"
+            ).fetchall()
+        )
+        [(x_first,)] = con.execute(
+            """SELECT ep.profile_id FROM __kenning_event_profiles ep
+               JOIN __kenning_events e USING (seq)
+               WHERE e.anonymous_id = 'x-1' AND e.type = 'track'"""
+        ).fetchall()
+    assert redirects[x_first] == outcome.merged_into
+    assert all(target not in redirects for target in redirects.values())  # no chains
+    graph = store.identity.graph
+    assert graph.profile_for(Identifier("anonymous_id", "x-1")) == outcome.merged_into

@@ -36,7 +36,7 @@ def _written(path: Path, few: int, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     def write(con: duckdb.DuckDBPyConnection) -> dict[str, Sequence[Any]]:
         con.execute("INSERT INTO __kenning_profile_redirects VALUES (7, 5), (8, 3), (9, 2)")
         stitching.write_merges(con, MERGES)
-        stored = links.insert(con, LINKS, after_seq=12)
+        stored = links.insert(con, LINKS, first_id=links.next_id(con), after_seq=12)
         return {
             "ids": [link.id for link in stored],
             "redirects": con.execute(

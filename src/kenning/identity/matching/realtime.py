@@ -294,7 +294,9 @@ class RealtimeMatching:
             to_queue += doubtful
             chosen.append((profile_id, me, partner, len(found), len(doubtful)))
         if to_link:
-            self.identity.apply_links(con, links.insert(con, to_link, after_seq=after_seq))
+            # the new records' profiles were created in this group: nothing points at them
+            identity = self.identity
+            identity.link(con, to_link, after_seq=after_seq, untargeted=identity.unmerged_into)
         if to_queue and run_id is not None:
             review.queue(con, to_queue, run_id)
         for profile_id, me, partner, found_count, queued in chosen:

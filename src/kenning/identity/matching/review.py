@@ -187,19 +187,14 @@ def decide_review(store: "Store", review_id: int, accept: bool) -> Decided:
         merge: Merge | None = None
         outcome = "rejected: later match runs will not ask again"
         if accept:
-            [link] = links.insert(
-                con,
-                [
-                    Link(
-                        Identifier.parse(str(row[1])),
-                        Identifier.parse(str(row[2])),
-                        float(row[3]),
-                        links.BY_REVIEW,
-                        row[6],
-                    )
-                ],
+            accepted = Link(
+                Identifier.parse(str(row[1])),
+                Identifier.parse(str(row[2])),
+                float(row[3]),
+                links.BY_REVIEW,
+                row[6],
             )
-            [result] = store.identity.apply_links(con, [link])
+            [result] = store.identity.link(con, [accepted])
             merge = result if isinstance(result, Merge) else None
             outcome = f"merged into profile {merge.kept}" if merge else f"not merged: {result}"
         updated = next(iter(con.execute(f"{_SELECT} WHERE id = ?", [review_id]).fetchall()), None)

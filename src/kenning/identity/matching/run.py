@@ -117,8 +117,7 @@ def match_identities(
                 to_link.append(Link(ia, ib, d.probability, links.BY_MODEL, run_id))
             else:
                 to_queue.append(review.Queued(ia, ib, d.probability, d.reason))
-        stored = links.insert(con, to_link)
-        outcomes = store.identity.apply_links(con, stored)
+        outcomes = store.identity.link(con, to_link)
         refused = Counter(o for o in outcomes if not isinstance(o, Merge))
         review.queue(con, to_queue, run_id)
         report = MatchReport(
