@@ -55,3 +55,23 @@ def test_lists_and_arrow_store_the_same(tmp_path: Path, monkeypatch: pytest.Monk
     assert few[0][2] == datetime(2026, 1, 1, 12, 30, 0, 123456, tzinfo=UTC)
     assert few[0][4] == ["x", "y"] and few[1][4] == [] and few[2][4] is None
     assert [r[5] for r in few] == [True, None, False, True, True]
+
+
+def test_tuples_store_as_tables_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``insert_tuples`` (the appender for a few, an Arrow table for many) stores what
+    ``insert_rows`` stores from the same rows as a table."""
+    tuples = list(zip(*(column.to_pylist() for column in ROWS.columns), strict=True))
+    stored = []
+    for few in (100, 0):
+        monkeypatch.setattr(rows, "FEW", few)
+        con = duckdb.connect(str(tmp_path / f"tuples-{few}.duckdb"))
+        con.execute(_TABLE)
+        rows.insert_tuples(con, "t", ROWS.schema, tuples)
+        rows.insert_tuples(con, "t", ROWS.schema, [])
+        stored.append(con.execute("FROM t ORDER BY id").fetchall())
+        con.close()
+    con = duckdb.connect(str(tmp_path / "table.duckdb"))
+    con.execute(_TABLE)
+    rows.insert_rows(con, "t", ROWS)
+    assert stored[0] == stored[1] == con.execute("FROM t ORDER BY id").fetchall()
+    assert len(stored[0]) == ROWS.num_rows

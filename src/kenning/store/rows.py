@@ -49,6 +49,24 @@ def insert_rows(
             con.unregister("__kenning_rows")
 
 
+def insert_tuples(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    schema: pa.Schema,
+    rows: Sequence[tuple[object, ...]],
+) -> None:
+    """``insert_rows`` for rows already built as tuples (the table's columns, in its order,
+    typed as ``schema``): a few go to the appender as they are, with no Arrow table to build
+    and take apart again."""
+    if len(rows) <= FEW:
+        if rows:
+            append_rows(con, table, rows)
+        return
+    columns = zip(*rows, strict=True)
+    arrays = [pa.array(list(values), f.type) for values, f in zip(columns, schema, strict=True)]
+    insert_rows(con, table, pa.Table.from_arrays(arrays, schema=schema))
+
+
 # Appenders by connection and table: made once, flushed per write. An appender names its
 # table at each flush, so it outlives the table being replaced or altered.
 _APPENDERS: "WeakKeyDictionary[duckdb.DuckDBPyConnection, dict[str, duckdb.Appender]]" = (

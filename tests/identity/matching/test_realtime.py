@@ -211,6 +211,21 @@ def test_a_birthday_typed_beyond_year_9999_does_not_stop_real_time_matching(
         _identify(LocalBackend(store, Settings(matching=off)), "typo-1", traits)
     with Store.open(copy, matching=FEBRL) as store:  # the SQL reads it as the year 19400
         assert store.matching.active
+        # one like it arrives: the typo's record is a candidate, scored with it
+        backend = LocalBackend(store, Settings(matching=FEBRL))
+        result = backend.import_chunk(
+            SOURCE,
+            [
+                {
+                    "type": "identify",
+                    "anonymousId": "ida",
+                    "traits": {**traits, "birthday": "1940-1-1"},
+                }
+            ],
+        )
+        assert result.stored == 1
+        (outcome,) = store.matching.outcomes
+        assert outcome.candidates >= 1
 
 
 def test_a_profile_merged_into_in_its_group_then_matched_keeps_its_redirects_whole(

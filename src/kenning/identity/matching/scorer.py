@@ -141,9 +141,14 @@ class PairScorer:
                 self._calls = 0
             self._calls += 1
             call = pa.array([self._calls] * table.num_rows, pa.int64())
-            columns = [column.to_pylist() for column in table.append_column(CALL, call).columns]
-            self._appender.append_rows(zip(*columns, strict=True))
-            self._appender.flush()
+            numbered = table.append_column(CALL, call)
+            try:
+                columns = [column.to_pylist() for column in numbered.columns]
+            except OverflowError:  # a date typed past the year 9999 has no Python value
+                self._con.from_arrow(numbered).insert_into(PAIRS)
+            else:
+                self._appender.append_rows(zip(*columns, strict=True))
+                self._appender.flush()
             rows = self._con.execute(f"EXECUTE {STATEMENT}").fetchall()
         return [(int(a), int(b), float(p)) for a, b, p in rows]
 

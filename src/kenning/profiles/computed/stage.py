@@ -27,7 +27,7 @@ from kenning.profiles.computed.definitions import (
     parse,
 )
 from kenning.profiles.computed.tally import Event, Plan, Tallies
-from kenning.store.rows import insert_rows
+from kenning.store.rows import insert_rows, insert_tuples
 from kenning.store.writer import EventRow
 
 log = logging.getLogger(__name__)
@@ -261,51 +261,45 @@ class ComputedTraitStage:
         self.sync(con)
 
 
+_TALLIES = pa.schema(
+    [
+        ("profile_id", pa.int64()), ("trait", pa.string()), ("n", pa.int64()),
+        ("total", pa.float64()), ("low", pa.float64()), ("high", pa.float64()),
+        ("first_value", pa.string()), ("first_at", _TIMESTAMP), ("first_seq", pa.int64()),
+        ("last_value", pa.string()), ("last_at", _TIMESTAMP), ("last_seq", pa.int64()),
+    ]
+)  # fmt: skip
+_VALUES = pa.schema(
+    [
+        ("profile_id", pa.int64()), ("trait", pa.string()), ("value", pa.string()),
+        ("n", pa.int64()), ("last_at", _TIMESTAMP), ("last_seq", pa.int64()),
+    ]
+)  # fmt: skip
+_NO_END = (None, None, None)  # (at, seq, value) of a tally with no first or last
+
+
 def write(con: duckdb.DuckDBPyConnection, tallies: Tallies) -> int:
     """Append a group's tallies (reads combine them with the stored ones); returns the rows."""
-    if tallies.rows:
-        keys = list(tallies.rows)
-        rows = [tallies.rows[k] for k in keys]
-        first = [r.first for r in rows]
-        last = [r.last for r in rows]
-        insert_rows(
-            con,
-            "__kenning_trait_tallies",
-            pa.table(
-                {
-                    "profile_id": pa.array([k[0] for k in keys], pa.int64()),
-                    "trait": [k[1] for k in keys],
-                    "n": pa.array([r.n for r in rows], pa.int64()),
-                    "total": pa.array([r.total for r in rows], pa.float64()),
-                    "low": pa.array([r.low for r in rows], pa.float64()),
-                    "high": pa.array([r.high for r in rows], pa.float64()),
-                    "first_value": pa.array([f and f[2] for f in first], pa.string()),
-                    "first_at": pa.array([f and f[0] for f in first], _TIMESTAMP),
-                    "first_seq": pa.array([f and f[1] for f in first], pa.int64()),
-                    "last_value": pa.array([f and f[2] for f in last], pa.string()),
-                    "last_at": pa.array([f and f[0] for f in last], _TIMESTAMP),
-                    "last_seq": pa.array([f and f[1] for f in last], pa.int64()),
-                }
-            ),
+    rows = [
+        (
+            profile_id, trait, t.n, t.total, t.low, t.high,
+            *_columns_of(t.first or _NO_END), *_columns_of(t.last or _NO_END),
         )
-    if tallies.values:
-        keys3 = list(tallies.values)
-        values = [tallies.values[k] for k in keys3]
-        insert_rows(
-            con,
-            "__kenning_trait_values",
-            pa.table(
-                {
-                    "profile_id": pa.array([k[0] for k in keys3], pa.int64()),
-                    "trait": [k[1] for k in keys3],
-                    "value": [k[2] for k in keys3],
-                    "n": pa.array([v.n for v in values], pa.int64()),
-                    "last_at": pa.array([v.last[0] for v in values], _TIMESTAMP),
-                    "last_seq": pa.array([v.last[1] for v in values], pa.int64()),
-                }
-            ),
-        )
-    return len(tallies.rows) + len(tallies.values)
+        for (profile_id, trait), t in tallies.rows.items()
+    ]  # fmt: skip
+    insert_tuples(con, "__kenning_trait_tallies", _TALLIES, rows)
+    values = [
+        (profile_id, trait, value, v.n, v.last[0], v.last[1])
+        for (profile_id, trait, value), v in tallies.values.items()
+    ]
+    insert_tuples(con, "__kenning_trait_values", _VALUES, values)
+    return len(rows) + len(values)
+
+
+def _columns_of(end: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
+    """A tally's (at, seq, value) as the table's (value, at, seq)."""
+    at, seq, value = end
+    return value, at, seq
 
 
 def compact(con: duckdb.DuckDBPyConnection) -> int:
