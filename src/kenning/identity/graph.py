@@ -161,8 +161,9 @@ class IdentityGraph:
         if first == second:
             return "already one profile"
         kept, merged = sorted((first, second))  # a merge keeps the oldest id
-        union = set(self._members[kept]) | set(self._members[merged])
-        if self.overrides and self.overrides.conflicts(union):
+        if self.overrides and self.overrides.conflicts(
+            set(self._members[kept]) | set(self._members[merged])
+        ):
             return "an override keeps them apart"
         if not self._allowed([kept, merged], [], datetime.min):
             return "together they would break an identifier limit"
@@ -215,18 +216,21 @@ class IdentityGraph:
         records (seen "in the past") is judged by the values around its own time.
         """
         base = self._members[matched[0]] if matched else {}
-        combined: dict[str, datetime] = dict(base)
+        # What the others bring (an identifier is in one profile at most), then the new ones.
+        added: dict[str, datetime] = {}
         for profile_id in matched[1:]:
-            combined.update(self._members[profile_id])
+            added.update(self._members[profile_id])
         for key in keys:
-            combined.setdefault(key, at)
-        if len(combined) == len(base):
+            if key not in base and key not in added:
+                added[key] = at
+        if not added:
             return True  # an existing profile as it is: no limit can newly break
-        if len(combined) > self.rules.max_identifiers_per_profile:
+        if len(base) + len(added) > self.rules.max_identifiers_per_profile:
             return False
-        gaining = {key.partition(":")[0] for key in combined if key not in base}
-        seen: dict[str, list[datetime]] = {type_: [] for type_ in gaining}
-        for key, first_seen in combined.items():
+        seen: dict[str, list[datetime]] = {}
+        for key, first_seen in added.items():
+            seen.setdefault(key.partition(":")[0], []).append(first_seen)
+        for key, first_seen in base.items():
             times = seen.get(key.partition(":")[0])
             if times is not None:
                 times.append(first_seen)
