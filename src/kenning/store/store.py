@@ -149,7 +149,7 @@ class Store:
             # Without stitching (benchmarks, bulk loads rebuilt afterwards) nothing resolves
             # until `kenning identity rebuild`.
             stages=stages if stitch else [],
-            idle=[self.documents] if stitch else [],
+            idle=[self.computed, self.documents] if stitch else [],
         )
         self.writer.on_commit.append(self.audiences.committed)
         self.writer.on_commit.append(self.activation.committed)

@@ -1,6 +1,7 @@
 """Computed traits on a real store: built-ins on the synthetic shapes, definitions from the
 configuration kept in step at open, merges combine, unmerges recompute, windows expire."""
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 
 from kenning.identity.unmerge import record_override
-from kenning.profiles.computed import batch
+from kenning.profiles.computed import batch, stage
 from kenning.profiles.computed.definitions import DefinitionError, parse, parse_all
 from kenning.profiles.read import find_profile, profile
 from kenning.profiles.state import ProfileSettings
@@ -210,3 +211,36 @@ def test_a_recompute_rebuilt_beside_the_table_equals_one_deleted_in_place(
     # and the store goes on: a new event counts, on top of the recomputed tallies
     send(store, order({"userId": "a"}, "2026-01-04T00:00:00Z", 60), source="web")
     assert computed(store, "user_id:a")["orders_count"] == before["a"]["orders_count"] + 1
+
+
+def _tally_rows(store: Store) -> int:
+    with store.reader() as con:
+        [(rows,)] = con.execute("SELECT count(*) FROM __kenning_trait_tallies").fetchall()
+    return int(rows)
+
+
+def test_tallies_are_compacted_when_the_writer_is_idle_or_past_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compaction waits for a moment when no write waits (it pauses the writer), unless the
+    rows appended while writes keep coming reach the cap; the values never change."""
+    monkeypatch.setattr(stage, "_COMPACT_AFTER_ROWS", 40)
+    day = datetime(2026, 3, 1, tzinfo=UTC)
+    with Store.open(tmp_path / "kenning.duckdb") as store:
+        who = {"anonymousId": "a1"}
+        for n in range(12):  # a group each, appending a row per trait it counts in (9)
+            send(store, order(who, (day + timedelta(hours=n)).isoformat(), 10 + n))
+        # 108 rows appended: past the threshold (40), short of the cap (4 x 40)
+        assert store.computed.due() == 0.0
+        before = computed(store, "anonymous_id:a1")
+        deadline = time.monotonic() + 10
+        while _tally_rows(store) > 10 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the writer's idle work compacts
+        assert _tally_rows(store) <= 10  # one row per (profile, trait)
+        assert store.computed.due() is None
+        assert computed(store, "anonymous_id:a1") == before
+        # Writes in one stretch, each group past the cap at once, compact in the group.
+        monkeypatch.setattr(stage, "_DEFER_UP_TO", 0)
+        send(store, order(who, (day + timedelta(days=5)).isoformat(), 99))
+        assert _tally_rows(store) <= 10
+        assert computed(store, "anonymous_id:a1")["orders_count"] == 13

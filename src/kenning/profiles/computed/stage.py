@@ -33,6 +33,10 @@ from kenning.store.writer import EventRow
 log = logging.getLogger(__name__)
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 _COMPACT_AFTER_ROWS = 200_000
+# Compaction pauses the writer (about 0.2 s at 200,000 appended rows): it waits for a moment
+# when no write does (the writer's idle work), unless the rows appended reach this many times
+# the threshold while writes keep coming; then the group's transaction does it.
+_DEFER_UP_TO = 4
 
 
 class ComputedTraitStage:
@@ -117,16 +121,29 @@ class ComputedTraitStage:
             event = Event(seq, profile_id, row.timestamp, row.type, row.event, source, message)
             tallies.add(self._plan, event, now)
         self._appended += write(con, tallies)
-        if self._appended > max(_COMPACT_AFTER_ROWS, self._compacted_rows // 2):
+        if self._appended > _DEFER_UP_TO * self._compact_after():
             self.compact(con)
 
+    def _compact_after(self) -> int:
+        # When the rows appended since the last compaction reach half the table: its cost per
+        # appended row stays constant.
+        return max(_COMPACT_AFTER_ROWS, self._compacted_rows // 2)
+
     def compact(self, con: duckdb.DuckDBPyConnection) -> int:
-        """Combine appended tallies (see ``compact``); runs when the rows appended since the
-        last time reach half the table, so its cost per appended row stays constant."""
+        """Combine appended tallies (see ``compact``)."""
         removed = compact(con)
         self._compacted_rows = _rows(con)
         self._appended = 0
         return removed
+
+    # -- the writer's idle work ----------------------------------------------------------------
+
+    def due(self) -> float | None:
+        """Now, once enough tallies were appended to compact; else None."""
+        return 0.0 if self._appended > self._compact_after() else None
+
+    def step(self, con: duckdb.DuckDBPyConnection) -> object:
+        return self.compact(con)
 
     # -- from the log ------------------------------------------------------------------------
 
