@@ -178,6 +178,7 @@ async def preview_audience(request: Request) -> Response:
         raise _invalid(error) from None
 
     def run() -> dict[str, Any]:
+        store.tallies.now()  # the computed traits count every event committed so far
         with store.reader() as con:
             return preview(con, audience, store.computed.definitions, datetime.now(UTC))
 

@@ -24,6 +24,7 @@ from kenning.predictions.scores import people_scores
 from kenning.profiles.computed import batch
 from kenning.profiles.computed.definitions import TraitDefinition
 from kenning.profiles.computed.read import computed_traits
+from kenning.profiles.computed.tally import Plan
 from kenning.profiles.rows import PersonRows, profile_ids, read_people, winners
 
 ENTERED = "entered"
@@ -162,7 +163,9 @@ def people_now(
     predictions = people_scores(con, wanted)
     definitions = list(definitions)
     found: dict[int, Facts] = {}
-    for person, (_, rows) in read_people(con, wanted).items():
+    # Their latest events are likely not tallied yet: the rows count them (rows.py).
+    plan = Plan(definitions)
+    for person, (_, rows) in read_people(con, wanted, plan=plan).items():
         now_in: set[str] = set()
         facts = person_facts(
             rows, definitions, households.get(person, {}), now_in, predictions.get(person)

@@ -117,6 +117,9 @@ class AudienceEvaluator:
 def batch_evaluate(store: "Store", stage: AudienceStage) -> Recorded:
     """Evaluate every audience for everyone in SQL and record the changes."""
     chosen = list(stage.audiences)
+    # Every event committed so far in the tallies the batch reads: people changed after
+    # this are pending for real time (``skip``), which reads their events not tallied.
+    store.tallies.now()
     at = datetime.now(UTC)
     started = time.perf_counter()
     with store.reader() as con:

@@ -95,6 +95,7 @@ def coverage(store: "Store") -> dict[str, Any]:
     """The report, as the API returns it (``GET /v1/coverage``)."""
     rules = store.profile_settings.understanding
     definitions = store.computed.shown
+    store.tallies.now()  # the computed traits count every event committed so far
     with store.reader() as con:
         con.begin()  # one snapshot: the parts add up while events arrive
         try:

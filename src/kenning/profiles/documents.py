@@ -23,7 +23,7 @@ profile ids it combines. The read path turns both into a profile the same way.
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import duckdb
@@ -33,6 +33,7 @@ import pyarrow as pa
 from kenning.identity.graph import Merge
 from kenning.identity.stitching import IdentityStage
 from kenning.profiles.computed.read import combined_tallies, counted_values
+from kenning.profiles.computed.tally import Plan
 from kenning.profiles.rows import PersonRows, read_people, winners
 from kenning.store.writer import EventRow
 
@@ -77,8 +78,17 @@ class ProfileDocuments:
     """A real-time stage (deletes the documents of the people a group changes) and the
     writer's idle work (builds the missing ones)."""
 
-    def __init__(self, identity: IdentityStage, *, build: bool = False) -> None:
+    def __init__(
+        self,
+        identity: IdentityStage,
+        *,
+        build: bool = False,
+        plan: Callable[[], Plan | None] = lambda: None,
+    ) -> None:
         self._identity = identity
+        # What counts the events the computed traits' catch-up has not tallied yet (rows.py):
+        # a document holds them, as a read would.
+        self._plan = plan
         # Whether this process builds documents when idle (a server does; a CLI command that
         # opens the store for a moment does not).
         self.build = build
@@ -168,7 +178,7 @@ class ProfileDocuments:
         # Not merged away since, and not built since (from the backlog, say).
         people = sorted(p for p in chosen if graph.holds(p) and p not in self._held)
         if people:
-            _build(con, people)
+            _build(con, people, self._plan())
             self._held.update(people)
         return len(people)
 
@@ -206,9 +216,9 @@ def _delete(con: duckdb.DuckDBPyConnection, people: set[int]) -> None:
         con.unregister("__kenning_stale")
 
 
-def _build(con: duckdb.DuckDBPyConnection, people: list[int]) -> None:
+def _build(con: duckdb.DuckDBPyConnection, people: list[int], plan: Plan | None) -> None:
     """Write the documents of ``people`` (current profile ids without one, ascending)."""
-    found = read_people(con, people)
+    found = read_people(con, people, plan=plan)
     documents = [encode(ids, compact(rows)) for ids, rows in (found[p] for p in people)]
     _delete(con, set(people))  # none should be there; a failed step may have left one
     con.from_arrow(

@@ -159,7 +159,7 @@ def person(
     if found is not None:
         return found
     ids = profile_ids(con, profile_id)
-    return ids, person_rows(con, ids)
+    return ids, person_rows(con, ids, plan=store.tail_plan())
 
 
 def profile(store: "Store", profile_id: int) -> dict[str, Any]:

@@ -501,6 +501,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE __kenning_sources ADD COLUMN retention_days INTEGER",
         ),
     ),
+    Migration(
+        18,
+        "computed traits: tallied from the log after the acknowledgement, up to a watermark",
+        (
+            # One row: the log position up to which every event is in the tallies (see
+            # profiles/computed/catchup.py). Stores before this tallied each event on ingest.
+            "CREATE TABLE __kenning_trait_watermark (seq BIGINT NOT NULL)",
+            """INSERT INTO __kenning_trait_watermark
+               SELECT coalesce(max(seq), 0) FROM __kenning_events""",
+        ),
+    ),
 )
 
 

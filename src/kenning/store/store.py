@@ -25,7 +25,9 @@ from kenning.identity.matching.settings import MatchSettings
 from kenning.identity.rules import IdentityRules
 from kenning.identity.stitching import IdentityStage
 from kenning.privacy.suppression import Suppressions
+from kenning.profiles.computed.catchup import TallyCatchUp
 from kenning.profiles.computed.stage import ComputedTraitStage
+from kenning.profiles.computed.tally import Plan
 from kenning.profiles.documents import ProfileDocuments
 from kenning.profiles.state import ProfileSettings, ProfileStage
 from kenning.store.audit import Audit
@@ -128,7 +130,7 @@ class Store:
         )
         self.identity.on_rebuilt.append(self.profiles.recompute)
         self.identity.on_rebuilt.append(self.computed.rebuilt)
-        self.documents = ProfileDocuments(self.identity)
+        self.documents = ProfileDocuments(self.identity, plan=lambda: self.tail_plan())
         self.profiles.on_recomputed.append(self.documents.invalidate_all)
         self.computed.on_recomputed.append(self.documents.invalidate_all)
         self.audiences = AudienceStage(self.identity, self.computed)
@@ -149,8 +151,10 @@ class Store:
             # Without stitching (benchmarks, bulk loads rebuilt afterwards) nothing resolves
             # until `kenning identity rebuild`.
             stages=stages if stitch else [],
-            idle=[self.computed, self.documents] if stitch else [],
+            idle=[self.documents] if stitch else [],
         )
+        self.tallies = TallyCatchUp(self, self.computed)
+        self.writer.on_commit.append(self.tallies.committed)
         self.writer.on_commit.append(self.audiences.committed)
         self.writer.on_commit.append(self.activation.committed)
         self.audience_evaluator: AudienceEvaluator | None = None
@@ -158,6 +162,7 @@ class Store:
         if stitch:
             # Traits declared or changed since the store was last open are computed now.
             self.writer.run(self.computed.sync, changes_stages=True).result()
+            self.tallies.start()
         else:
             self.computed.load(con)
         self.sources = Sources(self)
@@ -225,6 +230,7 @@ class Store:
             self.delivery.stop()
         if self.audience_evaluator is not None:
             self.audience_evaluator.stop()
+        self.tallies.stop()
         self.writer.close()
         self._con.close()
 
@@ -262,6 +268,14 @@ class Store:
 
         written.add_done_callback(counted)
         return answered
+
+    def tail_plan(self) -> Plan | None:
+        """What a read of a person's state passes ``rows.py`` so that their computed traits
+        count the events not tallied yet: None when the catch-up has tallied every event
+        committed (the usual case on a store at rest)."""
+        if self.computed.tallied_to >= self.writer.committed_seq:
+            return None
+        return self.computed.plan
 
     def build_documents(self) -> None:
         """Build profile documents whenever the writer is idle (a server does; see

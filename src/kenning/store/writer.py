@@ -151,6 +151,12 @@ class Writer:
         self._next_quarantine_id = (int(row[0]) if row else 0) + 1
         self._dirty = False
         self.groups_committed = 0
+        # The last log position committed: set before the writers of the group are answered.
+        self.committed_seq = self._next_seq - 1
+        # Held around every job and idle step, from its start to its commit: work done beside
+        # the writer on a connection of its own (the computed traits' catch-up) takes it, so
+        # that a job never races it over rows both write.
+        self.exclusive = threading.Lock()
         # Called on the writer thread after each commit (of a group or a job): what a stage
         # noted in the transaction is now visible to readers.
         self.on_commit: list[Callable[[], object]] = []
@@ -264,12 +270,16 @@ class Writer:
 
     def _run_idle(self, work: IdleWork) -> None:
         try:
-            self._con.begin()
-            work.step(self._con)
-            self._con.commit()
+            with self.exclusive:
+                self._con.begin()
+                try:
+                    work.step(self._con)
+                    self._con.commit()
+                except Exception:
+                    self._rollback()
+                    raise
         except Exception:
             log.exception("the writer's idle work failed; trying again in a minute")
-            self._rollback()
             self._reload_stages()
             self._idle_paused_until = time.monotonic() + _IDLE_BACKOFF_SECONDS
         else:
@@ -283,11 +293,15 @@ class Writer:
         if not job.future.set_running_or_notify_cancel():
             return
         try:
-            self._con.begin()
-            result = job.run(self._con)
-            self._con.commit()
+            with self.exclusive:
+                self._con.begin()
+                try:
+                    result = job.run(self._con)
+                    self._con.commit()
+                except BaseException:
+                    self._rollback()
+                    raise
         except BaseException as error:
-            self._rollback()
             if job.changes_stages:
                 self._reload_stages()
             job.future.set_exception(error)
@@ -337,6 +351,8 @@ class Writer:
         self._dirty = True
         self._last_write = time.monotonic()
         self.groups_committed += 1
+        if inserted:
+            self.committed_seq = max(self.committed_seq, *inserted.values())
         self._committed()
         for write, ids in zip(group, quarantine_ids, strict=True):
             stored = 0

@@ -175,6 +175,7 @@ def test_a_recompute_rebuilt_beside_the_table_equals_one_deleted_in_place(
              order({"userId": who}, "2026-01-02T00:00:00Z", 30, category="y"),
              {"type": "page", "userId": who, "timestamp": "2026-01-03T00:00:00Z"},
              source="web")  # fmt: skip
+    store.tallies.now()  # the tallies as stored, every event in them
     before = {who: computed(store, f"user_id:{who}") for who in ("a", "b", "c")}
     everything = list(store.computed.definitions)
     kept = ["last_seen"]
@@ -219,28 +220,71 @@ def _tally_rows(store: Store) -> int:
     return int(rows)
 
 
-def test_tallies_are_compacted_when_the_writer_is_idle_or_past_the_cap(
+def test_the_catch_up_compacts_the_tallies_it_appended(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Compaction waits for a moment when no write waits (it pauses the writer), unless the
-    rows appended while writes keep coming reach the cap; the values never change."""
+    """Each catch-up appends a row per (profile, trait) its events count in; once the rows
+    appended pass the threshold it combines them, in its own transaction; the values never
+    change."""
     monkeypatch.setattr(stage, "_COMPACT_AFTER_ROWS", 40)
     day = datetime(2026, 3, 1, tzinfo=UTC)
     with Store.open(tmp_path / "kenning.duckdb") as store:
         who = {"anonymousId": "a1"}
-        for n in range(12):  # a group each, appending a row per trait it counts in (9)
+        rows = []
+        for n in range(12):  # a catch-up each, appending a row per trait it counts in (9)
             send(store, order(who, (day + timedelta(hours=n)).isoformat(), 10 + n))
-        # 108 rows appended: past the threshold (40), short of the cap (4 x 40)
-        assert store.computed.due() == 0.0
-        before = computed(store, "anonymous_id:a1")
-        deadline = time.monotonic() + 10
-        while _tally_rows(store) > 10 and time.monotonic() < deadline:
-            time.sleep(0.05)  # the writer's idle work compacts
-        assert _tally_rows(store) <= 10  # one row per (profile, trait)
-        assert store.computed.due() is None
-        assert computed(store, "anonymous_id:a1") == before
-        # Writes in one stretch, each group past the cap at once, compact in the group.
-        monkeypatch.setattr(stage, "_DEFER_UP_TO", 0)
-        send(store, order(who, (day + timedelta(days=5)).isoformat(), 99))
-        assert _tally_rows(store) <= 10
-        assert computed(store, "anonymous_id:a1")["orders_count"] == 13
+            store.tallies.now()
+            rows.append(_tally_rows(store))
+            assert computed(store, "anonymous_id:a1")["orders_count"] == n + 1
+        # 108 rows appended in all: compacted back to one per (profile, trait) on the way,
+        # never more than the threshold and one catch-up's rows.
+        assert min(rows[1:]) <= 10
+        assert max(rows) <= 40 + 9
+        expected = computed(store, "anonymous_id:a1")
+        store.writer.run(lambda con: store.computed.recompute(con)).result()
+        assert computed(store, "anonymous_id:a1") == expected
+
+
+def _watermark(store: Store) -> tuple[int, int]:
+    """(the watermark, the last event's log position)."""
+    with store.reader() as con:
+        [(watermark, last)] = con.execute(
+            """SELECT (SELECT seq FROM __kenning_trait_watermark),
+                      (SELECT max(seq) FROM __kenning_events)"""
+        ).fetchall()
+    return int(watermark), int(last)
+
+
+def test_the_catch_up_tallies_what_was_committed_without_being_asked(store: Store) -> None:
+    """The catch-up thread wakes on each commit: the events end up in the stored tallies with
+    no call, and a read counts them the same before and after."""
+    send(store, order({"userId": "u"}, "2026-01-01T00:00:00Z", 10),
+         order({"userId": "u"}, "2026-01-02T00:00:00Z", 15))  # fmt: skip
+    seen = computed(store, "user_id:u")
+    assert (seen["orders_count"], seen["lifetime_value"]) == (2, 25.0)
+    deadline = time.monotonic() + 30
+    while _watermark(store)[0] < _watermark(store)[1] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    watermark, last = _watermark(store)
+    assert watermark == last
+    with store.reader() as con:
+        [(counted,)] = con.execute(
+            "SELECT sum(n) FROM __kenning_trait_tallies WHERE trait = 'orders_count'"
+        ).fetchall()
+    assert counted == 2
+    assert computed(store, "user_id:u") == seen
+
+
+def test_a_recompute_counts_the_events_not_tallied_once(store: Store) -> None:
+    """A recompute (a writer job) catches up in its own transaction before it replaces the
+    tallies: events after the watermark are neither lost nor counted twice."""
+    store.tallies.stop()
+    send(store, order({"userId": "u"}, "2026-01-01T00:00:00Z", 10))
+    store.tallies.now()
+    send(store, order({"userId": "u"}, "2026-01-02T00:00:00Z", 15))
+    assert _watermark(store)[0] < _watermark(store)[1]
+    store.writer.run(lambda con: store.computed.recompute(con, ["orders_count"])).result()
+    watermark, last = _watermark(store)
+    assert watermark == last
+    found = computed(store, "user_id:u")
+    assert (found["orders_count"], found["lifetime_value"]) == (2, 25.0)

@@ -49,6 +49,7 @@ class LocalAudiences(LocalBase):
             audience = parse_audience({"name": "preview", **spec})
         except ConditionError as error:
             raise CommandError(f"{error.field}: {error}") from None
+        self.store.tallies.now()  # the computed traits count every event committed so far
         with self.store.reader() as con:
             return preview(con, audience, self.store.computed.definitions, datetime.now(UTC))
 

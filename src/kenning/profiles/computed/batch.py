@@ -210,10 +210,28 @@ def _family(kind: Kind) -> str:
     return "distinct"
 
 
+# A tally row's columns after (profile_id, trait), with their types: an aggregate names those
+# it fills (``_tally``), the others are NULL.
+_TALLY_COLUMNS = {
+    "n": "BIGINT", "total": "DOUBLE", "low": "DOUBLE", "high": "DOUBLE",
+    "first_value": "VARCHAR", "first_at": "TIMESTAMPTZ", "first_seq": "BIGINT",
+    "last_value": "VARCHAR", "last_at": "TIMESTAMPTZ", "last_seq": "BIGINT",
+}  # fmt: skip
+
+
+def _tally(**filled: str) -> str:
+    """Every tally column, in the table's order: ``filled`` ones by their SQL, NULL else."""
+    return ", ".join(
+        f"{filled[c]} AS {c}" if c in filled else f"NULL::{kind} AS {c}"
+        for c, kind in _TALLY_COLUMNS.items()
+    )
+
+
 def _aggregate(
     family: str, sample: TraitDefinition, base: _Base, now: datetime
 ) -> tuple[str, str, list[Any]]:
-    """(the table written, the aggregate's SQL, its parameters) for traits like ``sample``."""
+    """(the table written, the aggregate's SQL, its parameters) for traits like ``sample``:
+    ``(profile_id, <every tally column>)`` or ``(profile_id, value, n, last_at, last_seq)``."""
     params: list[Any] = []
     where = ["true"]
     if sample.events:
@@ -228,41 +246,35 @@ def _aggregate(
     where.extend(base.condition(c, params) for c in sample.where)
     rows = f"FROM {_BASE} WHERE {' AND '.join(where)}"
     if family == "count":
-        return "tallies", f"SELECT profile_id, count(*) AS n {rows} GROUP BY profile_id", params
+        return "tallies", f"SELECT profile_id, {_tally(n='count(*)')} {rows} GROUP BY 1", params
     if family in {"total", "min", "max"}:
         number = base.value(sample.value, "n")
         column, aggregate = {"total": ("total", "fsum"), "min": ("low", "min"),
                              "max": ("high", "max")}[family]  # fmt: skip
-        sql = f"""SELECT profile_id, count(*) AS n, {aggregate}(v) AS {column}
+        sql = f"""SELECT profile_id, {_tally(n="count(*)", **{column: f"{aggregate}(v)"})}
                   FROM (SELECT profile_id, {number} AS v {rows}) WHERE v IS NOT NULL
-                  GROUP BY profile_id"""
+                  GROUP BY 1"""
         return "tallies", sql, params
+    ends = {"first_at": "min(ts)", "first_seq": "arg_min(seq, (ts, seq))",
+            "last_at": "max(ts)", "last_seq": "arg_max(seq, (ts, seq))"}  # fmt: skip
     if sample.value == (TIMESTAMP,):  # the time itself: kept in the time columns
-        sql = f"""SELECT profile_id, count(*) AS n, NULL::VARCHAR AS first_value,
-                         min(ts) AS first_at, arg_min(seq, (ts, seq)) AS first_seq,
-                         NULL::VARCHAR AS last_value, max(ts) AS last_at,
-                         arg_max(seq, (ts, seq)) AS last_seq
-                  {rows} GROUP BY profile_id"""
-        return "tallies", sql, params
+        return (
+            "tallies",
+            f"SELECT profile_id, {_tally(n='count(*)', **ends)} {rows} GROUP BY 1",
+            params,
+        )
     text = base.value(sample.value, "t")
     valued = f"FROM (SELECT profile_id, ts, seq, {text} AS v {rows}) WHERE v IS NOT NULL"
     if family == "ordered":
-        sql = f"""SELECT profile_id, count(*) AS n, arg_min(v, (ts, seq)) AS first_value,
-                         min(ts) AS first_at, arg_min(seq, (ts, seq)) AS first_seq,
-                         arg_max(v, (ts, seq)) AS last_value, max(ts) AS last_at,
-                         arg_max(seq, (ts, seq)) AS last_seq
-                  {valued} GROUP BY profile_id"""
-        return "tallies", sql, params
+        columns = _tally(
+            n="count(*)", first_value="arg_min(v, (ts, seq))",
+            last_value="arg_max(v, (ts, seq))", **ends,
+        )  # fmt: skip
+        return "tallies", f"SELECT profile_id, {columns} {valued} GROUP BY 1", params
     sql = f"""SELECT profile_id, v AS value, count(*) AS n, max(ts) AS last_at,
                      arg_max(seq, (ts, seq)) AS last_seq
               {valued} GROUP BY profile_id, v"""
     return "values", sql, params
-
-
-_TALLY_COLUMNS = (
-    "n", "total", "low", "high", "first_value", "first_at", "first_seq",
-    "last_value", "last_at", "last_seq",
-)  # fmt: skip
 
 
 TALLIES = "__kenning_trait_tallies"
@@ -294,30 +306,104 @@ def recompute(
             con.execute(f"DELETE FROM {table} WHERE {only.hold('profile_id')}")
         swap_tallies = swap_values = _unchanged
         where += f" AND {only.hold('p.profile_id')}"
+    _write(con, definitions, now, where, params, tallies, values)
+    swap_tallies()
+    swap_values()
+
+
+def tally_since(
+    con: duckdb.DuckDBPyConnection,
+    definitions: Sequence[TraitDefinition],
+    now: datetime,
+    after: int,
+    upto: int,
+) -> int:
+    """Append the tallies of the events ``after < seq <= upto`` (windows end at ``now``),
+    inside the caller's transaction: what the catch-up adds to the stored ones. Returns the
+    rows appended.
+
+    Three statements, whatever the traits: the base table, then one insert per table whose
+    aggregates are common table expressions. A catch-up runs beside a server whose Python
+    holds the GIL most of the time, and each statement waits for the GIL to start and to end
+    (up to the 5 ms switch interval each time): thirty statements took a catch-up 0.5 s."""
+    if not definitions:
+        return 0
+    where, params = _prefilter(definitions, now)
     base = _Base(definitions)
-    base.create(con, where, params)
+    # Both tables are filtered by position: DuckDB skips the row groups before the watermark.
+    base.create(
+        con,
+        f"e.seq > ? AND e.seq <= ? AND p.seq > ? AND p.seq <= ? AND {where}",
+        [after, upto, after, upto, *params],
+    )
+    ctes: dict[str, tuple[str, list[Any]]] = {}  # name: (SQL, parameters)
+    branches: dict[str, list[tuple[str, str]]] = {"tallies": [], "values": []}
+    for i, (key, members) in enumerate(_groups(definitions).items()):
+        table, sql, aggregate_params = _aggregate(key[-1], members[0], base, now)
+        ctes[f"g{i}"] = (sql, aggregate_params)
+        branches[table].extend((f"g{i}", d.name) for d in members)
+    inserted = 0
+    for table, target in (("tallies", TALLIES), ("values", VALUES)):
+        if not branches[table]:
+            continue
+        # Only the aggregates this table reads (DuckDB would compute the others too), each
+        # once however many traits it serves.
+        used = list(dict.fromkeys(name for name, _ in branches[table]))
+        union = " UNION ALL ".join(
+            f"SELECT profile_id, ? AS trait, * EXCLUDE (profile_id) FROM {name}"
+            for name, _ in branches[table]
+        )
+        shared = {n for n in used if sum(1 for m, _ in branches[table] if m == n) > 1}
+        counted = con.execute(
+            f"INSERT INTO {target} WITH "
+            + ", ".join(
+                f"{n} AS {'MATERIALIZED ' if n in shared else ''}({ctes[n][0]})" for n in used
+            )
+            + f" {union}",
+            [*(p for n in used for p in ctes[n][1]), *(trait for _, trait in branches[table])],
+        ).fetchone()
+        inserted += int(counted[0]) if counted else 0
+    return inserted
+
+
+def _groups(
+    definitions: Sequence[TraitDefinition],
+) -> dict[tuple[Any, ...], list[TraitDefinition]]:
+    """Traits that take the same events and read the same value the same way: one aggregate
+    serves them all."""
     groups: dict[tuple[Any, ...], list[TraitDefinition]] = {}
     for d in definitions:
         groups.setdefault(
             (d.events, d.types, d.where, d.window, d.value, _family(d.kind)), []
         ).append(d)
-    for key, members in groups.items():
-        table, sql, params = _aggregate(key[-1], members[0], base, now)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_SHARED} AS {sql}", params)
-        if table == "values":
-            insert = f"""INSERT INTO {values}
-                         SELECT profile_id, ?, value, n, last_at, last_seq FROM {_SHARED}"""
-        else:  # the aggregate fills some tally columns; the others are NULL
-            present = {c for c, *_ in con.execute(f"FROM {_SHARED} LIMIT 0").description or ()}
-            selected = ", ".join(c if c in present else "NULL" for c in _TALLY_COLUMNS)
-            insert = f"""INSERT INTO {tallies}
-                         SELECT profile_id, ?, {selected} FROM {_SHARED}"""
+    return groups
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    definitions: Sequence[TraitDefinition],
+    now: datetime,
+    where: str,
+    params: list[Any],
+    tallies: str = TALLIES,
+    values: str = VALUES,
+) -> None:
+    """Insert into ``tallies`` and ``values`` those of the events ``where`` selects, one
+    aggregate at a time (a recompute: each aggregate over the whole log is worth its
+    statements)."""
+    base = _Base(definitions)
+    base.create(con, where, params)
+    for key, members in _groups(definitions).items():
+        table, sql, aggregate_params = _aggregate(key[-1], members[0], base, now)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_SHARED} AS {sql}", aggregate_params)
+        target = values if table == "values" else tallies
         for d in members:  # one aggregate, written once per trait that shares it
-            con.execute(insert, [d.name])
+            con.execute(
+                f"INSERT INTO {target} SELECT profile_id, ?, * EXCLUDE (profile_id) FROM {_SHARED}",
+                [d.name],
+            )
     con.execute(f"DROP TABLE IF EXISTS {_SHARED}")
     con.execute(f"DROP TABLE {_BASE}")
-    swap_tallies()
-    swap_values()
 
 
 # Deleting rows from a table with an index costs DuckDB's commit about a second per million

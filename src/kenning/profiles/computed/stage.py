@@ -1,5 +1,6 @@
-"""The computed-traits stage of the writer: tallies kept on ingest, recomputed from the log when
-definitions change, windows refreshed on a schedule.
+"""The computed traits: their definitions, tallies kept from the log after each commit
+(``catchup.py``), recomputed from the log when definitions change, windows refreshed on a
+schedule.
 
 Which definitions are active: the built-ins, then ``profiles.computed_traits`` from the
 configuration, then those declared through the admin API (``__kenning_computed_traits``), a
@@ -26,17 +27,16 @@ from kenning.profiles.computed.definitions import (
     combined,
     parse,
 )
-from kenning.profiles.computed.tally import Event, Plan, Tallies
-from kenning.store.rows import insert_rows, insert_tuples
+from kenning.profiles.computed.tally import Plan
+from kenning.store.rows import insert_rows
 from kenning.store.writer import EventRow
 
 log = logging.getLogger(__name__)
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
-_COMPACT_AFTER_ROWS = 200_000
-# Compaction pauses the writer (about 0.2 s at 200,000 appended rows): it waits for a moment
-# when no write does (the writer's idle work), unless the rows appended reach this many times
-# the threshold while writes keep coming; then the group's transaction does it.
-_DEFER_UP_TO = 4
+# Compaction (``compact``) reads the whole table and its deletes cost the commit about a second
+# per million rows: it waits until the rows appended since the last one reach the table's size
+# then (so its cost per appended row stays constant), and at least this many.
+_COMPACT_AFTER_ROWS = 1_000_000
 
 
 class ComputedTraitStage:
@@ -58,6 +58,9 @@ class ComputedTraitStage:
         self._source_names: dict[str, str] = {}
         self._unnamed: set[str] = set()  # source ids with no row (events written directly)
         self._plan: Plan | None = None
+        # The watermark as of the last catch-up committed: a read of a profile whose events
+        # all lie before it need not look for events not tallied yet.
+        self.tallied_to = 0
         self._appended = 0  # tally rows appended since the last compaction
         self._compacted_rows = 0
         # Told, in the transaction, when the tallies of some traits were replaced or dropped.
@@ -98,36 +101,48 @@ class ComputedTraitStage:
         """The definitions a profile shows: all but the audiences' counters."""
         return {n: d for n, d in self.definitions.items() if d.origin != "audience"}
 
+    @property
+    def plan(self) -> Plan:
+        """The definitions as ``tally.py`` works through them (a read tallies the events after
+        the watermark with it)."""
+        if self._plan is None:
+            self._plan = Plan(list(self.definitions.values()))
+        return self._plan
+
     def apply(self, con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[int, EventRow]]) -> None:
-        if not self.definitions:
-            return
-        profile_of = dict(self.identity.resolved)
+        """No tallying on the acknowledgement path: ``catch_up`` does it after the commit
+        (``catchup.py``), and a read adds the events not tallied yet. Only a source created
+        since is named (triggers' ``source`` filters read the name)."""
         if any(
             r.source_id not in self._source_names and r.source_id not in self._unnamed
             for _, r in rows
         ):
-            self.load(con)  # a source created since: its name is a value traits read
+            self.load(con)
             self._unnamed |= {r.source_id for _, r in rows} - set(self._source_names)
-        now = datetime.now(UTC)
-        if self._plan is None:
-            self._plan = Plan(list(self.definitions.values()))
-        tallies = Tallies()
-        for seq, row in rows:
-            profile_id = profile_of.get(seq)
-            if profile_id is None:
-                continue
-            message = row.message if row.message is not None else orjson.loads(row.payload)
-            source = self._source_names.get(row.source_id, row.source_id)
-            event = Event(seq, profile_id, row.timestamp, row.type, row.event, source, message)
-            tallies.add(self._plan, event, now)
-        self._appended += write(con, tallies)
-        if self._appended > _DEFER_UP_TO * self._compact_after():
-            self.compact(con)
+
+    def catch_up(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Tally, in the caller's transaction, the events stored after the watermark and move
+        it to the last of them; returns the new watermark (once committed, set it as
+        ``tallied_to``).
+
+        The caller holds the writer's exclusive lock (``Writer.exclusive``): two catch-ups at
+        once would tally the same events twice (the second's update of the watermark would
+        fail on commit)."""
+        ((after, upto),) = con.execute(
+            """SELECT w.seq, (SELECT max(seq) FROM __kenning_events WHERE seq > w.seq)
+               FROM __kenning_trait_watermark w"""
+        ).fetchall()
+        if upto is None:
+            return int(after)
+        if self.definitions:
+            self._appended += batch.tally_since(
+                con, list(self.definitions.values()), datetime.now(UTC), int(after), int(upto)
+            )
+        con.execute("UPDATE __kenning_trait_watermark SET seq = ?", [upto])
+        return int(upto)
 
     def _compact_after(self) -> int:
-        # When the rows appended since the last compaction reach half the table: its cost per
-        # appended row stays constant.
-        return max(_COMPACT_AFTER_ROWS, self._compacted_rows // 2)
+        return max(_COMPACT_AFTER_ROWS, self._compacted_rows)
 
     def compact(self, con: duckdb.DuckDBPyConnection) -> int:
         """Combine appended tallies (see ``compact``)."""
@@ -136,14 +151,9 @@ class ComputedTraitStage:
         self._appended = 0
         return removed
 
-    # -- the writer's idle work ----------------------------------------------------------------
-
     def due(self) -> float | None:
-        """Now, once enough tallies were appended to compact; else None."""
+        """Now, once enough tallies were appended to compact (the catch-up does); else None."""
         return 0.0 if self._appended > self._compact_after() else None
-
-    def step(self, con: duckdb.DuckDBPyConnection) -> object:
-        return self.compact(con)
 
     # -- from the log ------------------------------------------------------------------------
 
@@ -163,6 +173,7 @@ class ComputedTraitStage:
     def rebuilt(self, con: duckdb.DuckDBPyConnection, only: RebuiltProfiles | None) -> None:
         """After an identity rebuild: recompute every trait of the profiles it changed
         (``only``; all of them when None), from the log, inside its transaction."""
+        self.catch_up(con)  # else the events after the watermark would be tallied twice
         if only is None:
             self.recompute(con)
         elif only.profiles:
@@ -172,6 +183,7 @@ class ComputedTraitStage:
     def sync(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         """Bring the tallies in line with the definitions: recompute the new and changed ones,
         drop those no longer defined. Returns the names recomputed."""
+        self.catch_up(con)
         computed = dict(
             con.execute("SELECT name, fingerprint FROM __kenning_trait_state").fetchall()
         )
@@ -207,6 +219,9 @@ class ComputedTraitStage:
     ) -> None:
         if not chosen:
             return
+        # Every event up to the last is then tallied, those of ``chosen`` from the log: none
+        # is left after the watermark to be tallied a second time.
+        self.catch_up(con)
         now = now or datetime.now(UTC)
         batch.recompute(con, chosen, now)
         self._recomputed(con)
@@ -276,47 +291,6 @@ class ComputedTraitStage:
             raise DefinitionError(f"no computed trait {name!r} was declared through the API", name)
         self.load(con)
         self.sync(con)
-
-
-_TALLIES = pa.schema(
-    [
-        ("profile_id", pa.int64()), ("trait", pa.string()), ("n", pa.int64()),
-        ("total", pa.float64()), ("low", pa.float64()), ("high", pa.float64()),
-        ("first_value", pa.string()), ("first_at", _TIMESTAMP), ("first_seq", pa.int64()),
-        ("last_value", pa.string()), ("last_at", _TIMESTAMP), ("last_seq", pa.int64()),
-    ]
-)  # fmt: skip
-_VALUES = pa.schema(
-    [
-        ("profile_id", pa.int64()), ("trait", pa.string()), ("value", pa.string()),
-        ("n", pa.int64()), ("last_at", _TIMESTAMP), ("last_seq", pa.int64()),
-    ]
-)  # fmt: skip
-_NO_END = (None, None, None)  # (at, seq, value) of a tally with no first or last
-
-
-def write(con: duckdb.DuckDBPyConnection, tallies: Tallies) -> int:
-    """Append a group's tallies (reads combine them with the stored ones); returns the rows."""
-    rows = [
-        (
-            profile_id, trait, t.n, t.total, t.low, t.high,
-            *_columns_of(t.first or _NO_END), *_columns_of(t.last or _NO_END),
-        )
-        for (profile_id, trait), t in tallies.rows.items()
-    ]  # fmt: skip
-    insert_tuples(con, "__kenning_trait_tallies", _TALLIES, rows)
-    values = [
-        (profile_id, trait, value, v.n, v.last[0], v.last[1])
-        for (profile_id, trait, value), v in tallies.values.items()
-    ]
-    insert_tuples(con, "__kenning_trait_values", _VALUES, values)
-    return len(rows) + len(values)
-
-
-def _columns_of(end: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
-    """A tally's (at, seq, value) as the table's (value, at, seq)."""
-    at, seq, value = end
-    return value, at, seq
 
 
 def compact(con: duckdb.DuckDBPyConnection) -> int:

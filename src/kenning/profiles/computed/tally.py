@@ -9,15 +9,17 @@ appends its own rows; ``stage.compact`` combines them now and then.
 
 ``computed/batch.py`` computes the same tallies from the log in SQL; both follow the rules in
 ``definitions.py`` and agree exactly, sums up to the order of floating-point additions (tested
-on random logs).
+on random logs). The stored tallies are computed by it, after the acknowledgement
+(``catchup.py``); this module tallies, as a profile is read, its events not tallied yet
+(``tail``).
 """
 
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -351,3 +353,56 @@ _ADDERS: dict[Kind, _Adder] = {
     **dict.fromkeys(ORDERED_KINDS, Tallies._ordered),
     **dict.fromkeys(VALUE_KINDS, Tallies._distinct),
 }
+
+
+class TailEvent(NamedTuple):
+    """An event after the watermark, as a profile read finds it (times in µs since the
+    epoch, the source by name, the message as JSON text)."""
+
+    seq: int
+    at: int
+    type: str
+    event: str | None
+    source: str
+    payload: str
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def tail(
+    plan: Plan, events: Sequence[TailEvent], now: datetime | None = None
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """One person's events not tallied yet, as rows like the stored ones (``rows.Tally`` and
+    ``rows.ValueCount``: times in µs) to combine with them."""
+    now = now or datetime.now(UTC)
+    tallies = Tallies()
+    for e in events:
+        at = _EPOCH + timedelta(microseconds=e.at)
+        message = orjson.loads(e.payload)
+        tallies.add(plan, Event(e.seq, 0, at, e.type, e.event, e.source, message), now)
+    rows = []
+    for (_, trait), t in tallies.rows.items():
+        first_value, first_at, first_seq = _end(t.first)
+        last_value, last_at, last_seq = _end(t.last)
+        rows.append(
+            (trait, t.n, t.total, t.low, t.high, first_value, first_at, first_seq,
+             last_value, last_at, last_seq)
+        )  # fmt: skip
+    values = [
+        (trait, value, v.n, _micros(v.last[0]), v.last[1])
+        for (_, trait, value), v in tallies.values.items()
+    ]
+    return rows, values
+
+
+def _end(end: tuple[datetime, int, str | None] | None) -> tuple[str | None, int | None, int | None]:
+    """A first or last (at, seq, value) as a row's (value, at in µs, seq)."""
+    if end is None:
+        return None, None, None
+    at, seq, value = end
+    return value, _micros(at), seq
