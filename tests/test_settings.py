@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from kenning.api.hardening import HardeningLimits
 from kenning.identity.rules import Limit
 from kenning.settings import ConfigError, Settings
 
@@ -31,6 +32,11 @@ def test_the_audience_batch_interval_comes_from_the_config(tmp_path: Path) -> No
         ("audiences: {batch_minutes: 0}\n", "audiences takes batch_minutes"),
         ("audiences: {every: 5}\n", "audiences takes batch_minutes"),
         ("identity: {phone: GB}\n", "unknown identity settings: phone"),
+        ("api: {token_rate: 0}\n", "api.token_rate is a positive number"),
+        ("api: {rate: 5}\n", "api has no setting 'rate'"),
+        ("api: {max_json_depth: 2.5}\n", "api.max_json_depth is a positive whole number"),
+        ("api: {token_burst: true}\n", "api.token_burst is a positive number"),
+        ("api: [1]\n", "api is a mapping"),
     ],
 )
 def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
@@ -39,3 +45,11 @@ def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) 
     with pytest.raises(ValueError, match=message):
         Settings.from_env(config)
     assert issubclass(ConfigError, ValueError)
+
+
+def test_the_api_limits_come_from_the_config(tmp_path: Path) -> None:
+    config = tmp_path / "kenning.yaml"
+    config.write_text("api: {token_rate: 1500, token_burst: 3000.5, max_json_depth: 8}\n")
+    limits = Settings.from_env(config).hardening
+    assert (limits.token_rate, limits.token_burst, limits.max_json_depth) == (1500, 3000.5, 8)
+    assert limits.max_body_bytes == HardeningLimits().max_body_bytes  # the others as they were

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.responses import Response
 
 from kenning.api.auth import require_scope
+from kenning.api.hardening import HardeningLimits
 from kenning.api.profiles import PROFILES_READ
 from kenning.cli.serve import open_server_store, tune_garbage_collection, uvicorn_config
 from kenning.settings import Settings
@@ -43,7 +44,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     settings = Settings.from_env(
-        db_path=args.db, port=args.port, admin_token=os.environ["KENNING_ADMIN_TOKEN"]
+        db_path=args.db,
+        port=args.port,
+        admin_token=os.environ["KENNING_ADMIN_TOKEN"],
+        # One token asks for up to 1,000 lookups a second, as a personalisation system would:
+        # the deployment raises its token's limit (``api.token_rate``, docs/security.md).
+        hardening=HardeningLimits(token_rate=10_000, token_burst=10_000),
     )
     store, _ = open_server_store(settings)
     config = uvicorn_config(settings, store)

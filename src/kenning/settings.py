@@ -1,5 +1,6 @@
 """Runtime settings, from arguments and the environment (``KENNING_*``)."""
 
+import dataclasses
 import ipaddress
 import os
 from dataclasses import dataclass, field
@@ -101,7 +102,7 @@ def load_config(path: Path) -> dict[str, object]:
         raise ConfigError(f"{path} must hold a mapping of sections")
     sections = {
         "identity", "matching", "profiles", "audiences", "activation", "journeys", "predictions",
-        "privacy",
+        "privacy", "api",
     }  # fmt: skip
     unknown = sorted(set(data) - sections)
     if unknown:
@@ -145,7 +146,32 @@ def load_config(path: Path) -> dict[str, object]:
             values["privacy"] = PrivacySettings.from_config(data["privacy"])
         except FieldError as error:
             raise ConfigError(f"{path}: {error}") from None
+    if "api" in data:
+        values["hardening"] = _api(path, data["api"] or {})
     return values
+
+
+def _api(path: Path, section: object) -> HardeningLimits:
+    """``api``: the limits every request is held to (``HardeningLimits``), each a positive
+    number; a system that reads profiles for personalisation may need a higher
+    ``token_rate``."""
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: api is a mapping")
+    defaults = HardeningLimits()
+    known = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(HardeningLimits)}
+    unknown = sorted(set(section) - set(known))
+    if unknown:
+        raise ConfigError(f"{path}: api has no setting {unknown[0]!r}")
+    for name, value in section.items():
+        whole = isinstance(known[name], int)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int if whole else int | float)
+            or value <= 0
+        ):
+            kind = "a positive whole number" if whole else "a positive number"
+            raise ConfigError(f"{path}: api.{name} is {kind}")
+    return dataclasses.replace(defaults, **section)
 
 
 def _activation(path: Path, section: object) -> dict[str, object]:
