@@ -92,16 +92,28 @@ def person_scores(
     con: duckdb.DuckDBPyConnection, profile_ids: Sequence[int]
 ) -> dict[str, dict[str, Any]]:
     """A person's predictions (over their profile and those merged into it): by name, the
-    value, the model that computed it and when."""
+    value, the model that computed it and when (the newest; at the same moment, the
+    person's own profile's, then the greater profile id's)."""
+    if not profile_ids:
+        return {}
+    # An index lookup per profile id, combined here: ``profile_id = ANY(?)`` with a GROUP BY
+    # cost DuckDB 1.2 ms a profile read, half of it (bench/profiles).
     found = con.execute(
-        f"""SELECT name, arg_max(value, (computed_at, profile_id = ?, profile_id)),
-                   arg_max(model, computed_at), max(computed_at)
-            FROM {SCORES} WHERE profile_id = ANY(?) GROUP BY name ORDER BY name""",
-        [profile_ids[0], list(profile_ids)],
+        " UNION ALL ".join(
+            f"SELECT name, value, model, computed_at, profile_id FROM {SCORES} WHERE profile_id = ?"
+            for _ in profile_ids
+        ),
+        list(profile_ids),
     ).fetchall()
+    newest: dict[str, tuple[Any, ...]] = {}
+    for name, value, model, at, profile_id in found:
+        key = (at, profile_id == profile_ids[0], profile_id)
+        held = newest.get(name)
+        if held is None or key > held[0]:
+            newest[name] = (key, value, model)
     return {
-        str(name): {"value": orjson.loads(value), "model": model, "computed_at": at.isoformat()}
-        for name, value, model, at in found
+        str(name): {"value": orjson.loads(value), "model": model, "computed_at": key[0].isoformat()}
+        for name, (key, value, model) in sorted(newest.items())
     }
 
 
