@@ -9,12 +9,14 @@ none of it.
 
 Nothing reads a stale value because of it: a profile read adds, in Python, the events of the
 person after the watermark it sees (``rows.py``, ``read.py``), and what reads the tallies of
-everyone in SQL (audiences' batch, coverage, understanding) catches up first (``now``).
+everyone in SQL (audience batches and previews, coverage) catches up first (``now``).
 
 The catch-up and the writer's jobs exclude each other (``Writer.exclusive``): a job that
-rewrites tallies (a recompute, a rebuild, an erasure) catches up inside its own transaction
-first, and must not race a catch-up tallying the same events against the old state.
-Compaction (``stage.compact``) is done here too, off the writer.
+replaces tallies (a recompute, a rebuild's, a definition's sync) catches up inside its own
+transaction first, so no event after the watermark is counted twice; and no catch-up may tally
+against the state a job is changing (an erasure deleting a person's events and tallies would
+otherwise see them come back). Compaction (``stage.compact``) is done here too, off the
+writer.
 """
 
 import contextlib
