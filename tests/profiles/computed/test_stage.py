@@ -220,13 +220,16 @@ def _tally_rows(store: Store) -> int:
     return int(rows)
 
 
+@pytest.mark.parametrize("rebuild_from_rows", [0, 10**9])
 def test_the_catch_up_compacts_the_tallies_it_appended(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rebuild_from_rows: int
 ) -> None:
     """Each catch-up appends a row per (profile, trait) its events count in; once the rows
-    appended pass the threshold it combines them, in its own transaction; the values never
-    change."""
+    appended pass the threshold it combines them, in its own transaction, deleting in place
+    or (most rows replaced) writing the table afresh beside the old one; the values never
+    change, the indexes stay."""
     monkeypatch.setattr(stage, "_COMPACT_AFTER_ROWS", 40)
+    monkeypatch.setattr(batch, "REBUILD_MIN_ROWS", rebuild_from_rows)
     day = datetime(2026, 3, 1, tzinfo=UTC)
     with Store.open(tmp_path / "kenning.duckdb") as store:
         who = {"anonymousId": "a1"}
@@ -241,6 +244,15 @@ def test_the_catch_up_compacts_the_tallies_it_appended(
         assert min(rows[1:]) <= 10
         assert max(rows) <= 40 + 9
         expected = computed(store, "anonymous_id:a1")
+        with store.reader() as con:
+            indexed = {
+                table
+                for (table,) in con.execute(
+                    """SELECT table_name FROM duckdb_indexes()
+                       WHERE starts_with(table_name, '__kenning_trait_')"""
+                ).fetchall()
+            }
+        assert indexed == {"__kenning_trait_tallies", "__kenning_trait_values"}
         store.writer.run(lambda con: store.computed.recompute(con)).result()
         assert computed(store, "anonymous_id:a1") == expected
 

@@ -430,6 +430,21 @@ def _cleared(
         {"names": names},
     ).fetchone()
     replaced, kept = row if row else (0, 0)
+    beside = rebuilt_beside(con, table) if replaced >= max(kept, REBUILD_MIN_ROWS) else None
+    if beside is None:
+        con.execute(f"DELETE FROM {table} WHERE trait = ANY(?)", [names])
+        return table, lambda: None
+    rebuilt, swap = beside
+    con.execute(f"INSERT INTO {rebuilt} SELECT * FROM {table} WHERE NOT trait = ANY(?)", [names])
+    return rebuilt, swap
+
+
+def rebuilt_beside(
+    con: duckdb.DuckDBPyConnection, table: str
+) -> tuple[str, Callable[[], None]] | None:
+    """An empty table like ``table`` (one of the store's, with indexes), and what swaps it in
+    for ``table`` with the indexes built afresh, in the caller's transaction; None when
+    ``table`` has no index (deleting from it costs the commit nothing much)."""
     indexes = [
         str(sql)
         for (sql,) in con.execute(
@@ -438,16 +453,14 @@ def _cleared(
             [table],
         ).fetchall()
     ]
-    if not indexes or replaced < max(kept, REBUILD_MIN_ROWS):
-        con.execute(f"DELETE FROM {table} WHERE trait = ANY(?)", [names])
-        return table, lambda: None
+    if not indexes:
+        return None
     found = con.execute(
         f"SELECT sql FROM duckdb_tables() WHERE table_name = ? AND {_HERE}", [table]
     ).fetchone()
     assert found is not None  # it has indexes, so it is one of the store's tables
     rebuilt = f"{table}_rebuilt"
     con.execute(str(found[0]).replace(table, rebuilt, 1))
-    con.execute(f"INSERT INTO {rebuilt} SELECT * FROM {table} WHERE NOT trait = ANY(?)", [names])
 
     def swap() -> None:
         con.execute(f"DROP TABLE {table}")

@@ -294,46 +294,72 @@ class ComputedTraitStage:
 
 
 def compact(con: duckdb.DuckDBPyConnection) -> int:
-    """Combine the tallies each group appended into one row per (profile, trait) and per
+    """Combine the tallies each catch-up appended into one row per (profile, trait) and per
     (profile, trait, value), where there are several; returns the rows removed."""
     before = _rows(con)
-    # One aggregation whose HAVING keeps the keys with several rows, and deletes joined on
-    # the key's columns: a semi-join on (profile_id, trait) tuples cost more. The first and
-    # last are each one min or max of a (time, seq, value) struct, which orders as arg_min
-    # by (time, seq) does, at 60% of the cost. A compaction pauses the writer: under load,
-    # the p99 of the requests waiting.
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE __kenning_compacted AS
-           SELECT profile_id, trait, n, total, low, high,
+    # One aggregation whose HAVING keeps the keys with several rows. The first and last are
+    # each one min or max of a (time, seq, value) struct, which orders as arg_min by (time,
+    # seq) does, at 60% of the cost.
+    _compact_table(
+        con,
+        "__kenning_trait_tallies",
+        ("profile_id", "trait"),
+        """SELECT profile_id, trait, n, total, low, high,
                   f.v AS first_value, f.at AS first_at, f.seq AS first_seq,
-                  l.v AS last_value, l.at AS last_at, l.seq AS last_seq
+                  l.v AS last_value, l.at AS last_at, l.seq AS last_seq, rows
            FROM (SELECT profile_id, trait, sum(n) AS n, fsum(total) AS total, min(low) AS low,
                         max(high) AS high,
                         min({'at': first_at, 'seq': first_seq, 'v': first_value}) AS f,
-                        max({'at': last_at, 'seq': last_seq, 'v': last_value}) AS l
+                        max({'at': last_at, 'seq': last_seq, 'v': last_value}) AS l,
+                        count(*) AS rows
                  FROM __kenning_trait_tallies
-                 GROUP BY profile_id, trait HAVING count(*) > 1)"""
+                 GROUP BY profile_id, trait HAVING count(*) > 1)""",
     )
-    con.execute(
-        """DELETE FROM __kenning_trait_tallies t USING __kenning_compacted c
-           WHERE t.profile_id = c.profile_id AND t.trait = c.trait"""
-    )
-    con.execute("INSERT INTO __kenning_trait_tallies SELECT * FROM __kenning_compacted")
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE __kenning_compacted AS
-           SELECT profile_id, trait, value, n, l.at AS last_at, l.seq AS last_seq
+    _compact_table(
+        con,
+        "__kenning_trait_values",
+        ("profile_id", "trait", "value"),
+        """SELECT profile_id, trait, value, n, l.at AS last_at, l.seq AS last_seq, rows
            FROM (SELECT profile_id, trait, value, sum(n) AS n,
-                        max({'at': last_at, 'seq': last_seq}) AS l
+                        max({'at': last_at, 'seq': last_seq}) AS l, count(*) AS rows
                  FROM __kenning_trait_values
-                 GROUP BY profile_id, trait, value HAVING count(*) > 1)"""
+                 GROUP BY profile_id, trait, value HAVING count(*) > 1)""",
     )
-    con.execute(
-        """DELETE FROM __kenning_trait_values t USING __kenning_compacted c
-           WHERE t.profile_id = c.profile_id AND t.trait = c.trait AND t.value = c.value"""
-    )
-    con.execute("INSERT INTO __kenning_trait_values SELECT * FROM __kenning_compacted")
-    con.execute("DROP TABLE __kenning_compacted")
     return before - _rows(con)
+
+
+def _compact_table(
+    con: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...], combined: str
+) -> None:
+    """Replace the rows of each key ``combined`` (a query of the combined rows, with the
+    ``rows`` each combines) holds with its one row."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __kenning_compacted AS {combined}")
+    ((replaced, total),) = con.execute(
+        f"""SELECT (SELECT coalesce(sum(rows), 0) FROM __kenning_compacted),
+                  (SELECT count(*) FROM {table})"""
+    ).fetchall()
+    # Deleting indexed rows costs DuckDB's commit about a second a million, and a commit
+    # holds up every other, the writer's included (the p99 of ingest): when most rows are
+    # replaced, the table is rebuilt beside the old one and swapped in instead.
+    beside = (
+        batch.rebuilt_beside(con, table)
+        if replaced >= max(total - replaced, batch.REBUILD_MIN_ROWS)
+        else None
+    )
+    joined = " AND ".join(f"t.{c} = c.{c}" for c in key)
+    if beside is None:
+        con.execute(f"DELETE FROM {table} t USING __kenning_compacted c WHERE {joined}")
+        con.execute(f"INSERT INTO {table} SELECT * EXCLUDE (rows) FROM __kenning_compacted")
+    else:
+        rebuilt, swap = beside
+        con.execute(
+            f"""INSERT INTO {rebuilt}
+                SELECT * FROM {table} t
+                WHERE NOT EXISTS (SELECT 1 FROM __kenning_compacted c WHERE {joined})
+                UNION ALL SELECT * EXCLUDE (rows) FROM __kenning_compacted"""
+        )
+        swap()
+    con.execute("DROP TABLE __kenning_compacted")
 
 
 def _rows(con: duckdb.DuckDBPyConnection) -> int:
