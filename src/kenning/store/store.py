@@ -273,7 +273,7 @@ class Store:
         """What a read of a person's state passes ``rows.py`` so that their computed traits
         count the events not tallied yet: None when the catch-up has tallied every event
         committed (the usual case on a store at rest)."""
-        if self.computed.tallied_to >= self.writer.committed_seq:
+        if self.tallies.caught_up:
             return None
         return self.computed.plan
 

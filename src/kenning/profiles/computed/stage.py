@@ -58,8 +58,7 @@ class ComputedTraitStage:
         self._source_names: dict[str, str] = {}
         self._unnamed: set[str] = set()  # source ids with no row (events written directly)
         self._plan: Plan | None = None
-        # The watermark as of the last catch-up committed: a read of a profile whose events
-        # all lie before it need not look for events not tallied yet.
+        # The watermark as of the last catch-up committed (``catchup.py`` keeps it).
         self.tallied_to = 0
         self._appended = 0  # tally rows appended since the last compaction
         self._compacted_rows = 0
@@ -151,9 +150,11 @@ class ComputedTraitStage:
         self._appended = 0
         return removed
 
-    def due(self) -> float | None:
-        """Now, once enough tallies were appended to compact (the catch-up does); else None."""
-        return 0.0 if self._appended > self._compact_after() else None
+    @property
+    def compaction_due(self) -> bool:
+        """Whether enough tallies were appended since the last compaction (the catch-up
+        compacts then)."""
+        return self._appended > self._compact_after()
 
     # -- from the log ------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
-"""What each event adds to each computed trait, on ingest, in Python.
+"""What each event adds to each computed trait, in Python.
 
 A trait is kept as *tallies* per profile an event was stitched to (as profile traits are), so
 a merge costs nothing: the profile's value is its tallies and those of the profiles merged into
 it, combined when read (``computed/read.py``). A (profile, trait) row holds the count, sum,
 minimum, maximum, and the first and last value with their time and log position; the value
-kinds (most frequent, unique) keep a row per distinct value with its count. Each ingest group
+kinds (most frequent, unique) keep a row per distinct value with its count. Each catch-up
 appends its own rows; ``stage.compact`` combines them now and then.
 
 ``computed/batch.py`` computes the same tallies from the log in SQL; both follow the rules in
