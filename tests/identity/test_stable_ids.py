@@ -1,9 +1,12 @@
 """Profile ids across a rebuild: a split keeps the id on the larger part, a merge the oldest."""
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kenning.identity.stable_ids import stable_ids
+from kenning.identity.stable_ids import StableIds, stable_ids
 
 
 def test_unchanged_partition_keeps_every_id() -> None:
@@ -132,3 +135,93 @@ def test_ids_merged_away_and_taken_back_stay_unique_and_with_their_people(
             assert set(own[stable]) & set(held)
     for old_id, target in ids.redirects.items():
         assert old_id not in assigned and target in assigned
+
+
+def _plainly(
+    old: Mapping[int, Iterable[str]],
+    new: Mapping[int, Iterable[str]],
+    *,
+    transient: Mapping[int, Iterable[str]],
+    old_redirects: Mapping[int, int],
+    merged_away: Mapping[int, Iterable[str]],
+    first_fresh: int,
+) -> StableIds:
+    """The module's rules stated one profile at a time, as it first did: the reference the
+    array version is held to."""
+    owner = {key: profile for profile, keys in new.items() for key in keys}
+
+    def part_taking_most(keys: Iterable[str]) -> int | None:
+        parts = Counter(owner[k] for k in keys if k in owner)
+        if not parts:
+            return None
+        largest = max(parts.values())
+        return min(n for n, count in parts.items() if count == largest)
+
+    claims: dict[int, list[int]] = {}
+    home: dict[int, int] = {}
+    for old_id in sorted(old):
+        chosen = part_taking_most(old[old_id])
+        if chosen is not None:
+            home[old_id] = chosen
+            claims.setdefault(chosen, []).append(old_id)
+    merged_home: dict[int, int] = {}
+    reclaims: dict[int, list[int]] = {}
+    for merged, canonical in sorted(old_redirects.items()):
+        if merged in home:
+            continue
+        target = part_taking_most(merged_away.get(merged, ()))
+        if target is None:
+            target = home.get(canonical)
+        if target is not None:
+            merged_home[merged] = target
+            reclaims.setdefault(target, []).append(merged)
+    result = StableIds()
+    fresh = first_fresh
+    for new_id in sorted(new):
+        claimants = claims.get(new_id) or reclaims.get(new_id)
+        if claimants:
+            result.mapping[new_id] = min(claimants)
+        else:
+            result.mapping[new_id] = fresh
+            fresh += 1
+    taken = set(result.mapping.values())
+    merged_owner = {key: merged for merged, keys in merged_away.items() for key in keys}
+    retaken: set[int] = set()
+    for new_id in sorted(set(transient) - set(new)):
+        held = Counter(merged_owner[k] for k in transient[new_id] if k in merged_owner)
+        most = max(held.values(), default=0)
+        earlier = [m for m in sorted(held) if held[m] == most and m not in taken]
+        if earlier:
+            result.mapping[new_id] = earlier[0]
+            retaken.add(earlier[0])
+        else:
+            result.mapping[new_id] = fresh
+            fresh += 1
+        taken.add(result.mapping[new_id])
+    for old_id, new_id in (*home.items(), *merged_home.items()):
+        if result.mapping[new_id] != old_id and old_id not in retaken:
+            result.redirects[old_id] = result.mapping[new_id]
+    return result
+
+
+@given(partitions, partitions, partitions, partitions, st.integers(0, 3))
+def test_the_array_version_decides_as_the_rules_read_one_profile_at_a_time(
+    before: list[set[str]],
+    merged: list[set[str]],
+    after: list[set[str]],
+    transient: list[set[str]],
+    canonical: int,
+) -> None:
+    old = {p * 10: keys for p, keys in _disjoint(before).items()}
+    away = {500 + p: keys for p, keys in _disjoint(merged).items()}
+    new = _disjoint(after)
+    # transient ids overlap the new ones and each other's keys, as a replay's merges do
+    mid = {p * 2 + 1: sorted(keys) for p, keys in enumerate(transient)}
+    redirects = {m: sorted(old)[canonical % len(old)] if old else 1 for m in away}
+    arguments = {
+        "transient": mid,
+        "old_redirects": redirects,
+        "merged_away": away,
+        "first_fresh": 1_000,
+    }
+    assert stable_ids(old, new, **arguments) == _plainly(old, new, **arguments)  # type: ignore[arg-type]

@@ -44,7 +44,7 @@ from kenning.identity.links import Link
 from kenning.identity.log_links import Codes, LogLinks, read_log_links
 from kenning.identity.overrides import OverrideIndex
 from kenning.identity.rules import IdentityRules
-from kenning.identity.stable_ids import StableIds
+from kenning.identity.stable_ids import Holdings, Keys, StableIds
 from kenning.identity.stitching import write_merges
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -74,10 +74,10 @@ class _Bound:
     merges: list[_Made] = field(default_factory=list)
 
 
-# Given what a replay made in its own numbering (profiles with their identifiers' texts, and the
-# ids that took part in a merge with the identifiers first attached to each), the ids to write
-# instead (``stable_ids``).
-Numbering = Callable[[dict[int, frozenset[str]], dict[int, frozenset[str]]], StableIds]
+# Given what a replay made in its own numbering, the ids to write instead (``stable_ids``): the
+# codes of the identifiers' texts, the profiles left at the end with their identifiers, the ids
+# that took part in a merge, and those ids with the identifiers first attached to each.
+Numbering = Callable[[Keys, Holdings, Codes, Holdings], StableIds]
 
 
 @dataclass
@@ -86,6 +86,9 @@ class Replayed:
     links: int
     bound_events: int
     ids: StableIds | None = None  # the numbering's answer, when one was given
+    # What the graph holds after the replay, as IdentityGraph.load takes it: (``type:value``,
+    # profile id, first seen) for every identifier.
+    graph: list[tuple[str, int, datetime]] = field(default_factory=list)
 
 
 def fast_replay(
@@ -101,7 +104,9 @@ def fast_replay(
     written under the ids it gives them (see ``Numbering``), not the replay's own."""
     log = read_log_links(con, rules)
     if not log.links:
-        return Replayed(0, 0, 0, numbering({}, {}) if numbering else None)
+        nothing = Holdings.empty()
+        ids = numbering(Keys(), nothing, nothing.ids, nothing) if numbering else None
+        return Replayed(0, 0, 0, ids)
     events = _read_events(con, log.seq)
     n_events, n_codes = len(log.seq), len(log.identifiers)
     event_of_link = np.repeat(np.arange(n_events, dtype=np.int64), np.diff(log.offsets))
@@ -165,11 +170,23 @@ def fast_replay(
         # stable: an event's own merges keep their order, and its links' come after them
         key=lambda item: (item[0], item[1]),
     )
+    keys = [str(identifier) for identifier in log.identifiers]
+    final_profiles = _ends(added_profiles, merges)[added_profiles]
     ids = None
     if numbering is not None:
-        ids = numbering(*_partition(log, added_codes, added_profiles, merges))
+        transient_ids = np.unique(
+            np.asarray([(m.kept, m.merged) for _, _, m in merges], np.int64).reshape(-1)
+        )
+        in_merge = np.isin(added_profiles, transient_ids)
+        ids = numbering(
+            Keys(keys),
+            Holdings(final_profiles, added_codes),
+            transient_ids,
+            Holdings(added_profiles[in_merge], added_codes[in_merge]),
+        )
         renumber = _renumbering(ids.mapping, added_profiles, event_profile, merges)
         added_profiles, event_profile = renumber[added_profiles], renumber[event_profile]
+        final_profiles = renumber[final_profiles]
         merges = [
             (event, by_link, replace(m, kept=int(renumber[m.kept]), merged=int(renumber[m.merged])))
             for event, by_link, m in merges
@@ -183,15 +200,21 @@ def fast_replay(
         (added_codes, added_events, added_profiles),
         merges,
     )
-    return Replayed(n_events, log.links, int(bound_event.sum()), ids)
+    first_seen = [_EPOCH + timedelta(microseconds=us) for us in events.time[added_events].tolist()]
+    graph = list(
+        zip(
+            [keys[code] for code in added_codes.tolist()],
+            final_profiles.tolist(),
+            first_seen,
+            strict=True,
+        )
+    )
+    return Replayed(n_events, log.links, int(bound_event.sum()), ids, graph)
 
 
-def _partition(
-    log: LogLinks, codes: Codes, profiles: Codes, merges: Sequence[_Made]
-) -> tuple[dict[int, frozenset[str]], dict[int, frozenset[str]]]:
-    """What the replay made, in its own numbering: each profile left at the end with its
-    identifiers' texts (``IdentityGraph.partition``), and each id that took part in a merge
-    with the identifiers first attached to it (``profiles``: each identifier's at its birth)."""
+def _ends(profiles: Codes, merges: Sequence[_Made]) -> Codes:
+    """An array taking each profile id (an index) to the profile it ends in after every merge
+    of the replay."""
     top = max(
         int(profiles.max(initial=0)), max((max(m.kept, m.merged) for _, _, m in merges), default=0)
     )
@@ -201,19 +224,7 @@ def _partition(
     final = parent
     while not np.array_equal(moved := parent[final], final):
         final = moved
-    texts = [str(log.identifiers[code]) for code in codes.tolist()]
-    members: dict[int, list[str]] = {}
-    for text, profile in zip(texts, final[profiles].tolist(), strict=True):
-        members.setdefault(profile, []).append(text)
-    transient: dict[int, list[str]] = {m.kept: [] for _, _, m in merges}
-    transient.update((m.merged, []) for _, _, m in merges)
-    for text, profile in zip(texts, profiles.tolist(), strict=True):
-        if profile in transient:
-            transient[profile].append(text)
-    return (
-        {p: frozenset(keys) for p, keys in members.items()},
-        {p: frozenset(keys) for p, keys in transient.items()},
-    )
+    return final
 
 
 def _renumbering(

@@ -76,12 +76,14 @@ class IdentityGraph:
         self._members: dict[int, dict[str, datetime]] = {}
         self.next_profile_id = next_profile_id
 
-    def load(self, rows: Iterable[tuple[str, str, int, datetime]]) -> None:
-        for type_, value, profile_id, first_seen in rows:
-            key = f"{type_}:{value}"
+    def load(self, rows: Iterable[tuple[str, int, datetime]]) -> None:
+        """Add identifiers as (``type:value`` text, profile id, first seen)."""
+        top = self.next_profile_id - 1
+        for key, profile_id, first_seen in rows:
             self._profile_of[key] = profile_id
             self._members.setdefault(profile_id, {})[key] = first_seen
-            self.next_profile_id = max(self.next_profile_id, profile_id + 1)
+            top = max(top, profile_id)
+        self.next_profile_id = top + 1
 
     @property
     def profile_count(self) -> int:
@@ -114,6 +116,10 @@ class IdentityGraph:
         """A profile's identifiers, each with when it was first seen."""
         members = self._members.get(profile_id, {})
         return {Identifier.parse(key): seen for key, seen in members.items()}
+
+    def memberships(self) -> Iterable[tuple[str, int]]:
+        """Every identifier (as ``type:value``) with its profile."""
+        return self._profile_of.items()
 
     def partition(self) -> dict[int, frozenset[str]]:
         """Every profile with its identifiers as ``type:value`` texts."""

@@ -9,18 +9,22 @@ touch, event by event for the rest; its tables equal the event-by-event replay's
 here (``sequential=True``) as the reference the tests hold it to.
 """
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from kenning.identity import links, log_links
 from kenning.identity.fast_replay import Numbering, fast_replay
 from kenning.identity.identifiers import Identifier
+from kenning.identity.log_links import Codes
 from kenning.identity.overrides import OverrideIndex
-from kenning.identity.stable_ids import StableIds, stable_ids
+from kenning.identity.stable_ids import Holdings, Keys, StableIds, stable_ids_of
 from kenning.identity.stitching import (
     IdentityStage,
     RebuiltProfiles,
@@ -94,8 +98,34 @@ def replay(
     ``sequential`` stitches event by event, as ingest does (slow: the reference for tests);
     otherwise the log is replayed in bulk, with the same result.
     """
+    with _collector_paused():
+        return _replay(con, stage, watch=watch, progress=progress, sequential=sequential)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for the while: a replay allocates millions of containers,
+    none in a cycle, and the collections they set off walk the whole heap again and again
+    (two seconds of a rebuild of 10M links)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _replay(
+    con: duckdb.DuckDBPyConnection,
+    stage: IdentityStage,
+    *,
+    watch: Sequence[Identifier],
+    progress: Progress | None,
+    sequential: bool,
+) -> Rebuilt:
     old = stage.graph
-    old_partition = old.partition()
+    profiles_before = old.profile_count
     before = {str(i): old.profile_for(i) for i in watch}
     old_redirects = {
         int(m): int(c)
@@ -103,12 +133,10 @@ def replay(
             "SELECT profile_id, canonical_id FROM __kenning_profile_redirects"
         ).fetchall()
     }
-    merged_away: dict[int, list[str]] = {}
-    for type_, value, profile_id in con.execute(
-        """SELECT i.type, i.value, i.profile_id FROM __kenning_identifiers i
+    merged_away = con.execute(
+        """SELECT i.profile_id, i.type || ':' || i.value FROM __kenning_identifiers i
            SEMI JOIN __kenning_profile_redirects r USING (profile_id)"""
-    ).fetchall():
-        merged_away.setdefault(int(profile_id), []).append(str(Identifier(type_, value)))
+    ).fetchall()
     first_fresh = max(highest_profile_id(con), old.next_profile_id - 1) + 1
     remember_highest_profile_id(con, first_fresh - 1)  # the replay may retire it
     con.execute(
@@ -117,15 +145,17 @@ def replay(
     )
 
     def numbering(
-        new: dict[int, frozenset[str]], transient: dict[int, frozenset[str]]
+        keys: Keys, new: Holdings, transient_ids: Codes, transient: Holdings
     ) -> StableIds:
-        return stable_ids(
-            old_partition,
+        return stable_ids_of(
+            keys.held((profile, key) for key, profile in old.memberships()),
             new,
+            transient_ids=transient_ids,
             transient=transient,
             old_redirects=old_redirects,
-            merged_away=merged_away,
+            merged_away=keys.held((int(profile), key) for profile, key in merged_away),
             first_fresh=first_fresh,
+            keys=len(keys),
         )
 
     done = replay_log(con, stage, progress=progress, sequential=sequential, numbering=numbering)
@@ -139,7 +169,7 @@ def replay(
     after = stage.graph
     return Rebuilt(
         events=done,
-        profiles_before=len(old_partition),
+        profiles_before=profiles_before,
         profiles_after=after.profile_count,
         watched={str(i): {"before": before[str(i)], "after": after.profile_for(i)} for i in watch},
     )
@@ -207,7 +237,7 @@ def replay_log(
     )
     if replayed.ids is not None:
         _redirect(con, replayed.ids)
-    stage.load(con)  # the graph the replayed tables hold
+    stage.load(con, replayed.graph)  # the graph the replayed tables hold
     if progress is not None:
         progress(total, total)
     return total
@@ -292,7 +322,13 @@ def _renumber(con: duckdb.DuckDBPyConnection, stage: IdentityStage, numbering: N
                                 UNION SELECT merged FROM __kenning_merges)"""
     ).fetchall():
         transient[int(profile_id)].add(str(Identifier(type_, value)))
-    ids = numbering(stage.graph.partition(), {p: frozenset(keys) for p, keys in transient.items()})
+    keys = Keys()
+    ids = numbering(
+        keys,
+        keys.held((profile, key) for key, profile in stage.graph.memberships()),
+        np.asarray(sorted(transient), np.int64),
+        keys.grouped(transient),
+    )
     # Only the ids that change: rewriting a row to its own value still costs a rewrite.
     changed = {new: stable for new, stable in ids.mapping.items() if new != stable}
     if changed:

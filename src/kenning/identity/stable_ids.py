@@ -18,9 +18,13 @@ A replay numbers profiles afresh; this module maps the new numbering onto the ol
   any id ever handed out, so an id never changes owner.
 """
 
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+Ids = npt.NDArray[np.int64]
 
 
 @dataclass
@@ -29,84 +33,185 @@ class StableIds:
     redirects: dict[int, int] = field(default_factory=dict)  # old id no longer live -> stable id
 
 
+@dataclass(frozen=True)
+class Holdings:
+    """Which id holds which key, as two aligned arrays (keys as integer codes): a partition's
+    profiles with their identifiers, or ids with the identifiers first attached to them.
+
+    Arrays, because a large rebuild maps hundreds of thousands of profiles: counting shared
+    identifiers profile by profile in Python took a second of it.
+    """
+
+    ids: Ids
+    keys: Ids
+
+    @classmethod
+    def empty(cls) -> "Holdings":
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+class Keys:
+    """Integer codes for keys (identifier texts), handed out as keys are first met."""
+
+    def __init__(self, keys: Iterable[Hashable] = ()) -> None:
+        self._code: dict[Hashable, int] = {}
+        for key in keys:
+            self._code.setdefault(key, len(self._code))
+
+    def __len__(self) -> int:
+        return len(self._code)
+
+    def held(self, pairs: Iterable[tuple[int, Hashable]]) -> Holdings:
+        """(id, key) pairs as holdings."""
+        ids: list[int] = []
+        keys: list[int] = []
+        code = self._code
+        for holder, key in pairs:
+            ids.append(holder)
+            keys.append(code.setdefault(key, len(code)))
+        return Holdings(np.asarray(ids, np.int64), np.asarray(keys, np.int64))
+
+    def grouped(self, groups: Mapping[int, Iterable[Hashable]]) -> Holdings:
+        """Each id's keys as holdings."""
+        return self.held((holder, key) for holder, keys in groups.items() for key in keys)
+
+
 def stable_ids(
-    old: Mapping[int, Iterable[str]],
-    new: Mapping[int, Iterable[str]],
+    old: Mapping[int, Iterable[Hashable]],
+    new: Mapping[int, Iterable[Hashable]],
     *,
-    transient: Iterable[int] | Mapping[int, Iterable[str]] = (),
+    transient: Iterable[int] | Mapping[int, Iterable[Hashable]] = (),
     old_redirects: Mapping[int, int] | None = None,
-    merged_away: Mapping[int, Iterable[str]] | None = None,
+    merged_away: Mapping[int, Iterable[Hashable]] | None = None,
     first_fresh: int,
 ) -> StableIds:
     """Map replay ids (``new`` profiles and ``transient`` ids) onto stable ids.
 
-    ``old`` and ``new`` map profile ids to their identifiers' texts; ``old_redirects`` maps ids
-    that were already merged away to their canonical old id, and ``merged_away`` gives such an
-    id's own identifiers (those first attached to it), which decide where it goes now.
+    ``old`` and ``new`` map profile ids to their identifiers (texts, say); ``old_redirects``
+    maps ids that were already merged away to their canonical old id, and ``merged_away`` gives
+    such an id's own identifiers (those first attached to it), which decide where it goes now.
     ``transient`` may map each id merged away in the replay to its own identifiers likewise,
     which decide which id merged away before it takes back.
 
     >>> ids = stable_ids({7: ["a", "b", "c"]}, {1: ["a"], 2: ["b", "c"]}, first_fresh=8)
-    >>> ids.mapping
-    {2: 7, 1: 8}
+    >>> sorted(ids.mapping.items())
+    [(1, 8), (2, 7)]
     """
-    owner = {key: profile for profile, keys in new.items() for key in keys}
+    keys = Keys()
+    own = transient if isinstance(transient, Mapping) else {}
+    return stable_ids_of(
+        keys.grouped(old),
+        keys.grouped(new),
+        transient_ids=np.asarray(sorted(set(transient)), np.int64),
+        transient=keys.grouped(own),
+        old_redirects=old_redirects or {},
+        merged_away=keys.grouped(merged_away or {}),
+        first_fresh=first_fresh,
+        keys=len(keys),
+    )
 
-    def part_taking_most(keys: Iterable[str]) -> int | None:
-        parts = Counter(owner[k] for k in keys if k in owner)
-        if not parts:
-            return None
-        largest = max(parts.values())
-        return min(n for n, count in parts.items() if count == largest)
 
-    claims: dict[int, list[int]] = {}
-    home: dict[int, int] = {}  # old id -> the new profile that took most of it
-    for old_id in sorted(old):
-        chosen = part_taking_most(old[old_id])
-        if chosen is None:
-            continue  # none of its identifiers survives: the id retires
-        home[old_id] = chosen
-        claims.setdefault(chosen, []).append(old_id)
+def stable_ids_of(
+    old: Holdings,
+    new: Holdings,
+    *,
+    transient_ids: Ids,
+    transient: Holdings,
+    old_redirects: Mapping[int, int],
+    merged_away: Holdings,
+    first_fresh: int,
+    keys: int,
+) -> StableIds:
+    """``stable_ids`` over key codes below ``keys``; ``new`` is a partition (each key held once)."""
+    owner = np.full(keys, -1, dtype=np.int64)  # key -> the new profile holding it
+    owner[new.keys] = new.ids
+    new_ids = np.unique(new.ids)
+    # Each old id goes to the new profile holding most of its identifiers (ties: the one
+    # created first); none when none of them survives, and then the id retires.
+    home = dict(zip(*(a.tolist() for a in _taking_most(old, owner)), strict=True))
+    claim = _smallest_per(home)
     # Ids merged away go where their own identifiers went; without any known, where the
     # profile they were merged into went.
+    away_home = dict(zip(*(a.tolist() for a in _taking_most(merged_away, owner)), strict=True))
     merged_home: dict[int, int] = {}
-    reclaims: dict[int, list[int]] = {}
-    for merged, canonical in sorted((old_redirects or {}).items()):
+    for merged, canonical in sorted(old_redirects.items()):
         if merged in home:
             continue
-        target = part_taking_most((merged_away or {}).get(merged, ()))
-        if target is None:
-            target = home.get(canonical)
+        target = away_home.get(merged, home.get(canonical))
         if target is not None:
             merged_home[merged] = target
-            reclaims.setdefault(target, []).append(merged)
+    reclaim = _smallest_per(merged_home)
 
     result = StableIds()
     fresh = first_fresh
-    for new_id in sorted(new):
-        claimants = claims.get(new_id) or reclaims.get(new_id)
-        if claimants:
-            result.mapping[new_id] = min(claimants)
-        else:
-            result.mapping[new_id] = fresh
-            fresh += 1
+    for new_id in new_ids.tolist():
+        stable = claim.get(new_id, reclaim.get(new_id))
+        if stable is None:
+            stable, fresh = fresh, fresh + 1
+        result.mapping[new_id] = stable
+    # An id seen only mid-replay takes back the id merged away before that holds most of its
+    # own identifiers, unless that id is taken; else it gets a fresh one.
     taken = set(result.mapping.values())
-    own = transient if isinstance(transient, Mapping) else {}
-    merged_owner = {key: merged for merged, keys in (merged_away or {}).items() for key in keys}
     retaken: set[int] = set()
-    for new_id in sorted(set(transient) - set(new)):
-        held = Counter(merged_owner[k] for k in own.get(new_id, ()) if k in merged_owner)
-        most = max(held.values(), default=0)
-        earlier = [m for m in sorted(held) if held[m] == most and m not in taken]
+    candidates = _most_held(transient, merged_away, keys)
+    for transient_id in np.setdiff1d(transient_ids, new_ids).tolist():
+        earlier = [m for m in candidates.get(transient_id, ()) if m not in taken]
         if earlier:
-            result.mapping[new_id] = earlier[0]
+            result.mapping[transient_id] = earlier[0]
             retaken.add(earlier[0])
         else:
-            result.mapping[new_id] = fresh
-            fresh += 1
-        taken.add(result.mapping[new_id])
+            result.mapping[transient_id], fresh = fresh, fresh + 1
+        taken.add(result.mapping[transient_id])
     for old_id, new_id in (*home.items(), *merged_home.items()):
         # an id taken back is merged away again in the replay, which redirects it
         if result.mapping[new_id] != old_id and old_id not in retaken:
             result.redirects[old_id] = result.mapping[new_id]
     return result
+
+
+def _taking_most(held: Holdings, owner: Ids) -> tuple[Ids, Ids]:
+    """(holder, the owner of most of its keys, ties to the smallest owner) for each holder with
+    any owned key."""
+    owned = owner[held.keys]
+    present = owned >= 0
+    holders, owners = held.ids[present], owned[present]
+    if not len(holders):
+        return holders, owners
+    pairs, counts = np.unique(
+        np.stack([holders, owners]), axis=1, return_counts=True
+    )  # sorted by holder, then owner
+    order = np.lexsort((pairs[1], -counts, pairs[0]))
+    pairs = pairs[:, order]
+    first = np.r_[True, pairs[0, 1:] != pairs[0, :-1]]
+    return pairs[0, first], pairs[1, first]
+
+
+def _smallest_per(home: Mapping[int, int]) -> dict[int, int]:
+    """For each target, the smallest id sent to it."""
+    smallest: dict[int, int] = {}
+    for source, target in home.items():
+        if source < smallest.get(target, source + 1):
+            smallest[target] = source
+    return smallest
+
+
+def _most_held(transient: Holdings, merged_away: Holdings, keys: int) -> dict[int, list[int]]:
+    """For each transient id, the ids merged away before that hold the most of its keys (as
+    many as any does), smallest first."""
+    away_owner = np.full(keys, -1, dtype=np.int64)
+    away_owner[merged_away.keys] = merged_away.ids
+    owned = away_owner[transient.keys]
+    present = owned >= 0
+    if not present.any():
+        return {}
+    pairs, counts = np.unique(
+        np.stack([transient.ids[present], owned[present]]), axis=1, return_counts=True
+    )
+    best: dict[int, tuple[int, list[int]]] = {}
+    for holder, held_by, count in zip(*pairs.tolist(), counts.tolist(), strict=True):
+        most, ids = best.get(holder, (0, []))
+        if count > most:
+            best[holder] = (count, [held_by])
+        elif count == most:
+            ids.append(held_by)  # pairs come sorted: smallest first
+    return {holder: ids for holder, (_, ids) in best.items()}

@@ -5,7 +5,7 @@ Identifiers are read from the stored payload, exactly as a rebuild from the log 
 live state and a rebuild agree by construction.
 """
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,18 +98,29 @@ class IdentityStage:
         """An empty graph under the stage's rules and overrides."""
         return IdentityGraph(self.rules, overrides=OverrideIndex(self.overrides))
 
-    def load(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Read the graph from the store (at open, and after a failed transaction)."""
+    def load(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        identifiers: Iterable[tuple[str, int, datetime]] | None = None,
+    ) -> None:
+        """Read the graph from the store (at open, and after a failed transaction).
+
+        ``identifiers`` (``type:value``, profile id, first seen) are what the store's
+        identifiers are when the caller holds them already (a bulk replay that just wrote
+        them): reading them back costs a large rebuild a second.
+        """
         self.load_overrides(con)
         self.graph = self.fresh_graph()
-        # Times as microseconds: DuckDB's conversion of each TIMESTAMPTZ to a datetime costs
-        # more than the rest of loading a large graph.
-        self.graph.load(
-            (str(t), str(v), int(p), _EPOCH + timedelta(microseconds=us))
-            for t, v, p, us in con.execute(
-                "SELECT type, value, profile_id, epoch_us(first_seen) FROM kenning_identifiers"
-            ).fetchall()
-        )
+        if identifiers is None:
+            # Times as microseconds: DuckDB's conversion of each TIMESTAMPTZ to a datetime
+            # costs more than the rest of loading a large graph.
+            identifiers = (
+                (f"{t}:{v}", int(p), _EPOCH + timedelta(microseconds=us))
+                for t, v, p, us in con.execute(
+                    "SELECT type, value, profile_id, epoch_us(first_seen) FROM kenning_identifiers"
+                ).fetchall()
+            )
+        self.graph.load(identifiers)
         self.graph.next_profile_id = max(self.graph.next_profile_id, highest_profile_id(con) + 1)
         row = con.execute("SELECT coalesce(max(id), 0) FROM __kenning_merges").fetchone()
         self._next_merge_id = (int(row[0]) if row else 0) + 1
