@@ -1,6 +1,14 @@
+import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from kenning.identity.identifiers import Identifier, extract_identifiers, normalise
+from kenning.identity.identifiers import (
+    Identifier,
+    extract_identifiers,
+    normalise,
+    normalise_phone,
+)
 from kenning.identity.rules import IdentityRules
 
 GB = IdentityRules(phone_region="GB")
@@ -73,3 +81,37 @@ def test_parse() -> None:
     assert Identifier.parse("email:a:b@c.com") == Identifier("email", "a:b@c.com")
     with pytest.raises(ValueError, match="TYPE:VALUE"):
         Identifier.parse("nocolon")
+
+
+def _parsed_as_written(value: str, region: str) -> str | None:
+    """phonenumbers on the text as written, with nothing normalised first."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+spaced_phones = st.builds(
+    lambda plus, body: plus + body,
+    st.sampled_from(["", "+"]),
+    st.text(alphabet="0123456789" * 4 + " ()-.", max_size=22),
+)
+
+
+@settings(max_examples=3_000)
+@given(spaced_phones, st.sampled_from(["GB", "US", "FR", "DE", "IT", "BR", "IN"]))
+def test_a_phone_is_normalised_as_phonenumbers_reads_it_as_written(value: str, region: str) -> None:
+    """Spacing is dropped before parsing (so each spacing of a number is parsed once), which
+    must never change what the number normalises to."""
+    assert normalise_phone(value, region) == _parsed_as_written(value, region)
+
+
+@pytest.mark.parametrize(
+    "value", ["8.7", "+(+1(2274734983", "+)+6-5949.83(715377-", "0044 (0) 7700 900123", "+"]
+)
+def test_texts_that_parse_apart_from_their_bare_digits_are_parsed_as_written(value: str) -> None:
+    for region in ("GB", "DE", "US"):
+        assert normalise_phone(value, region) == _parsed_as_written(value, region)

@@ -78,11 +78,17 @@ class IdentityGraph:
 
     def load(self, rows: Iterable[tuple[str, int, datetime]]) -> None:
         """Add identifiers as (``type:value`` text, profile id, first seen)."""
+        members = self._members
         top = self.next_profile_id - 1
         for key, profile_id, first_seen in rows:
-            self._profile_of[key] = profile_id
-            self._members.setdefault(profile_id, {})[key] = first_seen
-            top = max(top, profile_id)
+            held = members.get(profile_id)
+            if held is None:
+                held = members[profile_id] = {}
+                top = max(top, profile_id)
+            held[key] = first_seen
+        self._profile_of.update(
+            (key, profile_id) for profile_id, held in members.items() for key in held
+        )
         self.next_profile_id = top + 1
 
     @property

@@ -1,5 +1,6 @@
 """Reading identifiers out of a message, normalised so the same person's values compare equal."""
 
+import re
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -33,9 +34,24 @@ def normalise_email(value: str) -> str | None:
     return email if at and local and "." in domain else None
 
 
-@lru_cache(maxsize=65_536)
+# A phone written with digits, one leading plus and spacing alone parses as its bare digits
+# do (a property test holds it to that), so the ways one number is spaced ("07700 900123",
+# "07700-900-123") are parsed once: parsing is most of a rebuild's normalising.
+_SPACED_PHONE = re.compile(r"\+?[0-9 ()\-.]*")
+_SPACING = str.maketrans("", "", " ()-.")
+
+
 def normalise_phone(value: str, region: str) -> str | None:
     """E.164 (``+447700900123``), or None when the text is not a possible number."""
+    if _SPACED_PHONE.fullmatch(value):
+        bare = value.translate(_SPACING)
+        if len(bare) - bare.startswith("+") >= 3:  # fewer digits parse apart from spaced
+            value = bare
+    return _parsed_phone(value, region)
+
+
+@lru_cache(maxsize=65_536)
+def _parsed_phone(value: str, region: str) -> str | None:
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:

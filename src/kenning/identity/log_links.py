@@ -135,14 +135,17 @@ def read_log_links(con: duckdb.DuckDBPyConnection, rules: IdentityRules) -> LogL
         con.register("__kenning_slot_codes", slot_codes)
         con.register("__kenning_external_codes", external_codes)
         # Ordered by priority, then by where in the message; duplicates are removed below.
+        # Narrow columns: turning ten million rows into arrays costs by the byte.
         seq, offsets, codes = _ordered(
             con.sql(
-                """SELECT r.seq, c.code, c.place
-                   FROM __kenning_raw_links r JOIN __kenning_slot_codes c USING (slot, v)
-                   UNION ALL
-                   SELECT x.seq, c.code, c.place + x.entry
-                   FROM __kenning_raw_external x JOIN __kenning_external_codes c USING (type, v)
-                   ORDER BY seq, place"""
+                f"""SELECT seq, code::INTEGER AS code, (place >> {_RANK_SHIFT})::SMALLINT AS rank
+                    FROM (SELECT r.seq, c.code, c.place
+                          FROM __kenning_raw_links r JOIN __kenning_slot_codes c USING (slot, v)
+                          UNION ALL
+                          SELECT x.seq, c.code, c.place + x.entry
+                          FROM __kenning_raw_external x
+                          JOIN __kenning_external_codes c USING (type, v))
+                    ORDER BY seq, place"""
             ).to_arrow_table(),
             last_rank=len(rules.priority) + 1,
         )
@@ -257,8 +260,8 @@ def _ordered(table: pa.Table, last_rank: int) -> tuple[Codes, Codes, Codes]:
     """Event starts and codes from rows ordered by (seq, place), each identifier kept at its
     first place in its event (extract_identifiers keeps the first of duplicates)."""
     seqs = table.column("seq").to_numpy().astype(np.int64, copy=False)
-    codes = table.column("code").to_numpy().astype(np.int64, copy=False)
-    ranks = table.column("place").to_numpy().astype(np.int64, copy=False) >> _RANK_SHIFT
+    codes = table.column("code").to_numpy().astype(np.int64)
+    ranks = table.column("rank").to_numpy()
     # A duplicate has the type, so the rank, of its first: it can only follow a row of the
     # same event and rank, or be an alias's previousId. Only those events are looked at.
     same_event = seqs[1:] == seqs[:-1]

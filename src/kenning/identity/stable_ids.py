@@ -18,7 +18,7 @@ A replay numbers profiles afresh; this module maps the new numbering onto the ol
   any id ever handed out, so an id never changes owner.
 """
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,23 +53,29 @@ class Holdings:
 class Keys:
     """Integer codes for keys (identifier texts), handed out as keys are first met."""
 
-    def __init__(self, keys: Iterable[Hashable] = ()) -> None:
-        self._code: dict[Hashable, int] = {}
-        for key in keys:
-            self._code.setdefault(key, len(self._code))
+    def __init__(self, keys: Sequence[Hashable] = ()) -> None:
+        self._code: dict[Hashable, int] = dict(zip(keys, range(len(keys)), strict=True))
+        if len(self._code) < len(keys):  # a key repeated: it keeps its first code
+            self._code = {}
+            for key in keys:
+                self._code.setdefault(key, len(self._code))
 
     def __len__(self) -> int:
         return len(self._code)
 
     def held(self, pairs: Iterable[tuple[int, Hashable]]) -> Holdings:
         """(id, key) pairs as holdings."""
-        ids: list[int] = []
-        keys: list[int] = []
-        code = self._code
-        for holder, key in pairs:
-            ids.append(holder)
-            keys.append(code.setdefault(key, len(code)))
-        return Holdings(np.asarray(ids, np.int64), np.asarray(keys, np.int64))
+        listed = list(pairs)
+        get = self._code.get
+        codes = [get(key, -1) for _, key in listed]
+        if -1 in codes:  # keys not met before get the next codes
+            for index, (_, key) in enumerate(listed):
+                if codes[index] < 0:
+                    codes[index] = self._code.setdefault(key, len(self._code))
+        return Holdings(
+            np.fromiter((holder for holder, _ in listed), np.int64, len(listed)),
+            np.asarray(codes, np.int64),
+        )
 
     def grouped(self, groups: Mapping[int, Iterable[Hashable]]) -> Holdings:
         """Each id's keys as holdings."""
