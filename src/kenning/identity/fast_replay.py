@@ -41,27 +41,17 @@ import pyarrow as pa
 from kenning.identity.graph import RULE_ALIAS, RULE_SHARED_IDENTIFIER, IdentityGraph, Merge
 from kenning.identity.identifiers import Identifier
 from kenning.identity.links import Link
-from kenning.identity.log_links import Codes, LogLinks, read_log_links
+from kenning.identity.log_links import Codes, Events, LogLinks, read_log_links
 from kenning.identity.overrides import OverrideIndex
 from kenning.identity.rules import IdentityRules
 from kenning.identity.stable_ids import Holdings, Keys, StableIds
-from kenning.identity.stitching import write_merges
+from kenning.identity.stitching import GraphColumns, write_merges
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 Flags = npt.NDArray[np.bool_]
 # A merge at an event's index: made by the event (``by_link`` false) or by a link right after it.
 _Made = tuple[int, bool, Merge]
-
-
-@dataclass
-class _Events:
-    """Attributes of the events that carry identifiers, index-aligned with ``LogLinks.seq``."""
-
-    time: Codes  # microseconds since the epoch
-    source: Codes  # index into ``sources``
-    sources: list[str]
-    alias: Flags  # stored as an alias call: its merges are logged under the alias rule
 
 
 @dataclass
@@ -86,9 +76,7 @@ class Replayed:
     links: int
     bound_events: int
     ids: StableIds | None = None  # the numbering's answer, when one was given
-    # What the graph holds after the replay, as IdentityGraph.load takes it: (``type:value``,
-    # profile id, first seen) for every identifier.
-    graph: list[tuple[str, int, datetime]] = field(default_factory=list)
+    graph: GraphColumns | None = None  # what the graph holds after the replay
 
 
 def fast_replay(
@@ -107,14 +95,17 @@ def fast_replay(
         nothing = Holdings.empty()
         ids = numbering(Keys(), nothing, nothing.ids, nothing) if numbering else None
         return Replayed(0, 0, 0, ids)
-    events = _read_events(con, log.seq)
+    events = log.events
     n_events, n_codes = len(log.seq), len(log.identifiers)
-    event_of_link = np.repeat(np.arange(n_events, dtype=np.int64), np.diff(log.offsets))
+    event_of_link = _event_of_link(log.offsets)
     born = np.full(n_codes, n_events, dtype=np.int64)
     np.minimum.at(born, log.codes, event_of_link)
     newborn = born[log.codes] == event_of_link
-    root = _roots(log, event_of_link, newborn, born)
-    pair_events, pair_a, pair_b = _root_pairs(log, event_of_link, newborn, root)
+    older = np.flatnonzero(~newborn)  # links to an identifier seen at an earlier event
+    older_events = event_of_link[older]
+    first_older = _first_older(log, older, older_events)
+    root = _roots(log, first_older, born)
+    pair_events, pair_a, pair_b = _root_pairs(log.codes[older], older_events, first_older, root)
     placed = _place_links(log, links, born)
     link_a = np.asarray([a for _, _, a, _ in placed], dtype=np.int64)
     link_b = np.asarray([b for _, _, _, b in placed], dtype=np.int64)
@@ -170,7 +161,7 @@ def fast_replay(
         # stable: an event's own merges keep their order, and its links' come after them
         key=lambda item: (item[0], item[1]),
     )
-    keys = [str(identifier) for identifier in log.identifiers]
+    keys = [f"{type_}:{value}" for type_, value in log.identifiers]  # as str(Identifier)
     final_profiles = _ends(added_profiles, merges)[added_profiles]
     ids = None
     if numbering is not None:
@@ -200,14 +191,10 @@ def fast_replay(
         (added_codes, added_events, added_profiles),
         merges,
     )
-    first_seen = [_EPOCH + timedelta(microseconds=us) for us in events.time[added_events].tolist()]
-    graph = list(
-        zip(
-            [keys[code] for code in added_codes.tolist()],
-            final_profiles.tolist(),
-            first_seen,
-            strict=True,
-        )
+    graph = GraphColumns(
+        [keys[code] for code in added_codes.tolist()],
+        final_profiles.tolist(),
+        [_EPOCH + timedelta(microseconds=us) for us in events.time[added_events].tolist()],
     )
     return Replayed(n_events, log.links, int(bound_event.sum()), ids, graph)
 
@@ -243,30 +230,26 @@ def _renumbering(
     return renumber
 
 
-def _read_events(con: duckdb.DuckDBPyConnection, seqs: Codes) -> _Events:
-    table = con.sql(
-        """SELECT seq, epoch_us(timestamp) AS time, source_id, type = 'alias' AS alias
-           FROM __kenning_events ORDER BY seq"""
-    ).to_arrow_table()
-    all_seqs = table.column("seq").to_numpy()
-    index = np.searchsorted(all_seqs, seqs)
-    sources = table.column("source_id").combine_chunks().dictionary_encode()
-    return _Events(
-        time=table.column("time").to_numpy().astype(np.int64)[index],
-        source=sources.indices.to_numpy(zero_copy_only=False).astype(np.int64)[index],
-        sources=sources.dictionary.to_pylist(),
-        alias=table.column("alias").to_numpy(zero_copy_only=False).astype(bool)[index],
-    )
+def _event_of_link(offsets: Codes) -> Codes:
+    """The event (index) each link belongs to."""
+    starts = np.zeros(int(offsets[-1]), dtype=np.int64)
+    np.add.at(starts, offsets[1:-1], 1)  # an event may start where another, empty, ends
+    return np.cumsum(starts)
 
 
-def _roots(log: LogLinks, event_of_link: Codes, newborn: Flags, born: Codes) -> Codes:
-    """Each identifier's root: the first identifier of the event that created its profile."""
-    first_code = log.codes[log.offsets[:-1]]
-    older = np.flatnonzero(~newborn)
+def _first_older(log: LogLinks, older: Codes, older_events: Codes) -> Codes:
+    """Each event's first identifier seen at an earlier event (-1 where none is), from the
+    links to such identifiers (``older``, in log order) and their events."""
     first_older = np.full(len(log.seq), -1, dtype=np.int64)
     if len(older):
-        starts = older[np.r_[True, event_of_link[older][1:] != event_of_link[older][:-1]]]
-        first_older[event_of_link[starts]] = log.codes[starts]
+        first = np.flatnonzero(np.diff(older_events, prepend=-1))
+        first_older[older_events[first]] = log.codes[older[first]]
+    return first_older
+
+
+def _roots(log: LogLinks, first_older: Codes, born: Codes) -> Codes:
+    """Each identifier's root: the first identifier of the event that created its profile."""
+    first_code = log.codes[log.offsets[:-1]]
     birth_event = np.minimum(born, len(log.seq) - 1)
     parent = np.where(
         first_older[birth_event] >= 0, first_older[birth_event], first_code[birth_event]
@@ -279,18 +262,16 @@ def _roots(log: LogLinks, event_of_link: Codes, newborn: Flags, born: Codes) -> 
 
 
 def _root_pairs(
-    log: LogLinks, event_of_link: Codes, newborn: Flags, root: Codes
+    older_codes: Codes, older_events: Codes, first_older: Codes, root: Codes
 ) -> tuple[Codes, Codes, Codes]:
     """(event, root of its first older identifier, root of another older one) wherever they
     differ, each pair at its first event only: where two groups may meet."""
-    older = np.flatnonzero(~newborn)
-    if not len(older):
+    if not len(older_codes):
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    events = event_of_link[older]
-    roots = root[log.codes[older]]
-    first = np.r_[True, events[1:] != events[:-1]]
-    first_root = roots[np.flatnonzero(first)][np.cumsum(first) - 1]
+    events = older_events
+    roots = root[older_codes]
+    first_root = root[first_older][events]  # (events without an older identifier: unused)
     differs = roots != first_root
     events, a, b = events[differs], first_root[differs], roots[differs]
     _, first_seen = np.unique(a * (int(root.max()) + 1) + b, return_index=True)
@@ -389,7 +370,7 @@ def _place_links(
 
 def _replay_bound(
     log: LogLinks,
-    events: _Events,
+    events: Events,
     rules: IdentityRules,
     overrides: OverrideIndex,
     indices: Codes,
@@ -433,7 +414,7 @@ def _replay_bound(
 
 def _free_merges(
     log: LogLinks,
-    events: _Events,
+    events: Events,
     pair_events: Codes,
     newborn: Flags,
     root: Codes,
@@ -496,7 +477,7 @@ def _follow(profile: Codes, at: Codes, absorbed_into: Codes, absorbed_at: Codes)
 def _write(
     con: duckdb.DuckDBPyConnection,
     log: LogLinks,
-    events: _Events,
+    events: Events,
     resolved: Codes,
     event_profile: Codes,
     added: tuple[Codes, Codes, Codes],
@@ -505,16 +486,16 @@ def _write(
     codes, born_at, profiles = added
     order = np.lexsort((np.arange(len(codes)), born_at))
     codes, born_at, profiles = codes[order], born_at[order], profiles[order]
-    types = [log.identifiers[c].type for c in codes.tolist()]
-    values = [log.identifiers[c].value for c in codes.tolist()]
+    types, values = (pa.array(column, pa.string()) for column in zip(*log.identifiers, strict=True))
+    at = pa.array(codes, pa.int64())
     sources = pa.DictionaryArray.from_arrays(
         pa.array(events.source[born_at], pa.int32()), pa.array(events.sources, pa.string())
     ).cast(pa.string())
     con.from_arrow(
         pa.table(
             {
-                "type": pa.array(types, pa.string()),
-                "value": pa.array(values, pa.string()),
+                "type": types.take(at),
+                "value": values.take(at),
                 "profile_id": pa.array(profiles, pa.int64()),
                 "source_id": sources,
                 "first_seen": pa.array(events.time[born_at], pa.int64()).cast(_TIMESTAMP),

@@ -76,20 +76,19 @@ class IdentityGraph:
         self._members: dict[int, dict[str, datetime]] = {}
         self.next_profile_id = next_profile_id
 
-    def load(self, rows: Iterable[tuple[str, int, datetime]]) -> None:
-        """Add identifiers as (``type:value`` text, profile id, first seen)."""
+    def load(
+        self, keys: Sequence[str], profiles: Sequence[int], first_seen: Sequence[datetime]
+    ) -> None:
+        """Add identifiers, given as columns: ``type:value`` texts, their profiles, and when
+        each was first seen."""
+        self._profile_of.update(zip(keys, profiles, strict=True))
         members = self._members
-        top = self.next_profile_id - 1
-        for key, profile_id, first_seen in rows:
+        for key, profile_id, seen in zip(keys, profiles, first_seen, strict=True):
             held = members.get(profile_id)
             if held is None:
                 held = members[profile_id] = {}
-                top = max(top, profile_id)
-            held[key] = first_seen
-        self._profile_of.update(
-            (key, profile_id) for profile_id, held in members.items() for key in held
-        )
-        self.next_profile_id = top + 1
+            held[key] = seen
+        self.next_profile_id = max(self.next_profile_id, max(profiles, default=0) + 1)
 
     @property
     def profile_count(self) -> int:
@@ -123,9 +122,9 @@ class IdentityGraph:
         members = self._members.get(profile_id, {})
         return {Identifier.parse(key): seen for key, seen in members.items()}
 
-    def memberships(self) -> Iterable[tuple[str, int]]:
-        """Every identifier (as ``type:value``) with its profile."""
-        return self._profile_of.items()
+    def memberships(self) -> tuple[list[int], list[str]]:
+        """Every identifier (as ``type:value``, second) with its profile (first)."""
+        return list(self._profile_of.values()), list(self._profile_of.keys())
 
     def partition(self) -> dict[int, frozenset[str]]:
         """Every profile with its identifiers as ``type:value`` texts."""

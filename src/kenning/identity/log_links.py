@@ -11,6 +11,7 @@ alias's ``previousId`` last. A test checks it against ``message_identifiers`` ev
 Identifiers come out as integer codes, so that grouping them is array work.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,28 @@ class _Slot:
 
 
 @dataclass
+class Events:
+    """Attributes of the events that carry identifiers, index-aligned with ``LogLinks.seq``."""
+
+    time: Codes  # microseconds since the epoch
+    source: Codes  # index into ``sources``
+    sources: list[str]
+    alias: npt.NDArray[np.bool_]  # stored as an alias call: its merges are logged as such
+
+    @classmethod
+    def of(cls, table: pa.Table, seqs: Codes) -> "Events":
+        """Those of ``seqs`` from every event's (seq, time, source_id, alias), by seq."""
+        index = np.searchsorted(table.column("seq").to_numpy(), seqs)
+        sources = table.column("source_id").combine_chunks().dictionary_encode()
+        return cls(
+            time=table.column("time").to_numpy().astype(np.int64)[index],
+            source=sources.indices.to_numpy(zero_copy_only=False).astype(np.int64)[index],
+            sources=sources.dictionary.to_pylist(),
+            alias=table.column("alias").to_numpy(zero_copy_only=False).astype(bool)[index],
+        )
+
+
+@dataclass
 class LogLinks:
     """The identifiers of the log's events, in log order.
 
@@ -61,6 +84,7 @@ class LogLinks:
     offsets: Codes
     codes: Codes
     identifiers: list[Identifier]
+    events: Events
 
     @property
     def links(self) -> int:
@@ -131,137 +155,178 @@ def read_log_links(con: duckdb.DuckDBPyConnection, rules: IdentityRules) -> LogL
                 WHERE json_type(json_extract(e, '$.type')) = 'VARCHAR'
                   AND json_extract(e, '$.id') IS NOT NULL AND json_extract(e, '$.id') <> 'null'"""
         )
-        identifiers, slot_codes, external_codes = _dictionaries(con, rules, slots, external)
-        con.register("__kenning_slot_codes", slot_codes)
-        con.register("__kenning_external_codes", external_codes)
-        # Ordered by priority, then by where in the message; duplicates are removed below.
-        # Narrow columns: turning ten million rows into arrays costs by the byte.
-        seq, offsets, codes = _ordered(
-            con.sql(
-                f"""SELECT seq, code::INTEGER AS code, (place >> {_RANK_SHIFT})::SMALLINT AS rank
-                    FROM (SELECT r.seq, c.code, c.place
-                          FROM __kenning_raw_links r JOIN __kenning_slot_codes c USING (slot, v)
-                          UNION ALL
-                          SELECT x.seq, c.code, c.place + x.entry
-                          FROM __kenning_raw_external x
-                          JOIN __kenning_external_codes c USING (type, v))
+        # Each distinct raw value numbered, with the place its slot (or externalIds type)
+        # gives it in its event.
+        text_of = "CASE WHEN json_type(v) = 'VARCHAR' THEN json_extract_string(v, '$') END"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE __kenning_raw_values AS
+                SELECT (row_number() OVER () - 1)::INTEGER AS id, slot, v, {text_of} AS text
+                FROM (SELECT DISTINCT slot, v FROM __kenning_raw_links WHERE slot <> {external})"""
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE __kenning_raw_external_values AS
+                SELECT (row_number() OVER () - 1
+                        + (SELECT count(*) FROM __kenning_raw_values))::INTEGER AS id,
+                       type, v, {text_of} AS text
+                FROM (SELECT DISTINCT type, v FROM __kenning_raw_external)"""
+        )
+        values = _RawValues.read(con, slots, rules)
+        con.register("__kenning_slot_places", values.slot_places)
+        con.register("__kenning_external_places", values.external_places(external))
+        # Python normalises the distinct values while DuckDB (which lets go of the
+        # interpreter while it works) joins their ids onto the links: neither waits for the
+        # other, and a rebuild of 10M links is a second shorter.
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            normalised = worker.submit(values.codes, rules)
+            ordered = con.sql(
+                f"""SELECT seq, id, (place >> {_RANK_SHIFT})::SMALLINT AS rank FROM (
+                        SELECT r.seq, d.id, p.place
+                        FROM __kenning_raw_links r JOIN __kenning_raw_values d USING (slot, v)
+                        JOIN __kenning_slot_places p USING (slot)
+                        UNION ALL
+                        SELECT x.seq, d.id, p.place + x.entry
+                        FROM __kenning_raw_external x
+                        JOIN __kenning_raw_external_values d USING (type, v)
+                        JOIN __kenning_external_places p USING (type))
                     ORDER BY seq, place"""
-            ).to_arrow_table(),
+            ).to_arrow_table()
+            every_event = con.sql(
+                """SELECT seq, epoch_us(timestamp) AS time, source_id, type = 'alias' AS alias
+                   FROM __kenning_events ORDER BY seq"""
+            ).to_arrow_table()
+            code_of_value, identifiers = normalised.result()
+        seq, offsets, codes = _ordered(
+            ordered.column("seq").to_numpy().astype(np.int64, copy=False),
+            code_of_value[ordered.column("id").to_numpy()],
+            ordered.column("rank").to_numpy(),
             last_rank=len(rules.priority) + 1,
         )
     finally:
-        for name in ("__kenning_slot_codes", "__kenning_external_codes"):
+        for name in ("__kenning_slot_places", "__kenning_external_places"):
             con.unregister(name)
-        con.execute("DROP TABLE IF EXISTS __kenning_raw_links")
-        con.execute("DROP TABLE IF EXISTS __kenning_raw_external")
-    return LogLinks(seq, offsets, codes, identifiers)
+        for table in ("links", "external", "values", "external_values"):
+            con.execute(f"DROP TABLE IF EXISTS __kenning_raw_{table}")
+    return LogLinks(seq, offsets, codes, identifiers, Events.of(every_event, seq))
 
 
 def _sql_list(values: list[int]) -> str:
     return "(" + ", ".join(str(v) for v in values or [-1]) + ")"
 
 
-def _dictionaries(
-    con: duckdb.DuckDBPyConnection,
-    rules: IdentityRules,
-    slots: list[_Slot],
-    external: int,
-) -> tuple[list[Identifier], pa.Table, pa.Table]:
-    """Normalise each distinct raw value once; number the identifiers they make."""
-    code_of: dict[Identifier, int] = {}
-    identifiers: list[Identifier] = []
-    # One normalisation per (type, how read, raw value), whichever slots it was read from.
-    normalised: dict[tuple[str, bool, str], int | None] = {}
-    is_blocked = rules.is_blocked
+@dataclass
+class _RawValues:
+    """The log's distinct raw values, by id: each with its identifier type, whether it is an
+    alias's ``previousId``, its JSON text, and its text when it is a JSON string."""
 
-    def code(type_: str, raw_json: str, text: str | None, previous: bool) -> int | None:
-        key = (type_, previous, raw_json)
-        if key in normalised:
-            return normalised[key]
-        value: str | None
-        if text is not None and type_ != "email" and type_ != "phone":
-            # normalise() for text of a plain type, inlined: this runs once per distinct value
-            value = text.strip()
-            if not value or is_blocked(value):
-                value = None
-        else:
-            raw: Any = text if text is not None else orjson.loads(raw_json)
-            if previous and (isinstance(raw, bool) or not isinstance(raw, str | int)):
-                value = None  # message_identifiers takes a previousId only as text or a number
+    types: list[str]
+    previous: list[bool]
+    raws: list[str]
+    texts: list[str | None]
+    slot_values: int  # the values read from a slot; those after them are externalIds'
+    slot_places: pa.Table
+    rules: IdentityRules
+
+    @classmethod
+    def read(
+        cls, con: duckdb.DuckDBPyConnection, slots: list[_Slot], rules: IdentityRules
+    ) -> "_RawValues":
+        found = con.sql(
+            "SELECT slot, v, text FROM __kenning_raw_values ORDER BY id"
+        ).to_arrow_table()
+        external = con.sql(
+            "SELECT type, v, text FROM __kenning_raw_external_values ORDER BY id"
+        ).to_arrow_table()
+        slot_of = found.column("slot").to_pylist()
+        types = [slots[slot - 2].type for slot in slot_of] + external.column("type").to_pylist()
+        previous = [slots[slot - 2].when == _ALIAS for slot in slot_of]
+        previous += [False] * external.num_rows
+        last_rank = len(rules.priority) + 1
+        places = [
+            (n + 2, ((last_rank if s.when == _ALIAS else rules.rank(s.type)) << _RANK_SHIFT))
+            for n, s in enumerate(slots)
+        ]
+        return cls(
+            types=types,
+            previous=previous,
+            raws=found.column("v").to_pylist() + external.column("v").to_pylist(),
+            texts=found.column("text").to_pylist() + external.column("text").to_pylist(),
+            slot_values=found.num_rows,
+            slot_places=pa.table(
+                {
+                    "slot": pa.array([n for n, _ in places], pa.int32()),
+                    "place": pa.array(
+                        [place | (n << _SLOT_SHIFT) for n, place in places], pa.int64()
+                    ),
+                }
+            ),
+            rules=rules,
+        )
+
+    def external_places(self, external: int) -> pa.Table:
+        """The place of an externalIds entry by its type (its index in the list is added)."""
+        types = sorted(set(self.types[self.slot_values :]))
+        return pa.table(
+            {
+                "type": pa.array(types, pa.string()),
+                "place": pa.array(
+                    [
+                        (self.rules.rank(t) << _RANK_SHIFT) | (external << _SLOT_SHIFT)
+                        for t in types
+                    ],
+                    pa.int64(),
+                ),
+            }
+        )
+
+    def codes(self, rules: IdentityRules) -> tuple[Codes, list[Identifier]]:
+        """Normalise each value once; the code of each value's identifier (-1 where it makes
+        none), and the identifiers by code."""
+        code_of: dict[Identifier, int] = {}
+        # One normalisation per (type, how read, raw value), whichever slots it was read from.
+        normalised: dict[tuple[str, bool, str], int] = {}
+        is_blocked = rules.is_blocked
+        codes: list[int] = []
+        for type_, previous, raw_json, text in zip(
+            self.types, self.previous, self.raws, self.texts, strict=True
+        ):
+            value: str | None
+            if text is not None and type_ != "email" and type_ != "phone":
+                # normalise() for text of a plain type, inlined: this runs per distinct value
+                value = text.strip()
+                if not value or is_blocked(value):
+                    codes.append(-1)
+                    continue
             else:
-                value = normalise(type_, raw, rules)
-        found = None
-        if value is not None:
-            identifier = Identifier(type_, value)
-            found = code_of.get(identifier)
-            if found is None:
-                found = code_of[identifier] = len(identifiers)
-                identifiers.append(identifier)
-        normalised[key] = found
-        return found
-
-    last_rank = len(rules.priority) + 1
-
-    def place(type_: str, slot: int, previous: bool) -> int:
-        rank = last_rank if previous else rules.rank(type_)
-        return (rank << _RANK_SHIFT) | (slot << _SLOT_SHIFT)
-
-    # Text values are unquoted by DuckDB; other JSON values are decoded in Python.
-    text_of = "CASE WHEN json_type(v) = 'VARCHAR' THEN json_extract_string(v, '$') END AS text"
-    found = con.sql(
-        f"""SELECT slot, v, {text_of} FROM (
-                SELECT DISTINCT slot, v FROM __kenning_raw_links WHERE slot <> {external})"""
-    ).to_arrow_table()
-    slot_numbers = found.column("slot").to_pylist()
-    raws = found.column("v").to_pylist()
-    texts = found.column("text").to_pylist()
-    slot_codes = [
-        code(slots[slot - 2].type, raw, text, slots[slot - 2].when == _ALIAS)
-        for slot, raw, text in zip(slot_numbers, raws, texts, strict=True)
-    ]
-    slot_places = {
-        n + 2: place(slot.type, n + 2, slot.when == _ALIAS) for n, slot in enumerate(slots)
-    }
-    slot_table = _code_table(
-        "slot",
-        [
-            (slot, raw, found_code, slot_places[slot])
-            for slot, raw, found_code in zip(slot_numbers, raws, slot_codes, strict=True)
-        ],
-        key_type=pa.int32(),
-    )
-    external_rows = con.execute(
-        f"SELECT type, v, {text_of} FROM (SELECT DISTINCT type, v FROM __kenning_raw_external)"
-    ).fetchall()
-    external_table = _code_table(
-        "type",
-        [
-            (t, raw, code(t, raw, text, False), place(t, external, False))
-            for t, raw, text in external_rows
-        ],
-        key_type=pa.string(),
-    )
-    return identifiers, slot_table, external_table
+                key = (type_, previous, raw_json)
+                found = normalised.get(key)
+                if found is not None:
+                    codes.append(found)
+                    continue
+                raw: Any = text if text is not None else orjson.loads(raw_json)
+                if previous and (isinstance(raw, bool) or not isinstance(raw, str | int)):
+                    value = None  # message_identifiers takes a previousId only as text or number
+                else:
+                    value = normalise(type_, raw, rules)
+                if value is None:
+                    normalised[key] = -1
+                    codes.append(-1)
+                    continue
+            code = code_of.setdefault(Identifier(type_, value), len(code_of))
+            if text is None or type_ == "email" or type_ == "phone":
+                normalised[(type_, previous, raw_json)] = code
+            codes.append(code)
+        return np.asarray(codes, np.int64), list(code_of)
 
 
-def _code_table(name: str, rows: list[tuple[Any, str, int | None, int]], key_type: Any) -> pa.Table:
-    usable = [row for row in rows if row[2] is not None]
-    return pa.table(
-        {
-            name: pa.array([row[0] for row in usable], key_type),
-            "v": pa.array([row[1] for row in usable], pa.string()),
-            "code": pa.array([row[2] for row in usable], pa.int64()),
-            "place": pa.array([row[3] for row in usable], pa.int64()),
-        }
-    )
-
-
-def _ordered(table: pa.Table, last_rank: int) -> tuple[Codes, Codes, Codes]:
-    """Event starts and codes from rows ordered by (seq, place), each identifier kept at its
-    first place in its event (extract_identifiers keeps the first of duplicates)."""
-    seqs = table.column("seq").to_numpy().astype(np.int64, copy=False)
-    codes = table.column("code").to_numpy().astype(np.int64)
-    ranks = table.column("rank").to_numpy()
+def _ordered(
+    seqs: Codes, codes: Codes, ranks: npt.NDArray[np.int16], last_rank: int
+) -> tuple[Codes, Codes, Codes]:
+    """Event starts and codes from links ordered by (seq, place), the links whose value makes
+    no identifier (code -1) left out, each identifier kept at its first place in its event
+    (extract_identifiers keeps the first of duplicates)."""
+    usable = codes >= 0
+    if not usable.all():
+        seqs, codes, ranks = seqs[usable], codes[usable], ranks[usable]
     # A duplicate has the type, so the rank, of its first: it can only follow a row of the
     # same event and rank, or be an alias's previousId. Only those events are looked at.
     same_event = seqs[1:] == seqs[:-1]

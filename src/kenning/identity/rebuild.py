@@ -148,12 +148,12 @@ def _replay(
         keys: Keys, new: Holdings, transient_ids: Codes, transient: Holdings
     ) -> StableIds:
         return stable_ids_of(
-            keys.held((profile, key) for key, profile in old.memberships()),
+            keys.held(*old.memberships()),
             new,
             transient_ids=transient_ids,
             transient=transient,
             old_redirects=old_redirects,
-            merged_away=keys.held((int(profile), key) for profile, key in merged_away),
+            merged_away=keys.held([p for p, _ in merged_away], [k for _, k in merged_away]),
             first_fresh=first_fresh,
             keys=len(keys),
         )
@@ -325,7 +325,7 @@ def _renumber(con: duckdb.DuckDBPyConnection, stage: IdentityStage, numbering: N
     keys = Keys()
     ids = numbering(
         keys,
-        keys.held((profile, key) for key, profile in stage.graph.memberships()),
+        keys.held(*stage.graph.memberships()),
         np.asarray(sorted(transient), np.int64),
         keys.grouped(transient),
     )

@@ -63,23 +63,20 @@ class Keys:
     def __len__(self) -> int:
         return len(self._code)
 
-    def held(self, pairs: Iterable[tuple[int, Hashable]]) -> Holdings:
-        """(id, key) pairs as holdings."""
-        listed = list(pairs)
+    def held(self, ids: Sequence[int], keys: Sequence[Hashable]) -> Holdings:
+        """Holdings of ``ids[i]`` holding ``keys[i]``."""
         get = self._code.get
-        codes = [get(key, -1) for _, key in listed]
+        codes = [get(key, -1) for key in keys]
         if -1 in codes:  # keys not met before get the next codes
-            for index, (_, key) in enumerate(listed):
+            for index, key in enumerate(keys):
                 if codes[index] < 0:
                     codes[index] = self._code.setdefault(key, len(self._code))
-        return Holdings(
-            np.fromiter((holder for holder, _ in listed), np.int64, len(listed)),
-            np.asarray(codes, np.int64),
-        )
+        return Holdings(np.asarray(ids, np.int64), np.asarray(codes, np.int64))
 
     def grouped(self, groups: Mapping[int, Iterable[Hashable]]) -> Holdings:
         """Each id's keys as holdings."""
-        return self.held((holder, key) for holder, keys in groups.items() for key in keys)
+        pairs = [(holder, key) for holder, keys in groups.items() for key in keys]
+        return self.held([holder for holder, _ in pairs], [key for _, key in pairs])
 
 
 def stable_ids(
@@ -183,13 +180,18 @@ def _taking_most(held: Holdings, owner: Ids) -> tuple[Ids, Ids]:
     holders, owners = held.ids[present], owned[present]
     if not len(holders):
         return holders, owners
-    pairs, counts = np.unique(
-        np.stack([holders, owners]), axis=1, return_counts=True
-    )  # sorted by holder, then owner
+    pairs, counts = _counted_pairs(holders, owners)  # sorted by holder, then owner
     order = np.lexsort((pairs[1], -counts, pairs[0]))
     pairs = pairs[:, order]
     first = np.r_[True, pairs[0, 1:] != pairs[0, :-1]]
     return pairs[0, first], pairs[1, first]
+
+
+def _counted_pairs(a: Ids, b: Ids) -> tuple[Ids, Ids]:
+    """The distinct (a, b) pairs, sorted (as two rows), and how often each occurs."""
+    base = int(b.max(initial=0)) + 1
+    combined, counts = np.unique(a * base + b, return_counts=True)
+    return np.stack([combined // base, combined % base]), counts
 
 
 def _smallest_per(home: Mapping[int, int]) -> dict[int, int]:
@@ -210,9 +212,7 @@ def _most_held(transient: Holdings, merged_away: Holdings, keys: int) -> dict[in
     present = owned >= 0
     if not present.any():
         return {}
-    pairs, counts = np.unique(
-        np.stack([transient.ids[present], owned[present]]), axis=1, return_counts=True
-    )
+    pairs, counts = _counted_pairs(transient.ids[present], owned[present])
     best: dict[int, tuple[int, list[int]]] = {}
     for holder, held_by, count in zip(*pairs.tolist(), counts.tolist(), strict=True):
         most, ids = best.get(holder, (0, []))

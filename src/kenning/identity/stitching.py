@@ -5,7 +5,7 @@ Identifiers are read from the stored payload, exactly as a rebuild from the log 
 live state and a rebuild agree by construction.
 """
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +23,16 @@ from kenning.identity.overrides import load as load_overrides
 from kenning.identity.rules import IdentityRules
 from kenning.store.rows import insert_rows
 from kenning.store.writer import EventRow
+
+
+@dataclass
+class GraphColumns:
+    """A graph's identifiers as columns, as ``IdentityGraph.load`` takes them."""
+
+    keys: list[str]  # type:value
+    profiles: list[int]
+    first_seen: list[datetime]
+
 
 # Up to this many merges in a group, the redirects are repointed with lists bound to one UPDATE;
 # more, through a registered table and a join.
@@ -101,26 +111,28 @@ class IdentityStage:
     def load(
         self,
         con: duckdb.DuckDBPyConnection,
-        identifiers: Iterable[tuple[str, int, datetime]] | None = None,
+        identifiers: GraphColumns | None = None,
     ) -> None:
         """Read the graph from the store (at open, and after a failed transaction).
 
-        ``identifiers`` (``type:value``, profile id, first seen) are what the store's
-        identifiers are when the caller holds them already (a bulk replay that just wrote
-        them): reading them back costs a large rebuild a second.
+        ``identifiers`` are the store's identifiers when the caller holds them already (a bulk
+        replay that just wrote them): reading them back costs a large rebuild a second.
         """
         self.load_overrides(con)
         self.graph = self.fresh_graph()
         if identifiers is None:
             # Times as microseconds: DuckDB's conversion of each TIMESTAMPTZ to a datetime
             # costs more than the rest of loading a large graph.
-            identifiers = (
-                (f"{t}:{v}", int(p), _EPOCH + timedelta(microseconds=us))
-                for t, v, p, us in con.execute(
-                    "SELECT type, value, profile_id, epoch_us(first_seen) FROM kenning_identifiers"
-                ).fetchall()
+            rows = con.execute(
+                """SELECT type || ':' || value, profile_id, epoch_us(first_seen)
+                   FROM kenning_identifiers"""
+            ).fetchall()
+            identifiers = GraphColumns(
+                [key for key, _, _ in rows],
+                [profile for _, profile, _ in rows],
+                [_EPOCH + timedelta(microseconds=us) for _, _, us in rows],
             )
-        self.graph.load(identifiers)
+        self.graph.load(identifiers.keys, identifiers.profiles, identifiers.first_seen)
         self.graph.next_profile_id = max(self.graph.next_profile_id, highest_profile_id(con) + 1)
         row = con.execute("SELECT coalesce(max(id), 0) FROM __kenning_merges").fetchone()
         self._next_merge_id = (int(row[0]) if row else 0) + 1
