@@ -177,7 +177,7 @@ def read_log_links(con: duckdb.DuckDBPyConnection, rules: IdentityRules) -> LogL
         # interpreter while it works) joins their ids onto the links: neither waits for the
         # other, and a rebuild of 10M links is a second shorter.
         with ThreadPoolExecutor(max_workers=1) as worker:
-            normalised = worker.submit(values.codes, rules)
+            normalised = worker.submit(values.codes)
             ordered = con.sql(
                 f"""SELECT seq, id, (place >> {_RANK_SHIFT})::SMALLINT AS rank FROM (
                         SELECT r.seq, d.id, p.place
@@ -278,12 +278,13 @@ class _RawValues:
             }
         )
 
-    def codes(self, rules: IdentityRules) -> tuple[Codes, list[Identifier]]:
+    def codes(self) -> tuple[Codes, list[Identifier]]:
         """Normalise each value once; the code of each value's identifier (-1 where it makes
         none), and the identifiers by code."""
         code_of: dict[Identifier, int] = {}
         # One normalisation per (type, how read, raw value), whichever slots it was read from.
         normalised: dict[tuple[str, bool, str], int] = {}
+        rules = self.rules
         is_blocked = rules.is_blocked
         codes: list[int] = []
         for type_, previous, raw_json, text in zip(
@@ -344,7 +345,7 @@ def _ordered(
                     keep[row] = False
                 seen.add(code)
         seqs, codes = seqs[keep], codes[keep]
-    starts = np.flatnonzero(np.r_[True, seqs[1:] != seqs[:-1]]) if len(seqs) else np.zeros(0)
-    starts = starts.astype(np.int64)
+        same_event = seqs[1:] == seqs[:-1]
+    starts = np.flatnonzero(np.r_[len(seqs) > 0, ~same_event]).astype(np.int64)
     offsets = np.append(starts, len(seqs)).astype(np.int64)
     return seqs[starts], offsets, codes
