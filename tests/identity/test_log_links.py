@@ -183,6 +183,33 @@ def test_order_and_duplicates_follow_message_identifiers(store: Store) -> None:
     assert [str(i) for i in bulk[3]] == ["user_id:u3", "anonymous_id:a3"]
 
 
+def test_each_path_is_read_when_it_is_the_only_one_a_payload_holds(store: Store) -> None:
+    """Each path, alone in a message beside a userId or an anonymousId, is read (generated
+    messages mostly hold several at once)."""
+    alone = [
+        {"type": "track", "userId": 42},
+        {"type": "track", "userId": 42.0, "anonymousId": " a1 "},
+        {"type": "page", "anonymousId": 'é\u2028"x\\'},
+        {"type": "track", "userId": "u1", "context": {"traits": {"email": "a@x.com"}}},
+        {"type": "track", "anonymousId": "a2", "context": {"traits": {"phone": "+44 7700 900123"}}},
+        {"type": "identify", "userId": "u3", "traits": {"email": "b@x.com"}},
+        {"type": "identify", "anonymousId": "a4", "traits": {"phone": "+447700900124"}},
+        {"type": "track", "userId": "u5", "context": {"device": {"id": "d5"}}},
+        {"type": "track", "anonymousId": "a6", "context": {"device": {"advertisingId": "ad6"}}},
+        {"type": "track", "userId": "u7", "context": {"device": {"token": "t7"}}},
+        {"type": "track", "userId": "u8", "context": {"externalIds": [{"type": "x", "id": "e8"}]}},
+        {"type": "alias", "userId": "u9", "previousId": "p9"},
+        {"type": "track", "userId": "u10", "traits": {"loyalty_id": "L10"}},
+        {"type": "track", "userId": "u11", "properties": {"card": {"number": "N11"}}},
+        {"type": "track", "userId": "u12", "crm": "C12"},
+    ]
+    stored(store, alone)
+    for rules in (IdentityRules(), CUSTOM):
+        bulk, one_by_one = bulk_and_one_by_one(store, rules)
+        assert bulk == one_by_one
+    assert sum(len(found) for found in bulk.values()) == 28  # every identifier above, read
+
+
 def test_custom_paths_that_cannot_be_read_in_bulk_are_refused() -> None:
     assert supported(CUSTOM)
     assert not supported(IdentityRules(custom={"odd": ('a"b',)}))
