@@ -38,14 +38,20 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from kenning.identity.graph import RULE_ALIAS, RULE_SHARED_IDENTIFIER, IdentityGraph, Merge
+from kenning.identity.graph import (
+    RULE_ALIAS,
+    RULE_SHARED_IDENTIFIER,
+    GraphColumns,
+    IdentityGraph,
+    Merge,
+)
 from kenning.identity.identifiers import Identifier
 from kenning.identity.links import Link
 from kenning.identity.log_links import Codes, Events, LogLinks, read_log_links
 from kenning.identity.overrides import OverrideIndex
 from kenning.identity.rules import IdentityRules
 from kenning.identity.stable_ids import Holdings, Keys, StableIds
-from kenning.identity.stitching import GraphColumns, write_merges
+from kenning.identity.stitching import write_merges
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -233,7 +239,7 @@ def _renumbering(
 def _event_of_link(offsets: Codes) -> Codes:
     """The event (index) each link belongs to."""
     starts = np.zeros(int(offsets[-1]), dtype=np.int64)
-    np.add.at(starts, offsets[1:-1], 1)  # an event may start where another, empty, ends
+    np.add.at(starts, offsets[1:-1], 1)  # (exact too were an event to hold no link)
     return np.cumsum(starts)
 
 

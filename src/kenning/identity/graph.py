@@ -54,6 +54,16 @@ def _key(identifier: Identifier) -> str:
     return f"{identifier.type}:{identifier.value}"
 
 
+@dataclass
+class GraphColumns:
+    """A graph's identifiers as columns: ``type:value`` texts, their profiles, and when each
+    was first seen."""
+
+    keys: list[str]
+    profiles: list[int]
+    first_seen: list[datetime]
+
+
 class IdentityGraph:
     """Identifier -> profile, with each profile's identifiers and when each was first seen.
 
@@ -76,14 +86,12 @@ class IdentityGraph:
         self._members: dict[int, dict[str, datetime]] = {}
         self.next_profile_id = next_profile_id
 
-    def load(
-        self, keys: Sequence[str], profiles: Sequence[int], first_seen: Sequence[datetime]
-    ) -> None:
-        """Add identifiers, given as columns: ``type:value`` texts, their profiles, and when
-        each was first seen."""
+    def load(self, identifiers: GraphColumns) -> None:
+        """Add identifiers with their profiles and when each was first seen."""
+        keys, profiles = identifiers.keys, identifiers.profiles
         self._profile_of.update(zip(keys, profiles, strict=True))
         members = self._members
-        for key, profile_id, seen in zip(keys, profiles, first_seen, strict=True):
+        for key, profile_id, seen in zip(keys, profiles, identifiers.first_seen, strict=True):
             held = members.get(profile_id)
             if held is None:
                 held = members[profile_id] = {}
@@ -123,7 +131,7 @@ class IdentityGraph:
         return {Identifier.parse(key): seen for key, seen in members.items()}
 
     def memberships(self) -> tuple[list[int], list[str]]:
-        """Every identifier (as ``type:value``, second) with its profile (first)."""
+        """Every identifier's profile and ``type:value`` text, as two aligned lists."""
         return list(self._profile_of.values()), list(self._profile_of.keys())
 
     def partition(self) -> dict[int, frozenset[str]]:

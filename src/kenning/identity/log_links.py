@@ -171,8 +171,8 @@ def read_log_links(con: duckdb.DuckDBPyConnection, rules: IdentityRules) -> LogL
                 FROM (SELECT DISTINCT type, v FROM __kenning_raw_external)"""
         )
         values = _RawValues.read(con, slots, rules)
-        con.register("__kenning_slot_places", values.slot_places)
-        con.register("__kenning_external_places", values.external_places(external))
+        con.register("__kenning_slot_places", _slot_places(slots, rules))
+        con.register("__kenning_external_places", _external_places(con, external, rules))
         # Python normalises the distinct values while DuckDB (which lets go of the
         # interpreter while it works) joins their ids onto the links: neither waits for the
         # other, and a rebuild of 10M links is a second shorter.
@@ -213,6 +213,43 @@ def _sql_list(values: list[int]) -> str:
     return "(" + ", ".join(str(v) for v in values or [-1]) + ")"
 
 
+def _place(rank: int, slot: int) -> int:
+    """An identifier's place in its event as one number (see ``_RANK_SHIFT``)."""
+    return (rank << _RANK_SHIFT) | (slot << _SLOT_SHIFT)
+
+
+def _slot_places(slots: list[_Slot], rules: IdentityRules) -> pa.Table:
+    """The place each slot gives the identifier read from it."""
+    last_rank = len(rules.priority) + 1
+    numbers = range(2, len(slots) + 2)  # as in __kenning_raw_links (1 is the message type)
+    return pa.table(
+        {
+            "slot": pa.array(numbers, pa.int32()),
+            "place": pa.array(
+                [
+                    _place(last_rank if s.when == _ALIAS else rules.rank(s.type), n)
+                    for n, s in zip(numbers, slots, strict=True)
+                ],
+                pa.int64(),
+            ),
+        }
+    )
+
+
+def _external_places(
+    con: duckdb.DuckDBPyConnection, external: int, rules: IdentityRules
+) -> pa.Table:
+    """The place of an externalIds entry by its type (its index in the list is added)."""
+    found = con.execute("SELECT DISTINCT type FROM __kenning_raw_external").fetchall()
+    types = [str(t) for (t,) in found]
+    return pa.table(
+        {
+            "type": pa.array(types, pa.string()),
+            "place": pa.array([_place(rules.rank(t), external) for t in types], pa.int64()),
+        }
+    )
+
+
 @dataclass
 class _RawValues:
     """The log's distinct raw values, by id: each with its identifier type, whether it is an
@@ -222,8 +259,6 @@ class _RawValues:
     previous: list[bool]
     raws: list[str]
     texts: list[str | None]
-    slot_values: int  # the values read from a slot; those after them are externalIds'
-    slot_places: pa.Table
     rules: IdentityRules
 
     @classmethod
@@ -237,45 +272,13 @@ class _RawValues:
             "SELECT type, v, text FROM __kenning_raw_external_values ORDER BY id"
         ).to_arrow_table()
         slot_of = found.column("slot").to_pylist()
-        types = [slots[slot - 2].type for slot in slot_of] + external.column("type").to_pylist()
-        previous = [slots[slot - 2].when == _ALIAS for slot in slot_of]
-        previous += [False] * external.num_rows
-        last_rank = len(rules.priority) + 1
-        places = [
-            (n + 2, ((last_rank if s.when == _ALIAS else rules.rank(s.type)) << _RANK_SHIFT))
-            for n, s in enumerate(slots)
-        ]
         return cls(
-            types=types,
-            previous=previous,
+            types=[slots[slot - 2].type for slot in slot_of] + external.column("type").to_pylist(),
+            previous=[slots[slot - 2].when == _ALIAS for slot in slot_of]
+            + [False] * external.num_rows,
             raws=found.column("v").to_pylist() + external.column("v").to_pylist(),
             texts=found.column("text").to_pylist() + external.column("text").to_pylist(),
-            slot_values=found.num_rows,
-            slot_places=pa.table(
-                {
-                    "slot": pa.array([n for n, _ in places], pa.int32()),
-                    "place": pa.array(
-                        [place | (n << _SLOT_SHIFT) for n, place in places], pa.int64()
-                    ),
-                }
-            ),
             rules=rules,
-        )
-
-    def external_places(self, external: int) -> pa.Table:
-        """The place of an externalIds entry by its type (its index in the list is added)."""
-        types = sorted(set(self.types[self.slot_values :]))
-        return pa.table(
-            {
-                "type": pa.array(types, pa.string()),
-                "place": pa.array(
-                    [
-                        (self.rules.rank(t) << _RANK_SHIFT) | (external << _SLOT_SHIFT)
-                        for t in types
-                    ],
-                    pa.int64(),
-                ),
-            }
         )
 
     def codes(self) -> tuple[Codes, list[Identifier]]:
@@ -291,6 +294,7 @@ class _RawValues:
             self.types, self.previous, self.raws, self.texts, strict=True
         ):
             value: str | None
+            key: tuple[str, bool, str] | None = None  # where a value is parsed, not stripped
             if text is not None and type_ != "email" and type_ != "phone":
                 # normalise() for text of a plain type, inlined: this runs per distinct value
                 value = text.strip()
@@ -313,8 +317,8 @@ class _RawValues:
                     codes.append(-1)
                     continue
             code = code_of.setdefault(Identifier(type_, value), len(code_of))
-            if text is None or type_ == "email" or type_ == "phone":
-                normalised[(type_, previous, raw_json)] = code
+            if key is not None:
+                normalised[key] = code
             codes.append(code)
         return np.asarray(codes, np.int64), list(code_of)
 

@@ -15,7 +15,13 @@ import orjson
 import pyarrow as pa
 
 from kenning.identity import links as link_table
-from kenning.identity.graph import RULE_ALIAS, RULE_SHARED_IDENTIFIER, IdentityGraph, Merge
+from kenning.identity.graph import (
+    RULE_ALIAS,
+    RULE_SHARED_IDENTIFIER,
+    GraphColumns,
+    IdentityGraph,
+    Merge,
+)
 from kenning.identity.identifiers import Identifier, extract_identifiers
 from kenning.identity.links import Link
 from kenning.identity.overrides import Override, OverrideIndex
@@ -23,16 +29,6 @@ from kenning.identity.overrides import load as load_overrides
 from kenning.identity.rules import IdentityRules
 from kenning.store.rows import insert_rows
 from kenning.store.writer import EventRow
-
-
-@dataclass
-class GraphColumns:
-    """A graph's identifiers as columns, as ``IdentityGraph.load`` takes them."""
-
-    keys: list[str]  # type:value
-    profiles: list[int]
-    first_seen: list[datetime]
-
 
 # Up to this many merges in a group, the redirects are repointed with lists bound to one UPDATE;
 # more, through a registered table and a join.
@@ -132,7 +128,7 @@ class IdentityStage:
                 [profile for _, profile, _ in rows],
                 [_EPOCH + timedelta(microseconds=us) for _, _, us in rows],
             )
-        self.graph.load(identifiers.keys, identifiers.profiles, identifiers.first_seen)
+        self.graph.load(identifiers)
         self.graph.next_profile_id = max(self.graph.next_profile_id, highest_profile_id(con) + 1)
         row = con.execute("SELECT coalesce(max(id), 0) FROM __kenning_merges").fetchone()
         self._next_merge_id = (int(row[0]) if row else 0) + 1
