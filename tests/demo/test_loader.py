@@ -73,6 +73,28 @@ def test_demo_loads_every_message_and_record_through_the_api(tmp_path: Path) -> 
     assert scores.pairwise_precision >= 0.995
     assert scores.bcubed_precision >= 0.995
 
+    # The brand's configuration makes its loyalty card an identifier: a store order paid with
+    # a card, and a CRM record that names one, resolve to the profile holding the card.
+    with Store.open(tmp_path / "kenning.duckdb") as store, store.reader() as con:
+        carded = con.execute(
+            f"""WITH record AS (
+                    SELECT 'pos_id' AS type, order_id AS id, loyalty_id
+                    FROM read_csv('{brand}/files/pos_orders.csv', all_varchar = true)
+                    UNION ALL
+                    SELECT 'crm_id', customer_id, loyalty_id
+                    FROM read_csv('{brand}/files/customers.csv', all_varchar = true))
+                SELECT r.type, r.id, own.profile_id, card.profile_id
+                FROM record r
+                JOIN kenning_identifiers own ON own.type = r.type AND own.value = r.id
+                LEFT JOIN kenning_identifiers card
+                  ON card.type = 'loyalty_id' AND card.value = r.loyalty_id
+                WHERE r.loyalty_id IS NOT NULL"""
+        ).fetchall()
+    assert {kind for kind, *_ in carded} == {"pos_id", "crm_id"}
+    assert all(own == card for _, _, own, card in carded), [
+        row for row in carded if row[2] != row[3]
+    ][:5]
+
     # Households by address match the brand's planted households.
     with Store.open(tmp_path / "kenning.duckdb") as store:
         compute_households(store)

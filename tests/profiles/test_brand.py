@@ -106,12 +106,13 @@ def test_cleanly_resolved_people_have_the_traits_their_events_imply(brand_store:
 def test_coverage_of_the_brand_equals_a_brute_force_count(brand_store: Path) -> None:
     """Every source, merges, households: the coverage report equals a brute-force count over
     every profile as the Profile API reads it."""
-    from kenning.identity.rules import IdentityRules
+    from kenning.settings import Settings
     from tests.profiles.test_coverage import counts, store_brute_force
 
+    # the identity rules kenning demo ran with: the brand's (British phones, its loyalty card)
+    rules = Settings.from_env(brand_store / "brand" / "kenning.yaml").identity
     with Store.open(brand_store / "kenning.duckdb") as store:
         report = coverage(store)
-        # the demo brand's phone numbers are British (kenning demo sets the region)
-        assert counts(report) == store_brute_force(store, IdentityRules(phone_region="GB"))
+        assert counts(report) == store_brute_force(store, rules)
         assert report["households"]["sharing_a_household"]["profiles"] > 0
         assert report["identifiers"]["pos_id"]["by_source"].keys() == {"pos"}

@@ -2,7 +2,6 @@
 
 import os
 import threading
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -73,10 +72,12 @@ def demo(
     db = directory / "kenning.duckdb"
     for stale in (db, db.with_name(db.name + ".wal")):
         stale.unlink(missing_ok=True)  # the demo always starts from a fresh store
-    settings = Settings.from_env(db_path=db, host=host, port=port)
-    if not os.environ.get("KENNING_CONFIG"):
-        # The demo brand is British: its phone numbers are written in UK national format.
-        settings = replace(settings, identity=replace(settings.identity, phone_region="GB"))
+    from kenning.demo.generator import CONFIG_FILE  # numpy: not loaded by every command
+
+    # The brand's own configuration (British phones, its loyalty card as an identifier),
+    # unless one is given.
+    brand_config = None if os.environ.get("KENNING_CONFIG") else directory / "brand" / CONFIG_FILE
+    settings = Settings.from_env(brand_config, db_path=db, host=host, port=port)
     store, token = open_server_store(settings)
     if token is None:  # cannot happen on the fresh store the demo makes
         store.close()

@@ -110,6 +110,27 @@ ORDER_MAPPING = {
 }
 
 
+CONFIG_FILE = "kenning.yaml"
+# How the brand would set Kenning up: its phones are British, and its loyalty card is an
+# identifier wherever it is written (the loyalty programme's events carry it as an externalIds
+# entry, read without configuration).
+BRAND_CONFIG = """\
+# The synthetic brand's Kenning configuration: kenning demo runs with it.
+identity:
+  # Phone numbers are written in UK national format (07700 900123).
+  phone_region: GB
+  # A loyalty card identifies its member: on CRM records (traits.loyalty_id) and on store
+  # orders paid with the card (properties.loyalty_id). One card a profile.
+  custom:
+    loyalty_id: [traits.loyalty_id, properties.loyalty_id]
+  limits:
+    loyalty_id: {count: 1}
+    # Each store order is imported under its own id (pos_id): a member has as many as they
+    # have orders, past the default limit of five an identifier type.
+    pos_id: {count: 10000}
+"""
+
+
 @dataclass(frozen=True)
 class Manifest:
     people: int
@@ -119,6 +140,7 @@ class Manifest:
     sources: dict[str, dict[str, Any]]
     imports: list[dict[str, Any]]
     ad_spend: str
+    config: str  # the brand's Kenning configuration (kenning.yaml), as ``--config`` reads it
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -217,7 +239,9 @@ def generate(
             },
         ],
         ad_spend="files/ad_spend.csv",
+        config=CONFIG_FILE,
     )
+    (out_dir / CONFIG_FILE).write_text(BRAND_CONFIG, encoding="utf-8")
     (out_dir / "manifest.json").write_bytes(
         orjson.dumps(manifest.as_dict(), option=orjson.OPT_INDENT_2)
     )
