@@ -278,7 +278,13 @@ def _train(
     attempt(
         "u",
         lambda: linker.training.estimate_u_using_random_sampling(
-            max_pairs=U_PAIRS, seed=settings.seed
+            max_pairs=U_PAIRS,
+            seed=settings.seed,
+            # In one pass of all the pairs per comparison. Splink's default probes 1% of them
+            # and then walks ten chunks, stopping once every level has been seen 100 times;
+            # the rarest levels (one random pair in a million) never are, so every chunk ran,
+            # for the same u values in 2.7 s rather than 1.8 (100k records).
+            num_chunks=1,
         ),
     )
     labelled = records.num_rows - len(pa.compute.unique(records[PROFILE_ID]))
