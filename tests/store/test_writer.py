@@ -1,5 +1,6 @@
 """The single writer: group commit, dedup by key, results per request, failures reported."""
 
+import time
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -134,3 +135,27 @@ def test_a_failed_job_that_changes_the_stages_reloads_them_before_the_next_group
         assert con.execute(
             "SELECT count(DISTINCT profile_id) FROM kenning_identifiers"
         ).fetchone() == (1,)
+
+
+def test_the_idle_checkpoint_waits_for_a_write_beside_the_writer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The computed traits' catch-up writes on a connection of its own, holding the writer's
+    ``exclusive`` lock. DuckDB refuses a checkpoint while that transaction is open, so the
+    idle checkpoint waits for the lock and folds the log in once it is free."""
+    path = tmp_path / "k.duckdb"
+    wal = path.with_name(path.name + ".wal")
+    with Store.open(path, stitch=False) as store:
+        store.writer._idle_checkpoint = 0.05
+        with store.writer.exclusive, store.reader() as beside:
+            beside.begin()
+            beside.execute("UPDATE __kenning_profile_ids SET highest = highest")
+            store.write_events([row("a")]).result()
+            time.sleep(0.5)  # ten idle intervals: each would have tried the checkpoint
+            assert wal.stat().st_size > 0, "nothing folded in while the write is open"
+            beside.commit()
+        deadline = time.monotonic() + 10
+        while wal.exists() and wal.stat().st_size > 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not wal.exists() or wal.stat().st_size == 0, "checkpointed once it was free"
+    assert "idle checkpoint failed" not in caplog.text

@@ -250,11 +250,19 @@ class Writer:
             except queue.Empty:
                 pass
             if checkpoint_at is not None and time.monotonic() >= checkpoint_at:
-                # Idle: fold the WAL into the database file now rather than under load.
+                # Idle: fold the WAL into the database file now rather than under load. Not
+                # while a catch-up writes beside the writer (it holds ``exclusive``): DuckDB
+                # refuses a checkpoint with another write transaction open. Then once it has
+                # been quiet again.
+                if not self.exclusive.acquire(blocking=False):
+                    quiet_since = time.monotonic()
+                    continue
                 try:
                     self._con.execute("CHECKPOINT")
                 except duckdb.Error:
                     log.exception("idle checkpoint failed")
+                finally:
+                    self.exclusive.release()
                 self._dirty = False
 
     def _idle_due(self) -> tuple[IdleWork | None, float]:
