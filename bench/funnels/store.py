@@ -94,7 +94,7 @@ _PAYLOAD = f"""json_object(
 _EVENTS = f"""
 INSERT INTO __kenning_events
 SELECT seq, CASE WHEN person % 10 = 0 THEN 'src-app' ELSE 'src-web' END, 'm' || i, kind, name,
-       'u' || person, 'a' || person, ts, ts, ts, ts, [], {_PAYLOAD}
+       'u' || person, 'a' || person, ts, ts, ts, ts, [], {_PAYLOAD}, NULL
 FROM (SELECT g.*,
              CASE WHEN name IS NULL THEN 'page' ELSE 'track' END AS kind,
              CASE j WHEN 0 THEN 'Home' WHEN 3 THEN 'Category' ELSE 'Product' END AS page,

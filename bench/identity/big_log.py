@@ -43,7 +43,7 @@ def copy_log(brand: Path, target: Path, copies: int) -> int:
                        e.message_id || '~' || c, e.type, e.event,
                        {_rewritten("e.user_id")}, {_rewritten("e.anonymous_id")},
                        e.timestamp, e.original_timestamp, e.sent_at, e.received_at, e.flags,
-                       {_rewritten("e.payload")}
+                       {_rewritten("e.payload")}, e.other_identifiers
                 FROM brand.__kenning_events e, range({copies}) AS copy(c)"""
         )
         con.execute("INSERT INTO __kenning_sources SELECT * FROM brand.__kenning_sources")

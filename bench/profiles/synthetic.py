@@ -455,7 +455,7 @@ WITH ev AS (
 SELECT seq, src.id, message_id, type, event, uid, anonymous_id,
     make_timestamp(at_ms * 1000)::TIMESTAMPTZ, NULL, NULL,
     make_timestamp(at_ms * 1000 + 1000000)::TIMESTAMPTZ, []::VARCHAR[],
-    {_PAYLOAD}
+    {_PAYLOAD}, NULL  -- other_identifiers: not known, a rebuild parses the payload
 FROM shaped JOIN __kenning_sources src ON src.name = shaped.source
 ORDER BY seq
 """

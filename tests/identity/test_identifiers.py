@@ -11,6 +11,7 @@ from kenning.identity.identifiers import (
     Identifier,
     _parsed_phone,
     extract_identifiers,
+    holds_other_identifiers,
     normalise,
     normalise_phone,
 )
@@ -168,3 +169,18 @@ def test_identifiers_are_read_as_each_path_followed_from_the_message_reads_them(
     the shortened priority leaves most types tied, so the reading order shows."""
     read = _as_proxies(message) if proxied else message
     assert extract_identifiers(read, rules) == _plainly(read, rules)
+
+
+@settings(max_examples=500)
+@given(messages, st.booleans())
+def test_a_message_said_to_hold_no_other_identifiers_holds_only_its_ids(
+    message: dict[str, Any], proxied: bool
+) -> None:
+    """What a rebuild relies on to read an event's identifiers from the log's userId and
+    anonymousId columns instead of its payload."""
+    read = _as_proxies(message) if proxied else message
+    if not holds_other_identifiers(read):
+        ids = {k: read[k] for k in ("userId", "anonymousId") if k in read}
+        assert extract_identifiers(read, IdentityRules()) == extract_identifiers(
+            ids, IdentityRules()
+        )

@@ -124,6 +124,42 @@ def test_each_path_is_read_when_it_is_the_only_one_a_payload_holds(store: Store)
     assert sum(len(found) for found in bulk.values()) == 28  # every identifier above, read
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.lists(messages, min_size=1, max_size=25))
+def test_events_stored_before_the_flag_are_parsed(batch: list[dict[str, Any]]) -> None:
+    """Events stored before the log kept other_identifiers have it NULL: their payloads are
+    parsed, as they are when rules read custom paths (which the flag does not cover)."""
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        Store.open(Path(directory) / "k.duckdb", stitch=False) as store,
+    ):
+        stored(store, batch)
+        store.writer.run(
+            lambda con: con.execute(
+                "UPDATE __kenning_events SET other_identifiers = NULL WHERE seq % 2 = 0"
+            )
+        ).result()
+        bulk, one_by_one = bulk_and_one_by_one(store, IdentityRules())
+        assert bulk == one_by_one
+
+
+def test_the_log_keeps_whether_a_payload_holds_other_identifiers(store: Store) -> None:
+    stored(
+        store,
+        [
+            {"type": "track", "userId": "u1", "context": {"ip": "1.2.3.4"}},
+            {"type": "track", "userId": "u2", "context": {"device": {"id": "d2"}}},
+            {"type": "alias", "userId": "u3", "previousId": "a3"},
+            {"type": "track", "anonymousId": "a4", "traits": {"email": "x@y.com"}},
+        ],
+    )
+    with store.reader() as con:
+        flags = con.execute("SELECT other_identifiers FROM __kenning_events ORDER BY seq")
+        # a track's traits are not read, but the flag is only a hint to parse: it may say
+        # more than is there, never less
+        assert [flag for (flag,) in flags.fetchall()] == [False, True, True, True]
+
+
 def test_custom_paths_that_cannot_be_read_in_bulk_are_refused() -> None:
     assert supported(CUSTOM)
     assert not supported(IdentityRules(custom={"odd": ('a"b',)}))

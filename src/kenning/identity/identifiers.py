@@ -118,6 +118,23 @@ _OTHER_PLACES = tuple(
 )
 
 
+# Where else than the log's user_id and anonymous_id columns a message can carry an
+# identifier (custom paths aside): the other fixed places, externalIds, an alias's previousId.
+_BEYOND_ID_COLUMNS = (
+    *(parts for parts, _ in _IDENTIFY_PLACES if parts not in (("userId",), ("anonymousId",))),
+    ("context", "externalIds"),
+    ("previousId",),
+)
+
+
+def holds_other_identifiers(message: Mapping[str, Any]) -> bool:
+    """Whether a message has a value where an identifier is read, beyond its userId and
+    anonymousId (custom paths aside). The log keeps the answer with each event, so that a
+    rebuild parses only the payloads that have (a third of them on the synthetic brand) and
+    reads the rest's identifiers from its two id columns."""
+    return any(_dig(message, parts) is not None for parts in _BEYOND_ID_COLUMNS)
+
+
 def _raw_identifiers(
     message: Mapping[str, Any], rules: IdentityRules
 ) -> Iterator[tuple[str, object]]:

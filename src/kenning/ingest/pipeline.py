@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
+from kenning.identity.identifiers import holds_other_identifiers
 from kenning.spec.limits import Limits
 from kenning.spec.messages import InvalidMessage, ValidMessage, validate_message
 from kenning.spec.nesting import dumps_any_depth
@@ -80,6 +83,9 @@ def event_row(
         received_at=received_at,
         flags=valid.flags,
         payload=valid.payload,
+        other_identifiers=holds_other_identifiers(
+            message if message is not None else orjson.loads(valid.payload)
+        ),
         message=message,
     )
 

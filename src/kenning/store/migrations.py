@@ -512,6 +512,22 @@ MIGRATIONS: tuple[Migration, ...] = (
                SELECT coalesce(max(seq), 0) FROM __kenning_events""",
         ),
     ),
+    Migration(
+        19,
+        "events: whether a payload carries identifiers beyond the two id columns",
+        (
+            # Set at ingest (identity/identifiers.holds_other_identifiers): a rebuild parses
+            # only the payloads that do. NULL for the events stored before: parsed.
+            "ALTER TABLE __kenning_events ADD COLUMN other_identifiers BOOLEAN",
+            # The public view keeps its columns: the flag is the rebuild's business.
+            """CREATE OR REPLACE VIEW kenning_events AS
+                SELECT e.* EXCLUDE (other_identifiers),
+                       coalesce(r.canonical_id, ep.profile_id) AS profile_id
+                FROM __kenning_events e
+                LEFT JOIN __kenning_event_profiles ep USING (seq)
+                LEFT JOIN __kenning_profile_redirects r ON r.profile_id = ep.profile_id""",
+        ),
+    ),
 )
 
 

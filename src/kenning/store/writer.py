@@ -44,6 +44,9 @@ class EventRow:
     received_at: datetime
     flags: tuple[str, ...]
     payload: bytes
+    # Whether the payload carries identifiers beyond user_id and anonymous_id
+    # (identifiers.holds_other_identifiers); None: not known, a rebuild parses it.
+    other_identifiers: bool | None = None
     # The parsed payload when the caller has it, so real-time stages need not parse it again.
     message: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
@@ -399,6 +402,7 @@ class Writer:
                             first_seq + i, r.source_id, r.message_id, r.type, r.event,
                             r.user_id, r.anonymous_id, r.timestamp, r.original_timestamp,
                             r.sent_at, r.received_at, list(r.flags), r.payload.decode(),
+                            r.other_identifiers,
                         )
                         for i, r in enumerate(rows)
                     ),
@@ -443,6 +447,7 @@ class Writer:
                 "received_at": pa.array([r.received_at for r in rows], _TIMESTAMP),
                 "flags": pa.array([list(r.flags) for r in rows], pa.list_(pa.string())),
                 "payload": pa.array([r.payload for r in rows], pa.binary()).cast(pa.string()),
+                "other_identifiers": pa.array([r.other_identifiers for r in rows], pa.bool_()),
             }
         )
 
