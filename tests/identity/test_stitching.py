@@ -1,6 +1,7 @@
 """Stitching in the ingest transaction, on a real store: rebuild equals live, merges logged."""
 
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,13 @@ from kenning.identity.explain import explain
 from kenning.identity.identifiers import Identifier
 from kenning.identity.links import Link
 from kenning.identity.rebuild import live_partition, rebuild_identity
+from kenning.identity.rules import IdentityRules
+from kenning.identity.stitching import message_identifiers, row_identifiers
 from kenning.ingest.pipeline import prepare_messages
 from kenning.spec.limits import Limits
 from kenning.store.events import iter_identities
 from kenning.store.store import Store
+from tests.identity.messages import CUSTOM, messages
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -259,3 +263,35 @@ def test_links_are_numbered_by_the_stage_after_those_stored(tmp_path: Path) -> N
                 row[0] for row in con.execute("SELECT id FROM __kenning_identity_links").fetchall()
             ]
     assert last[0].id == max(ids) and sorted(ids) == sorted(set(ids)) and len(ids) == 4
+
+
+@settings(max_examples=300)
+@example({"type": "track", "userId": "u1", "anonymousId": "a1"}, IdentityRules())
+@example(
+    {"type": "track", "userId": "u1", "anonymousId": "a1"},
+    IdentityRules(priority=("anonymous_id", "user_id")),
+)
+@example({"type": "page", "userId": 42.0, "anonymousId": " a1 "}, IdentityRules(priority=()))
+@example({"type": "track", "userId": "null", "anonymousId": "a1"}, IdentityRules())
+@given(
+    messages,
+    st.sampled_from(
+        [
+            IdentityRules(),
+            IdentityRules(priority=("anonymous_id", "user_id")),
+            IdentityRules(priority=("email",)),  # the two ids tie: reading order decides
+            CUSTOM,
+        ]
+    ),
+)
+def test_an_event_s_identifiers_are_its_payload_s(
+    message: dict[str, Any], rules: IdentityRules
+) -> None:
+    """Stitching reads an event whose payload holds nothing beyond its two ids from the id
+    columns: what it reads is what message_identifiers reads from the payload."""
+    message.setdefault("event", "Clicked")
+    prepared = prepare_messages([message], source_id="s", received_at=NOW, limits=Limits())
+    for row in prepared.events:
+        expected = message_identifiers(orjson.loads(row.payload), rules)
+        assert row_identifiers(replace(row, message=None), rules) == expected
+        assert row_identifiers(replace(row, other_identifiers=None), rules) == expected

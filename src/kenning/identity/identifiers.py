@@ -135,6 +135,20 @@ def holds_other_identifiers(message: Mapping[str, Any]) -> bool:
     return any(_dig(message, parts) is not None for parts in _BEYOND_ID_COLUMNS)
 
 
+def id_identifiers(
+    user_id: str | None, anonymous_id: str | None, rules: IdentityRules
+) -> list[Identifier]:
+    """``extract_identifiers`` of a message holding only these two ids (as the log's columns
+    keep them: numbers already written as text)."""
+    found: list[Identifier] = []
+    for type_, raw in (("user_id", user_id), ("anonymous_id", anonymous_id)):
+        if raw is not None and (value := normalise(type_, raw, rules)) is not None:
+            found.append(Identifier(type_, value))
+    if len(found) == 2 and rules.rank("anonymous_id") < rules.rank("user_id"):
+        found.reverse()
+    return found
+
+
 def _raw_identifiers(
     message: Mapping[str, Any], rules: IdentityRules
 ) -> Iterator[tuple[str, object]]:

@@ -22,7 +22,7 @@ from kenning.identity.graph import (
     IdentityGraph,
     Merge,
 )
-from kenning.identity.identifiers import Identifier, extract_identifiers
+from kenning.identity.identifiers import Identifier, extract_identifiers, id_identifiers
 from kenning.identity.links import Link
 from kenning.identity.overrides import Override, OverrideIndex
 from kenning.identity.overrides import load as load_overrides
@@ -61,6 +61,16 @@ def message_identifiers(message: dict[str, Any], rules: IdentityRules) -> list[I
             extra = extract_identifiers({"anonymousId": previous}, rules)
             identifiers += [i for i in extra if i not in identifiers]
     return identifiers
+
+
+def row_identifiers(row: EventRow, rules: IdentityRules) -> list[Identifier]:
+    """An event's identifiers as ``message_identifiers`` reads them from its payload: from its
+    two id columns alone when the payload holds no other (``EventRow.other_identifiers``) and
+    no custom path is read, which spares two-thirds of the brand's events the reading."""
+    if row.other_identifiers is False and not rules.custom:
+        return id_identifiers(row.user_id, row.anonymous_id, rules)
+    message = row.message if row.message is not None else orjson.loads(row.payload)
+    return message_identifiers(message, rules)
 
 
 class _Changes:
@@ -147,8 +157,7 @@ class IdentityStage:
         changes = _Changes()
         self.created = set()
         for seq, row in rows:
-            message = row.message if row.message is not None else orjson.loads(row.payload)
-            identifiers = message_identifiers(message, self.rules)
+            identifiers = row_identifiers(row, self.rules)
             rule = RULE_ALIAS if row.type == "alias" else RULE_SHARED_IDENTIFIER
             resolution = self.graph.resolve(identifiers, row.timestamp, rule=rule)
             if resolution is None:
