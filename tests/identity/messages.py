@@ -94,3 +94,8 @@ messages = st.fixed_dictionaries(
         "event": st.just("Clicked"),
     },
 )
+# Messages with nothing but their two ids: the events stitching reads from the id columns.
+ids_only = st.fixed_dictionaries(
+    {"type": st.sampled_from(["track", "page", "screen", "identify"])},
+    optional={"userId": raw_values, "anonymousId": raw_values},
+)

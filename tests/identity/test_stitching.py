@@ -22,7 +22,7 @@ from kenning.ingest.pipeline import prepare_messages
 from kenning.spec.limits import Limits
 from kenning.store.events import iter_identities
 from kenning.store.store import Store
-from tests.identity.messages import CUSTOM, messages
+from tests.identity.messages import CUSTOM, ids_only, messages
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -274,7 +274,7 @@ def test_links_are_numbered_by_the_stage_after_those_stored(tmp_path: Path) -> N
 @example({"type": "page", "userId": 42.0, "anonymousId": " a1 "}, IdentityRules(priority=()))
 @example({"type": "track", "userId": "null", "anonymousId": "a1"}, IdentityRules())
 @given(
-    messages,
+    st.one_of(messages, ids_only),
     st.sampled_from(
         [
             IdentityRules(),

@@ -31,6 +31,13 @@ def check(raw: object, **kwargs: Any) -> Any:
         ({"type": "identify", "userId": "u", "traits": "x"}, "invalid_field", "traits"),
         ({"type": "identify", "userId": "u", "context": 3}, "invalid_field", "context"),
         ({"type": "identify", "userId": {"a": 1}}, "invalid_field", "userId"),
+        # JSON has no infinity (orjson writes null): not an id an import may pass on
+        ({"type": "identify", "userId": float("inf")}, "invalid_field", "userId"),
+        (
+            {"type": "identify", "userId": "u", "anonymousId": float("nan")},
+            "invalid_field",
+            "anonymousId",
+        ),
         ({"type": "identify", "userId": "u", "sentAt": "soon"}, "invalid_field", "sentAt"),
         (
             {"type": "identify", "userId": "u", "messageId": "x" * 100},

@@ -96,6 +96,8 @@ def _dig(message: Mapping[str, Any], parts: tuple[str, ...]) -> object:
 
 # The fixed places identifiers are read from, in reading order: (dotted path, type, whether
 # only identify calls count there). log_links reads the same places in bulk, from this table.
+# A place added here needs a migration that sets __kenning_events.other_identifiers back to
+# NULL: the events stored before were judged without it (see holds_other_identifiers).
 FIXED_PLACES: tuple[tuple[str, str, bool], ...] = (
     ("userId", "user_id", False),
     ("anonymousId", "anonymous_id", False),
@@ -129,9 +131,10 @@ _BEYOND_ID_COLUMNS = (
 
 def holds_other_identifiers(message: Mapping[str, Any]) -> bool:
     """Whether a message has a value where an identifier is read, beyond its userId and
-    anonymousId (custom paths aside). The log keeps the answer with each event, so that a
-    rebuild parses only the payloads that have (a third of them on the synthetic brand) and
-    reads the rest's identifiers from its two id columns."""
+    anonymousId (custom paths aside). The log keeps the answer with each event, so that under
+    rules without custom paths a rebuild parses only the payloads that have (a third of them
+    on the synthetic brand's events) and reads the rest's identifiers from its two id
+    columns."""
     return any(_dig(message, parts) is not None for parts in _BEYOND_ID_COLUMNS)
 
 

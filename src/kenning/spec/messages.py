@@ -4,6 +4,7 @@ The raw message is stored as received (unknown fields included); validation only
 spec requires and extracts the columns the store indexes.
 """
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,10 @@ class InvalidMessage(Exception):
 def _id_to_str(value: object) -> object:
     # SDKs in loosely typed languages send numeric ids; Segment stores them as strings.
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            # Not an id (an import's float column can hold one): JSON cannot write it, the
+            # stored payload would say null while the column said "inf". Refused as not text.
+            return value
         return str(int(value)) if float(value).is_integer() else str(value)
     return value
 
