@@ -26,9 +26,11 @@ from kenning.settings import Settings
 from kenning.store.store import Store
 from tests.brand import load_brand
 
-# Of 2,500 people, the 85% who let themselves be profiled (docs/privacy.md) are enough buyers
-# to train on.
-PEOPLE, SEED = 2_500, 7
+# Of 5,000 people, the 85% who let themselves be profiled (docs/privacy.md) are enough buyers
+# to train on. With 2,500 the model, trained on some 1,300 rows, fell more than 0.05 below
+# BG/NBD alone in two runs of eight (the order the API stores the brand in varies, and with
+# it the split); with 5,000 it was above BG/NBD by 0.07-0.10 in three runs of three.
+PEOPLE, SEED = 5_000, 7
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +50,8 @@ def test_purchase_propensity_finds_the_buyers_and_is_calibrated(
     purchase = report["purchase"]
     assert purchase["positives"] >= 100 and purchase["rows"] - purchase["positives"] >= 100
     holdout = purchase["holdout"]
-    # Only people who let themselves be profiled are trained on and held out: some thirty
-    # buyers held out, so an AUC is known to about 0.05. Better than chance by far; with
+    # Only people who let themselves be profiled are trained on and held out: some sixty
+    # buyers held out, so an AUC is known to about 0.04. Better than chance by far; with
     # BG/NBD's own view among its features, never far below BG/NBD alone (it beats it on the
     # larger brands of bench/propensity, where the AUCs are known to 0.01)
     assert {"bgnbd_expected_purchases", "bgnbd_p_alive"} <= set(purchase["features"])
@@ -57,7 +59,7 @@ def test_purchase_propensity_finds_the_buyers_and_is_calibrated(
     assert holdout["bgnbd_expected_purchases_auc"] > 0.6
     assert holdout["auc"] > holdout["bgnbd_expected_purchases_auc"] - 0.05
     assert holdout["top_decile_lift"] > 2
-    # calibrated: in the top fifth of scores (some sixty held-out people: a tenth is too few
+    # calibrated: in the top fifth of scores (some hundred and twenty held-out people: a tenth is few
     # to tell) the observed rate is near the predicted one
     top = holdout["calibration"][-2:]
     rows = sum(b["rows"] for b in top)
