@@ -59,8 +59,8 @@ def test_purchase_propensity_finds_the_buyers_and_is_calibrated(
     assert holdout["bgnbd_expected_purchases_auc"] > 0.6
     assert holdout["auc"] > holdout["bgnbd_expected_purchases_auc"] - 0.05
     assert holdout["top_decile_lift"] > 2
-    # calibrated: in the top fifth of scores (some hundred and twenty held-out people: a tenth is few
-    # to tell) the observed rate is near the predicted one
+    # calibrated: in the top fifth of scores (some hundred and twenty held-out people: a tenth
+    # is few to tell) the observed rate is near the predicted one
     top = holdout["calibration"][-2:]
     rows = sum(b["rows"] for b in top)
     predicted = sum(b["predicted"] * b["rows"] for b in top) / rows
