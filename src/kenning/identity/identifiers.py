@@ -129,6 +129,12 @@ _BEYOND_ID_COLUMNS = (
 )
 
 
+def other_identifiers_hint_applies(rules: IdentityRules) -> bool:
+    """Whether ``holds_other_identifiers`` answers for these rules: it knows the fixed places,
+    not the custom paths a configuration adds, so under those every payload is read."""
+    return not rules.custom
+
+
 def holds_other_identifiers(message: Mapping[str, Any]) -> bool:
     """Whether a message has a value where an identifier is read, beyond its userId and
     anonymousId (custom paths aside). The log keeps the answer with each event, so that under
@@ -147,8 +153,13 @@ def id_identifiers(
     for type_, raw in (("user_id", user_id), ("anonymous_id", anonymous_id)):
         if raw is not None and (value := normalise(type_, raw, rules)) is not None:
             found.append(Identifier(type_, value))
-    if len(found) == 2 and rules.rank("anonymous_id") < rules.rank("user_id"):
-        found.reverse()
+    return _by_priority(found, rules)
+
+
+def _by_priority(found: list[Identifier], rules: IdentityRules) -> list[Identifier]:
+    """``found``, most important first; ties keep the reading order (the sort is stable)."""
+    if len(found) > 1:
+        found.sort(key=lambda i: rules.rank(i.type))
     return found
 
 
@@ -186,6 +197,4 @@ def extract_identifiers(message: Mapping[str, Any], rules: IdentityRules) -> lis
             identifier = Identifier(type_, value)
             if identifier not in found:  # a message holds a handful: a list beats a set
                 found.append(identifier)
-    if len(found) > 1:
-        found.sort(key=lambda i: rules.rank(i.type))
-    return found
+    return _by_priority(found, rules)

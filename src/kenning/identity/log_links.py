@@ -21,7 +21,12 @@ import numpy.typing as npt
 import orjson
 import pyarrow as pa
 
-from kenning.identity.identifiers import FIXED_PLACES, Identifier, normalise
+from kenning.identity.identifiers import (
+    FIXED_PLACES,
+    Identifier,
+    normalise,
+    other_identifiers_hint_applies,
+)
 from kenning.identity.rules import IdentityRules
 
 Codes = npt.NDArray[np.int64]
@@ -136,7 +141,7 @@ def read_log_links(con: duckdb.DuckDBPyConnection, rules: IdentityRules) -> LogL
     # a rebuild. The columns hold the ids as stitching reads them (numbers written as text
     # alike; a test checks each path alone).
     parsed, from_columns = "true", ""
-    if not rules.custom:
+    if other_identifiers_hint_applies(rules):
         parsed = "other_identifiers IS NOT false"
         from_columns = f"""
             UNION ALL

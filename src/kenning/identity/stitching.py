@@ -24,7 +24,12 @@ from kenning.identity.graph import (
     IdentityGraph,
     Merge,
 )
-from kenning.identity.identifiers import Identifier, extract_identifiers, id_identifiers
+from kenning.identity.identifiers import (
+    Identifier,
+    extract_identifiers,
+    id_identifiers,
+    other_identifiers_hint_applies,
+)
 from kenning.identity.links import Link
 from kenning.identity.overrides import Override, OverrideIndex
 from kenning.identity.overrides import load as load_overrides
@@ -70,7 +75,7 @@ def row_identifiers(row: EventRow, rules: IdentityRules) -> list[Identifier]:
     two id columns alone when the payload holds no other (``EventRow.other_identifiers``) and
     no custom path is read (two-thirds of the synthetic brand's events, under rules without
     custom paths)."""
-    if row.other_identifiers is False and not rules.custom:
+    if row.other_identifiers is False and other_identifiers_hint_applies(rules):
         return id_identifiers(row.user_id, row.anonymous_id, rules)
     message = row.message if row.message is not None else orjson.loads(row.payload)
     return message_identifiers(message, rules)
