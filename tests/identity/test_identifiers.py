@@ -97,7 +97,7 @@ spaced_phones = st.builds(
 )
 
 
-@settings(max_examples=3_000)
+@settings(max_examples=3_000, deadline=None)
 @given(spaced_phones, st.sampled_from(["GB", "US", "FR", "DE", "IT", "BR", "IN"]))
 def test_a_phone_is_normalised_as_phonenumbers_reads_it_as_written(value: str, region: str) -> None:
     """Spacing is dropped before parsing (so each spacing of a number is parsed once), which
@@ -155,7 +155,7 @@ def _as_proxies(value: Any) -> Any:
     return value
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(
     messages,
     st.sampled_from([IdentityRules(), CUSTOM, IdentityRules(priority=("user_id",))]),
@@ -171,7 +171,7 @@ def test_identifiers_are_read_as_each_path_followed_from_the_message_reads_them(
     assert extract_identifiers(read, rules) == _plainly(read, rules)
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(messages, st.booleans())
 def test_a_message_said_to_hold_no_other_identifiers_holds_only_its_ids(
     message: dict[str, Any], proxied: bool
@@ -184,3 +184,26 @@ def test_a_message_said_to_hold_no_other_identifiers_holds_only_its_ids(
         assert extract_identifiers(read, IdentityRules()) == extract_identifiers(
             ids, IdentityRules()
         )
+
+
+@settings(max_examples=500, deadline=None)
+@given(messages, st.booleans())
+def test_a_message_holds_other_identifiers_when_a_value_is_at_one_of_their_places(
+    message: dict[str, Any], proxied: bool
+) -> None:
+    """The one walk of the places' tree answers as following each place's dotted path from the
+    message does: the identify-only traits too (the hint does not know the call), externalIds
+    and an alias's previousId."""
+    read = _as_proxies(message) if proxied else message
+
+    def dig(dotted: str) -> object:
+        node: object = read
+        for part in dotted.split("."):
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(part)
+        return node
+
+    places = [path for path, _, _ in FIXED_PLACES if path not in ("userId", "anonymousId")]
+    places += ["context.externalIds", "previousId"]
+    assert holds_other_identifiers(read) == any(dig(path) is not None for path in places)

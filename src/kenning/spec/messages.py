@@ -67,7 +67,7 @@ class _Fields(BaseModel):
     traits: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every message received (see EventRow)
 class ValidMessage:
     """A message that passed validation, with the columns derived from it."""
 

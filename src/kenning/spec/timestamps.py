@@ -12,7 +12,7 @@ FUTURE_TIMESTAMP = "future_timestamp"
 _ZERO = timedelta(0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every message received (see EventRow)
 class ResolvedTime:
     timestamp: datetime
     flags: tuple[str, ...] = ()
