@@ -23,8 +23,11 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, db: Path, port: int | None = None) -> None:
+    def __init__(
+        self, db: Path, port: int | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.db = db
+        self.env = env or {}
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -36,6 +39,7 @@ class LiveServer:
             **os.environ,
             "KENNING_ADMIN_TOKEN": ADMIN_TOKEN,
             "KENNING_ALLOW_PRIVATE_DESTINATIONS": "1",
+            **self.env,
         }
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(

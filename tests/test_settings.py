@@ -53,3 +53,23 @@ def test_the_api_limits_come_from_the_config(tmp_path: Path) -> None:
     limits = Settings.from_env(config).hardening
     assert (limits.token_rate, limits.token_burst, limits.max_json_depth) == (1500, 3000.5, 8)
     assert limits.max_body_bytes == HardeningLimits().max_body_bytes  # the others as they were
+
+
+def test_the_ingest_workers_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KENNING_INGEST_WORKERS", "3")
+    assert Settings.from_env().ingest_workers == 3
+    monkeypatch.setenv("KENNING_INGEST_WORKERS", "0")
+    assert Settings.from_env().ingest_workers == 0
+    monkeypatch.setenv("KENNING_INGEST_WORKERS", "two")
+    with pytest.raises(ConfigError, match="KENNING_INGEST_WORKERS must be a whole number"):
+        Settings.from_env()
+
+
+def test_by_default_one_ingest_worker_where_there_is_a_second_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("KENNING_INGEST_WORKERS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert Settings.from_env().ingest_workers == 1
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert Settings.from_env().ingest_workers == 0

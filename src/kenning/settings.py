@@ -38,6 +38,9 @@ class Settings:
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     max_group_events: int = 2_000
     linger_seconds: float = 0.0
+    # Processes beside the server's that prepare large collection batches (ingest/workers.py;
+    # ``KENNING_INGEST_WORKERS``): by default one where there is a second core, none otherwise.
+    ingest_workers: int = field(default_factory=lambda: 1 if (os.cpu_count() or 1) > 1 else 0)
     identity: IdentityRules = field(default_factory=IdentityRules)
     matching: MatchSettings = field(default_factory=MatchSettings)
     profiles: ProfileSettings = field(default_factory=ProfileSettings)
@@ -77,6 +80,8 @@ class Settings:
             values["admin_token"] = os.environ["KENNING_ADMIN_TOKEN"]
         if os.environ.get("KENNING_ENCRYPTION_KEY"):
             values["encryption_key"] = os.environ["KENNING_ENCRYPTION_KEY"]
+        if os.environ.get("KENNING_INGEST_WORKERS"):
+            values["ingest_workers"] = _ingest_workers(os.environ["KENNING_INGEST_WORKERS"])
         if os.environ.get("KENNING_ALLOW_PRIVATE_DESTINATIONS", "").lower() in ("1", "true"):
             values["allow_private_destinations"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -85,6 +90,12 @@ class Settings:
 
 class ConfigError(ValueError):
     pass
+
+
+def _ingest_workers(text: str) -> int:
+    if not text.strip().isdigit():
+        raise ConfigError(f"KENNING_INGEST_WORKERS must be a whole number (0: none); got {text!r}")
+    return int(text)
 
 
 def load_config(path: Path) -> dict[str, object]:

@@ -26,6 +26,7 @@ from kenning.api.errors import install_error_handlers
 from kenning.api.hardening import install_hardening
 from kenning.api.ratelimit import RateLimiter
 from kenning.console.pages import install_console
+from kenning.ingest.workers import PreparePool
 from kenning.privacy.regulations import Regulations
 from kenning.privacy.retention import apply_retention
 from kenning.settings import Settings, destination_context
@@ -73,12 +74,17 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             refresher.cancel()
             predictor.cancel()
             retention.cancel()
+            if app.state.prepare_pool is not None:
+                app.state.prepare_pool.close()
             if owned:
                 app.state.store.close()
 
     app = FastAPI(title="Kenning", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter()
+    app.state.prepare_pool = (
+        PreparePool(settings.ingest_workers) if settings.ingest_workers > 0 else None
+    )
     if store is not None:
         app.state.store = store
     install_error_handlers(app)

@@ -7,6 +7,7 @@ after the request's events (and quarantined messages) are committed.
 import asyncio
 import gzip
 import zlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,20 +15,31 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from kenning.api.auth import authenticate_source
+from kenning.api.auth import authenticate_source, write_key_from
 from kenning.api.errors import ApiError, json_response
 from kenning.ingest.pipeline import BatchDefaults, Prepared, prepare_messages
+from kenning.ingest.workers import PreparePool
 from kenning.settings import Settings
+from kenning.spec.limits import Limits
+from kenning.store.sources import Source
 from kenning.store.store import Store
 from kenning.store.writer import WriteResult
 
 router = APIRouter()
 
 _SUCCESS = orjson.dumps({"success": True})
+# Batch bodies from this size (a dozen typical events) are prepared in an ingest worker when the
+# server has them; below it, the hop to the worker and back costs more than it spares.
+_POOLED_BYTES = 8_192
 
 
 async def read_json_body(request: Request, max_bytes: int) -> dict[str, Any]:
     """The request body as a JSON object, within the size limit; gzip bodies are accepted."""
+    return json_object(await read_body(request, max_bytes))
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body within the size limit, inflated if it is gzip."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
@@ -43,6 +55,10 @@ async def read_json_body(request: Request, max_bytes: int) -> dict[str, Any]:
             raise ApiError(400, "invalid_body", "the body is not valid gzip") from None
         if len(body) > max_bytes:
             raise _too_large(max_bytes)
+    return body
+
+
+def json_object(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -69,48 +85,38 @@ async def _accept(request: Request, message_type: str | None) -> Response:
     settings: Settings = request.app.state.settings
     store: Store = request.app.state.store
     limits = settings.limits
-    body = await read_json_body(request, limits.max_request_bytes)
-    source = authenticate_source(store, request, body)
-    body.pop("writeKey", None)
-
-    if message_type is None:
-        messages = body.get("batch")
-        if not isinstance(messages, list):
-            raise ApiError(400, "invalid_request", "batch must be an array of messages", "batch")
-        if len(messages) > limits.max_batch_events:
-            raise ApiError(
-                400,
-                "batch_too_large",
-                f"a batch holds at most {limits.max_batch_events} events; it has {len(messages)}",
-                "batch",
-            )
-        defaults = BatchDefaults(
-            body.get("sentAt"),
-            _dict_or_none(body.get("context")),
-            _dict_or_none(body.get("integrations")),
-        )
-    else:
-        # The path decides the type, as in Segment's API.
-        body["type"] = message_type
-        messages, defaults = [body], None
-
-    retry_after = request.app.state.rate_limiter.check(source.id, source.rate_limit, len(messages))
-    if retry_after is not None:
-        raise ApiError(
-            429,
-            "rate_limited",
-            "the source's rate limit is exceeded; retry later",
-            headers={"Retry-After": str(retry_after)},
-        )
-
-    prepared = prepare_messages(
-        messages,
-        source_id=source.id,
-        received_at=received_at,
-        limits=limits,
-        defaults=defaults,
-        field_prefix="batch" if message_type is None else None,
+    raw = await read_body(request, limits.max_request_bytes)
+    pool: PreparePool | None = request.app.state.prepare_pool
+    source = (
+        _source_of_header(store, request)
+        if pool is not None and message_type is None and len(raw) >= _POOLED_BYTES
+        else None
     )
+    if source is not None:
+        assert pool is not None
+        prepared = _refused_or(
+            await pool.run(prepare_batch_apart, raw, source.id, received_at, limits)
+        )
+        _check_rate(request, source, len(prepared.events) + len(prepared.quarantine))
+    else:
+        body = json_object(raw)
+        source = authenticate_source(store, request, body)
+        body.pop("writeKey", None)
+        if message_type is None:
+            messages, defaults = batch_messages(body, limits)
+        else:
+            # The path decides the type, as in Segment's API.
+            body["type"] = message_type
+            messages, defaults = [body], None
+        _check_rate(request, source, len(messages))
+        prepared = prepare_messages(
+            messages,
+            source_id=source.id,
+            received_at=received_at,
+            limits=limits,
+            defaults=defaults,
+            field_prefix="batch" if message_type is None else None,
+        )
     result = await _store(store, prepared)
 
     if message_type is not None:
@@ -133,6 +139,78 @@ async def _accept(request: Request, message_type: str | None) -> Response:
             "rejected": [r.as_dict() for r in prepared.rejections],
         }
     )
+
+
+def batch_messages(body: dict[str, Any], limits: Limits) -> tuple[list[Any], BatchDefaults]:
+    """A batch request's messages and the fields given once for all of them."""
+    messages = body.get("batch")
+    if not isinstance(messages, list):
+        raise ApiError(400, "invalid_request", "batch must be an array of messages", "batch")
+    if len(messages) > limits.max_batch_events:
+        raise ApiError(
+            400,
+            "batch_too_large",
+            f"a batch holds at most {limits.max_batch_events} events; it has {len(messages)}",
+            "batch",
+        )
+    defaults = BatchDefaults(
+        body.get("sentAt"),
+        _dict_or_none(body.get("context")),
+        _dict_or_none(body.get("integrations")),
+    )
+    return messages, defaults
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """An ``ApiError`` as a worker returns it (an exception's own fields do not survive
+    pickling)."""
+
+    status: int
+    code: str
+    message: str
+    field: str | None
+
+
+def prepare_batch_apart(
+    raw: bytes, source_id: str, received_at: datetime, limits: Limits
+) -> Prepared | _Refusal:
+    """A batch request's body as rows, in an ingest worker (``ingest/workers.py``): the
+    messages are left off the rows, which cross back to the server pickled."""
+    try:
+        messages, defaults = batch_messages(json_object(raw), limits)
+    except ApiError as error:
+        return _Refusal(error.status, error.code, error.message, error.field)
+    prepared = prepare_messages(
+        messages, source_id=source_id, received_at=received_at, limits=limits, defaults=defaults
+    )
+    for row in prepared.events:
+        row.message = None
+    return prepared
+
+
+def _refused_or(outcome: Prepared | _Refusal) -> Prepared:
+    if isinstance(outcome, _Refusal):
+        raise ApiError(outcome.status, outcome.code, outcome.message, outcome.field)
+    return outcome
+
+
+def _source_of_header(store: Store, request: Request) -> Source | None:
+    """The source whose write key the request's Basic header names, if it names one; a request
+    that authenticates otherwise, or not at all, is answered in the server (as it was)."""
+    key = write_key_from(request, {})
+    return store.sources.by_write_key(key) if key is not None else None
+
+
+def _check_rate(request: Request, source: Source, events: int) -> None:
+    retry_after = request.app.state.rate_limiter.check(source.id, source.rate_limit, events)
+    if retry_after is not None:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "the source's rate limit is exceeded; retry later",
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 def _dict_or_none(value: object) -> dict[str, Any] | None:

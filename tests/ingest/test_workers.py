@@ -1,0 +1,83 @@
+"""The ingest workers' pool, with real worker processes."""
+
+import asyncio
+import os
+import time
+
+import pytest
+
+from kenning.ingest.workers import PreparePool
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _die_unless_in(pid: int) -> int:
+    """Kills the worker it runs in; in process ``pid`` it answers that pid."""
+    if os.getpid() != pid:
+        os._exit(1)
+    return pid
+
+
+def _fails() -> None:
+    raise ValueError("the function's own error")
+
+
+def test_a_function_runs_in_another_process_started_at_the_first_use() -> None:
+    pool = PreparePool(1)
+    try:
+        assert not pool.started
+        first = asyncio.run(pool.run(_pid))
+        assert first != os.getpid()
+        assert pool.started
+        # the same worker answers again: the pool is kept, not started per call
+        assert asyncio.run(pool.run(_pid)) == first
+    finally:
+        pool.close()
+
+
+def test_a_dead_worker_s_call_runs_here_and_the_next_call_gets_a_new_pool() -> None:
+    pool = PreparePool(1)
+    try:
+        before = asyncio.run(pool.run(_pid))
+        assert asyncio.run(pool.run(_die_unless_in, os.getpid())) == os.getpid()
+        after = asyncio.run(pool.run(_pid))
+        assert after not in (before, os.getpid())
+    finally:
+        pool.close()
+
+
+def test_the_function_s_own_error_reaches_the_caller() -> None:
+    pool = PreparePool(1)
+    try:
+        with pytest.raises(ValueError, match="the function's own error"):
+            asyncio.run(pool.run(_fails))
+        assert asyncio.run(pool.run(_pid)) != os.getpid()  # the pool is not broken by it
+    finally:
+        pool.close()
+
+
+def test_after_close_calls_run_here_and_the_worker_is_gone() -> None:
+    pool = PreparePool(1)
+    worker = asyncio.run(pool.run(_pid))
+    pool.close()
+    assert not pool.started
+    assert asyncio.run(pool.run(_pid)) == os.getpid()
+    deadline = time.monotonic() + 10
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(worker)
+
+
+def test_a_pool_needs_a_worker() -> None:
+    with pytest.raises(ValueError, match="at least one worker"):
+        PreparePool(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
