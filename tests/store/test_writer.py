@@ -1,5 +1,6 @@
 """The single writer: group commit, dedup by key, results per request, failures reported."""
 
+import pickle
 import time
 from concurrent.futures import Future
 from dataclasses import replace
@@ -159,3 +160,27 @@ def test_the_idle_checkpoint_waits_for_a_write_beside_the_writer(
             time.sleep(0.05)
         assert not wal.exists() or wal.stat().st_size == 0, "checkpointed once it was free"
     assert "idle checkpoint failed" not in caplog.text
+
+
+def test_an_event_row_pickles_to_the_same_row_with_its_message() -> None:
+    """Rows cross back from the ingest workers pickled (ingest/workers.py)."""
+    row = EventRow(
+        source_id="src",
+        message_id="m1",
+        type="identify",
+        event=None,
+        user_id="u1",
+        anonymous_id="a1",
+        timestamp=datetime(2026, 1, 2, tzinfo=UTC),
+        original_timestamp=datetime(2026, 1, 1, tzinfo=UTC),
+        sent_at=None,
+        received_at=datetime(2026, 1, 3, tzinfo=UTC),
+        flags=("future_timestamp",),
+        payload=b'{"type":"identify"}',
+        other_identifiers=True,
+        message={"type": "identify"},
+    )
+    copy = pickle.loads(pickle.dumps(row))
+    assert copy == row
+    assert copy.message == {"type": "identify"}  # not compared by ==
+    assert copy.other_identifiers is True
