@@ -12,6 +12,7 @@ from kenning.identity.identifiers import (
     _parsed_phone,
     extract_identifiers,
     holds_other_identifiers,
+    id_identifiers,
     normalise,
     normalise_phone,
 )
@@ -207,3 +208,34 @@ def test_a_message_holds_other_identifiers_when_a_value_is_at_one_of_their_place
     places = [path for path, _, _ in FIXED_PLACES if path not in ("userId", "anonymousId")]
     places += ["context.externalIds", "previousId"]
     assert holds_other_identifiers(read) == any(dig(path) is not None for path in places)
+
+
+_ids = st.one_of(
+    st.none(),
+    st.sampled_from(["", "  ", "null", "-1", "0", "anonymous", " u1 ", "a-9"]),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    _ids,
+    _ids,
+    st.sampled_from(
+        [
+            IdentityRules(),
+            IdentityRules(priority=("anonymous_id", "user_id")),
+            IdentityRules(priority=("email",)),
+            IdentityRules(blocked=("^u",)),
+        ]
+    ),
+)
+def test_the_two_ids_are_read_as_a_message_holding_only_them_is(
+    user_id: str | None, anonymous_id: str | None, rules: IdentityRules
+) -> None:
+    """What stitching reads from the log's two id columns: the same identifiers, in the same
+    order, as from the message (a priority ranking the anonymous id first, or neither)."""
+    message = {
+        k: v for k, v in (("userId", user_id), ("anonymousId", anonymous_id)) if v is not None
+    }
+    assert id_identifiers(user_id, anonymous_id, rules) == extract_identifiers(message, rules)

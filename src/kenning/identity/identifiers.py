@@ -181,11 +181,17 @@ def id_identifiers(
 ) -> list[Identifier]:
     """``extract_identifiers`` of a message holding only these two ids (as the log's columns
     keep them: numbers already written as text)."""
-    found: list[Identifier] = []
-    for type_, raw in (("user_id", user_id), ("anonymous_id", anonymous_id)):
-        if raw is not None and (value := normalise(type_, raw, rules)) is not None:
-            found.append(Identifier(type_, value))
-    return _by_priority(found, rules)
+    # Written out for the two types rather than looped and sorted: it runs for most events
+    # received (half the time of the loop and the sort).
+    user = normalise("user_id", user_id, rules) if user_id is not None else None
+    anonymous = normalise("anonymous_id", anonymous_id, rules) if anonymous_id is not None else None
+    if user is None:
+        return [] if anonymous is None else [Identifier("anonymous_id", anonymous)]
+    if anonymous is None:
+        return [Identifier("user_id", user)]
+    pair = [Identifier("user_id", user), Identifier("anonymous_id", anonymous)]
+    # As _by_priority orders them: by rank, a tie keeping the user id first.
+    return pair if rules.rank("user_id") <= rules.rank("anonymous_id") else pair[::-1]
 
 
 def _by_priority(found: list[Identifier], rules: IdentityRules) -> list[Identifier]:
