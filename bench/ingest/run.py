@@ -15,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,12 +39,16 @@ class Scenario:
     path: str
     null_path: str
     connections: int
+    # KENNING_INGEST_WORKERS of the server; None: the default (one on a machine of 2 cores).
+    ingest_workers: int | None = None
 
 
 SCENARIOS = (
     Scenario("single events", 1, "/v1/track", "/v1/null/track", 32),
     Scenario("single events", 1, "/v1/track", "/v1/null/track", 64),
     Scenario("batches of 100", 100, "/v1/batch", "/v1/null/batch", 16),
+    # The same without the worker: what preparing batches beside the server is worth.
+    Scenario("batches of 100, no ingest worker", 100, "/v1/batch", "/v1/null/batch", 16, 0),
 )
 
 
@@ -151,84 +157,16 @@ def machine() -> str:
 
 def main() -> None:
     binary = ensure_wrk()
-    workdir = Path(tempfile.mkdtemp(prefix="kenning-bench-"))
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "KENNING_ADMIN_TOKEN": TOKEN}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.ingest.nullapp",
-            "--db",
-            str(workdir / "bench.duckdb"),
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
     rows: list[str] = []
     summary: list[str] = []
-    try:
-        _wait(base)
-        key = httpx.post(
-            base + "/v1/sources",
-            json={"name": "bench"},
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ).json()["write_key"]
-        auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
-        for scenario in SCENARIOS:
-            for path in (scenario.null_path, scenario.path):
-                wrk(
-                    binary,
-                    base + path,
-                    auth,
-                    scenario.events_per_request,
-                    scenario.connections,
-                    WARMUP_SECONDS,
-                )
-            null = wrk(
-                binary,
-                base + scenario.null_path,
-                auth,
-                scenario.events_per_request,
-                scenario.connections,
-                RUN_SECONDS,
-            )
-            before = stored_events(base)
-            real = wrk(
-                binary,
-                base + scenario.path,
-                auth,
-                scenario.events_per_request,
-                scenario.connections,
-                RUN_SECONDS,
-            )
-            time.sleep(0.5)
-            stored = stored_events(base) - before
-            acked = real.ok * scenario.events_per_request
-            per = scenario.events_per_request
-            ratio = real.events_per_second(per) / null.events_per_second(per)
-            rows.append(
-                f"| {scenario.name} ({scenario.connections} connections) "
-                f"| {real.events_per_second(per):,.0f} | {real.p50_ms:.1f} | {real.p99_ms:.1f} "
-                f"| {null.events_per_second(per):,.0f} | {null.p50_ms:.1f} | {null.p99_ms:.1f} "
-                f"| {ratio:.0%} | {acked:,} acknowledged, {stored:,} stored, "
-                f"{real.errors} errors |"
-            )
-            summary.append(
-                f"{scenario.name}: {real.events_per_second(per):,.0f} events/s, "
-                f"p99 {real.p99_ms:.1f} ms, {ratio:.0%} of null"
-            )
-            print(rows[-1], flush=True)
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
+    for workers in dict.fromkeys(s.ingest_workers for s in SCENARIOS):
+        with _server(workers) as (base, auth):
+            for scenario in SCENARIOS:
+                if scenario.ingest_workers == workers:
+                    row, line = _run(binary, base, auth, scenario)
+                    rows.append(row)
+                    summary.append(line)
+                    print(row, flush=True)
     table = "\n".join(
         [
             "| scenario | Kenning events/s | p50 ms | p99 ms | null events/s | null p50 ms "
@@ -245,7 +183,10 @@ def main() -> None:
             f"{RUN_SECONDS} s per run after a {WARMUP_SECONDS} s warm-up; each event ~700 bytes. "
             "Latency is the acknowledgement: the answer comes after the commit. "
             "The null endpoint is a route in the same server process that reads the body "
-            "and answers. Two pauses of the writer make the p99 under sustained batch load: "
+            "and answers. The server prepares batch bodies of 8 KB or more in an ingest "
+            "worker process (ingest/workers.py; one, the default on 2 cores); the last row is "
+            "the same load on a server without it, in the same run. Two pauses of the writer "
+            "make the p99 under sustained batch load: "
             "the compaction of computed traits' tallies (profiles/computed/stage.py: about "
             "0.2 s, done when the writer is idle, or under load once 800,000 tally rows are "
             "waiting: every 90,000 of these events) and DuckDB's automatic checkpoint (every "
@@ -254,6 +195,92 @@ def main() -> None:
         ),
     )
     print("\n".join(summary))
+
+
+@contextmanager
+def _server(ingest_workers: int | None) -> Iterator[tuple[str, str]]:
+    """A benchmark server on a fresh store, its URL and a source's Basic authorization."""
+    workdir = Path(tempfile.mkdtemp(prefix="kenning-bench-"))
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "KENNING_ADMIN_TOKEN": TOKEN}
+    if ingest_workers is not None:
+        env["KENNING_INGEST_WORKERS"] = str(ingest_workers)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.ingest.nullapp",
+            "--db",
+            str(workdir / "bench.duckdb"),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(base)
+        key = httpx.post(
+            base + "/v1/sources",
+            json={"name": "bench"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ).json()["write_key"]
+        yield base, "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(binary: str, base: str, auth: str, scenario: Scenario) -> tuple[str, str]:
+    """The scenario's table row and summary line: the null route, then Kenning's."""
+    for path in (scenario.null_path, scenario.path):
+        wrk(
+            binary,
+            base + path,
+            auth,
+            scenario.events_per_request,
+            scenario.connections,
+            WARMUP_SECONDS,
+        )
+    null = wrk(
+        binary,
+        base + scenario.null_path,
+        auth,
+        scenario.events_per_request,
+        scenario.connections,
+        RUN_SECONDS,
+    )
+    before = stored_events(base)
+    real = wrk(
+        binary,
+        base + scenario.path,
+        auth,
+        scenario.events_per_request,
+        scenario.connections,
+        RUN_SECONDS,
+    )
+    time.sleep(0.5)
+    stored = stored_events(base) - before
+    acked = real.ok * scenario.events_per_request
+    per = scenario.events_per_request
+    ratio = real.events_per_second(per) / null.events_per_second(per)
+    row = (
+        f"| {scenario.name} ({scenario.connections} connections) "
+        f"| {real.events_per_second(per):,.0f} | {real.p50_ms:.1f} | {real.p99_ms:.1f} "
+        f"| {null.events_per_second(per):,.0f} | {null.p50_ms:.1f} | {null.p99_ms:.1f} "
+        f"| {ratio:.0%} | {acked:,} acknowledged, {stored:,} stored, "
+        f"{real.errors} errors |"
+    )
+    line = (
+        f"{scenario.name}: {real.events_per_second(per):,.0f} events/s, "
+        f"p99 {real.p99_ms:.1f} ms, {ratio:.0%} of null"
+    )
+    return row, line
 
 
 def _free_port() -> int:
