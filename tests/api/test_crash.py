@@ -12,6 +12,9 @@ import orjson
 from tests.live import LiveServer
 
 RESTARTS = 10
+# Batches over 8 KB, so that they are prepared in the server's ingest worker (api/collect.py)
+# while single events are prepared in the server: both paths are killed under load.
+_NOTE = {"note": "x" * 400}
 
 
 def _load(url: str, write_key: str, acked: list[str], stop: threading.Event, seed: int) -> None:
@@ -29,7 +32,13 @@ def _load(url: str, write_key: str, acked: list[str], stop: threading.Event, see
                         "/v1/batch",
                         json={
                             "batch": [
-                                {"type": "track", "userId": "u", "event": "E", "messageId": m}
+                                {
+                                    "type": "track",
+                                    "userId": "u",
+                                    "event": "E",
+                                    "messageId": m,
+                                    "properties": _NOTE,
+                                }
                                 for m in batch
                             ]
                         },
@@ -69,7 +78,13 @@ def test_no_acknowledged_event_is_lost_or_duplicated_across_sigkills(tmp_path: P
                 auth=(write_key, ""),
                 json={
                     "batch": [
-                        {"type": "track", "userId": "u", "event": "E", "messageId": m}
+                        {
+                            "type": "track",
+                            "userId": "u",
+                            "event": "E",
+                            "messageId": m,
+                            "properties": _NOTE,
+                        }
                         for m in retry
                     ]
                 },
