@@ -2,15 +2,21 @@
 
 import asyncio
 import os
+import signal
 import time
 
 import pytest
 
+from kenning.ingest import workers
 from kenning.ingest.workers import PreparePool
 
 
 def _pid() -> int:
     return os.getpid()
+
+
+def _parent() -> int:
+    return os.getppid()
 
 
 def _die_unless_in(pid: int) -> int:
@@ -33,6 +39,8 @@ def test_a_function_runs_in_another_process_started_at_the_first_use() -> None:
         assert pool.started
         # the same worker answers again: the pool is kept, not started per call
         assert asyncio.run(pool.run(_pid)) == first
+        # forked from a fork server, not from this process (with its threads)
+        assert asyncio.run(pool.run(_parent)) != os.getpid()
     finally:
         pool.close()
 
@@ -44,6 +52,20 @@ def test_a_dead_worker_s_call_runs_here_and_the_next_call_gets_a_new_pool() -> N
         assert asyncio.run(pool.run(_die_unless_in, os.getpid())) == os.getpid()
         after = asyncio.run(pool.run(_pid))
         assert after not in (before, os.getpid())
+    finally:
+        pool.close()
+
+
+def test_a_worker_killed_while_idle_costs_one_call_here_and_no_error() -> None:
+    pool = PreparePool(1)
+    try:
+        worker = asyncio.run(pool.run(_pid))
+        os.kill(worker, signal.SIGKILL)  # as the kernel's OOM killer would
+        deadline = time.monotonic() + 10
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert asyncio.run(pool.run(_pid)) == os.getpid()
+        assert asyncio.run(pool.run(_pid)) not in (worker, os.getpid())
     finally:
         pool.close()
 
@@ -81,3 +103,14 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_where_there_is_no_fork_server_workers_are_spawned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(workers, "_START_METHOD", "spawn")
+    pool = PreparePool(1)
+    try:
+        assert asyncio.run(pool.run(_parent)) == os.getpid()  # not a fork server's child
+    finally:
+        pool.close()

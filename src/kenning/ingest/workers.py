@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# Where there is no fork server (Windows), workers are spawned: slower to start, as safe.
+_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 class PreparePool:
     """``workers`` processes that run module-level functions on picklable arguments."""
 
@@ -45,13 +49,19 @@ class PreparePool:
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """``fn(*args)`` in a worker; in this process if the pool broke or is closed."""
         executor = self._started()
-        if executor is not None:
-            try:
-                return await asyncio.wrap_future(executor.submit(fn, *args))
-            except BrokenProcessPool:
-                log.warning("an ingest worker died; its request is prepared in the server")
-                self._discard(executor)
-        return fn(*args)
+        if executor is None:
+            return fn(*args)
+        try:
+            future = executor.submit(fn, *args)
+        except (BrokenProcessPool, RuntimeError):  # broken while idle, or closed meanwhile
+            self._discard(executor)
+            return fn(*args)
+        try:
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            log.warning("an ingest worker died; its request is prepared in the server")
+            self._discard(executor)
+            return fn(*args)
 
     def _started(self) -> ProcessPoolExecutor | None:
         with self._lock:
@@ -60,7 +70,7 @@ class PreparePool:
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(
                     self.workers,
-                    mp_context=multiprocessing.get_context("forkserver"),
+                    mp_context=multiprocessing.get_context(_START_METHOD),
                     initializer=_exit_with,
                     initargs=(os.getpid(),),
                 )
