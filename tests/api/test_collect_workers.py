@@ -110,8 +110,18 @@ def _stored(live: LiveServer, source: str) -> tuple[list[dict[str, Any]], list[d
     return kept, held
 
 
-def _children(pid: int) -> set[int]:
-    """The processes whose parent is ``pid``, and theirs, from /proc."""
+def _workers(live: LiveServer) -> set[int]:
+    """The server's ingest workers (its children's children), after checking that none died
+    or refused a request so far."""
+    log = live.log.read_text()
+    assert "ingest worker died" not in log and "ingest pool refused" not in log
+    assert live.process is not None
+    children = _children(live.process.pid, depth=1)
+    return _children(live.process.pid) - children
+
+
+def _children(pid: int, depth: int | None = None) -> set[int]:
+    """The processes whose parent is ``pid``, and theirs (to ``depth`` levels), from /proc."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -123,9 +133,11 @@ def _children(pid: int) -> set[int]:
                 parents[int(entry.name)] = int(fields[1])
     found: set[int] = set()
     frontier = {pid}
-    while frontier:
+    level = 0
+    while frontier and (depth is None or level < depth):
         frontier = {child for child, parent in parents.items() if parent in frontier} - found
         found |= frontier
+        level += 1
     return found
 
 
@@ -156,8 +168,9 @@ def test_a_mixed_batch_answers_and_stores_the_same_through_a_worker(
         "locale": "en-GB",
         "ip": "203.0.113.9",
     }
-    # the worker did prepare it: the server with one has children, the other has none
-    assert _children(servers["1"].process.pid)  # type: ignore[union-attr]
+    # a worker did prepare it: the server with one has a worker (its fork server's child) and
+    # logged no death (a dead worker's request is prepared in the server); the other has none
+    assert _workers(servers["1"])
     assert not _children(servers["0"].process.pid)  # type: ignore[union-attr]
 
 
@@ -187,6 +200,7 @@ def test_a_refused_body_is_refused_alike_through_a_worker(
         assert _stored(live, source) == ([], [])
     assert answers[0] == answers[1]
     assert answers[1]["code"] == code and answers[1]["field"] == field
+    assert _workers(servers["1"])
 
 
 def test_a_rate_limited_source_is_refused_through_a_worker(
@@ -211,6 +225,7 @@ def test_a_rate_limited_source_is_refused_through_a_worker(
     assert response.status_code == 429
     assert response.json()["code"] == "rate_limited"
     assert int(response.headers["Retry-After"]) >= 1
+    assert _workers(live)
 
 
 def test_the_workers_exit_when_their_server_is_killed(tmp_path: Path) -> None:
@@ -218,8 +233,7 @@ def test_the_workers_exit_when_their_server_is_killed(tmp_path: Path) -> None:
     try:
         response, _ = _send(live, orjson.dumps(_mixed_batch("kill")))
         assert response.status_code == 200
-        assert live.process is not None
-        workers = _children(live.process.pid)
+        workers = _workers(live)
         assert workers
     finally:
         live.kill()

@@ -70,6 +70,28 @@ def test_a_worker_killed_while_idle_costs_one_call_here_and_no_error() -> None:
         pool.close()
 
 
+def test_after_three_deaths_in_a_minute_the_pool_rests_and_calls_run_here() -> None:
+    pool = PreparePool(1)
+    try:
+        for _ in range(3):
+            assert asyncio.run(pool.run(_die_unless_in, os.getpid())) == os.getpid()
+        assert asyncio.run(pool.run(_pid)) == os.getpid()
+        assert not pool.started  # no pool was started for it
+    finally:
+        pool.close()
+
+
+def test_a_worker_ignores_ctrl_c_which_the_terminal_sends_its_whole_group() -> None:
+    pool = PreparePool(1)
+    try:
+        worker = asyncio.run(pool.run(_pid))
+        os.kill(worker, signal.SIGINT)
+        time.sleep(0.5)
+        assert asyncio.run(pool.run(_pid)) == worker
+    finally:
+        pool.close()
+
+
 def test_the_function_s_own_error_reaches_the_caller() -> None:
     pool = PreparePool(1)
     try:
