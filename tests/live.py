@@ -15,6 +15,23 @@ ADMIN_TOKEN = "kn_test_admin_token"
 KENNING = [sys.executable, "-m", "kenning"]
 
 
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs (exists and is not a zombie waiting to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def wait_gone(pids: "set[int] | list[int]", seconds: float = 15) -> list[int]:
+    """Wait up to ``seconds`` for the processes to end; the ones still running."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(running(pid) for pid in pids):
+        time.sleep(0.05)
+    return [pid for pid in pids if running(pid)]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,7 +6,6 @@ large enough to go to the worker (api/collect.py ``_POOLED_BYTES``).
 
 import os
 import signal
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.live import LiveServer
+from tests.live import LiveServer, wait_gone
 
 # Stored columns and payloads that do not depend on when the server received the event.
 _KEPT = ("messageId", "type", "event", "userId", "anonymousId", "payload")
@@ -237,18 +236,7 @@ def test_the_workers_exit_when_their_server_is_killed(tmp_path: Path) -> None:
         assert workers
     finally:
         live.kill()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(_running(pid) for pid in workers):
-        time.sleep(0.1)
-    left = [pid for pid in workers if _running(pid)]
+    left = wait_gone(workers)
     for pid in left:  # leave no process behind, whatever the assertion says
         os.kill(pid, signal.SIGKILL)
     assert not left
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"

@@ -114,29 +114,36 @@ def test_texts_that_parse_apart_from_their_bare_digits_are_parsed_as_written(val
         assert normalise_phone(value, region) == _parsed_phone(value, region)
 
 
+def _followed(message: Mapping[str, Any], dotted: str) -> object:
+    """The value at a dotted path, followed key by key; None where a step is missing."""
+    node: object = message
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
 def _plainly(message: Mapping[str, Any], rules: IdentityRules) -> list[Identifier]:
     """The reading as first written, each path followed from the message by its dotted name,
     every value normalised and the duplicates dropped by a set: the reference for the fast
     one."""
-
-    def dig(dotted: str) -> object:
-        node: object = message
-        for part in dotted.split("."):
-            if not isinstance(node, Mapping):
-                return None
-            node = node.get(part)
-        return node
-
     identify = message.get("type") == "identify"
-    raw = [(type_, dig(path)) for path, type_, only in FIXED_PLACES if identify or not only]
-    external = dig("context.externalIds")
+    raw = [
+        (type_, _followed(message, path))
+        for path, type_, only in FIXED_PLACES
+        if identify or not only
+    ]
+    external = _followed(message, "context.externalIds")
     if isinstance(external, list):
         raw += [
             (entry["type"], entry.get("id"))
             for entry in external
             if isinstance(entry, Mapping) and isinstance(entry.get("type"), str)
         ]
-    raw += [(type_, dig(path)) for type_, paths in rules.custom.items() for path in paths]
+    raw += [
+        (type_, _followed(message, path)) for type_, paths in rules.custom.items() for path in paths
+    ]
     seen: set[Identifier] = set()
     found: list[Identifier] = []
     for type_, value in raw:
@@ -196,18 +203,11 @@ def test_a_message_holds_other_identifiers_when_a_value_is_at_one_of_their_place
     message does: the identify-only traits too (the hint does not know the call), externalIds
     and an alias's previousId."""
     read = _as_proxies(message) if proxied else message
-
-    def dig(dotted: str) -> object:
-        node: object = read
-        for part in dotted.split("."):
-            if not isinstance(node, Mapping):
-                return None
-            node = node.get(part)
-        return node
-
     places = [path for path, _, _ in FIXED_PLACES if path not in ("userId", "anonymousId")]
     places += ["context.externalIds", "previousId"]
-    assert holds_other_identifiers(read) == any(dig(path) is not None for path in places)
+    assert holds_other_identifiers(read) == any(
+        _followed(read, path) is not None for path in places
+    )
 
 
 _ids = st.one_of(

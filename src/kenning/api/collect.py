@@ -87,13 +87,12 @@ async def _accept(request: Request, message_type: str | None) -> Response:
     limits = settings.limits
     raw = await read_body(request, limits.max_request_bytes)
     pool: PreparePool | None = request.app.state.prepare_pool
-    source = (
-        _source_of_header(store, request)
-        if pool is not None and message_type is None and len(raw) >= _POOLED_BYTES
-        else None
-    )
-    if source is not None:
-        assert pool is not None
+    if (
+        pool is not None
+        and message_type is None
+        and len(raw) >= _POOLED_BYTES
+        and (source := _source_of_header(store, request)) is not None
+    ):
         prepared = _refused_or(
             await pool.run(prepare_batch_apart, raw, source.id, received_at, limits)
         )
@@ -181,12 +180,14 @@ def prepare_batch_apart(
         messages, defaults = batch_messages(json_object(raw), limits)
     except ApiError as error:
         return _Refusal(error.status, error.code, error.message, error.field)
-    prepared = prepare_messages(
-        messages, source_id=source_id, received_at=received_at, limits=limits, defaults=defaults
+    return prepare_messages(
+        messages,
+        source_id=source_id,
+        received_at=received_at,
+        limits=limits,
+        defaults=defaults,
+        keep_messages=False,
     )
-    for row in prepared.events:
-        row.message = None
-    return prepared
 
 
 def _refused_or(outcome: Prepared | _Refusal) -> Prepared:

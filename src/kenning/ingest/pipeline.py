@@ -69,7 +69,10 @@ def event_row(
     source_id: str,
     received_at: datetime,
     message: dict[str, Any] | None = None,
+    keep_message: bool = True,
 ) -> EventRow:
+    """The row of a valid message; ``message`` (the parsed message, when the caller has it)
+    answers ``other_identifiers`` and is kept on the row unless ``keep_message`` is False."""
     return EventRow(
         source_id=source_id,
         message_id=valid.message_id,
@@ -86,7 +89,7 @@ def event_row(
         other_identifiers=holds_other_identifiers(
             message if message is not None else orjson.loads(valid.payload)
         ),
-        message=message,
+        message=message if keep_message else None,
     )
 
 
@@ -99,11 +102,14 @@ def prepare_messages(
     defaults: BatchDefaults | None = None,
     require_user_or_anonymous_id: bool = True,
     field_prefix: str | None = "batch",
+    keep_messages: bool = True,
 ) -> Prepared:
     """Validate each message; valid ones become event rows, invalid ones quarantine rows.
 
     ``field_prefix`` names the array in error paths (``batch[3].userId``); None for a single
-    message.
+    message. ``keep_messages``: the rows carry their parsed messages (``EventRow.message``),
+    so that the real-time stages need not parse them again; not where the rows are pickled to
+    another process (ingest/workers.py), to which carrying them costs more than parsing.
     """
     prepared = Prepared()
     for index, raw in enumerate(messages):
@@ -138,6 +144,7 @@ def prepare_messages(
                 source_id=source_id,
                 received_at=received_at,
                 message=message if isinstance(message, dict) else None,
+                keep_message=keep_messages,
             )
         )
     return prepared
