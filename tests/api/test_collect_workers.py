@@ -224,6 +224,10 @@ def test_a_rate_limited_source_is_refused_through_a_worker(
     assert response.status_code == 429
     assert response.json()["code"] == "rate_limited"
     assert int(response.headers["Retry-After"]) >= 1
+    # The rate is asked before the worker reads the body: a body it would refuse as bad
+    # JSON is refused for the rate, unread.
+    unread = httpx.post(live.url + "/v1/batch", content=body[:-1], auth=(key, ""), timeout=60)
+    assert unread.status_code == 429 and unread.json()["code"] == "rate_limited"
     assert _workers(live)
 
 

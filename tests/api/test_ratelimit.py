@@ -2,7 +2,7 @@
 
 import hashlib
 
-from kenning.api.ratelimit import TokenBucket, TokenRateLimiter
+from kenning.api.ratelimit import RateLimiter, TokenBucket, TokenRateLimiter
 
 
 def test_a_bucket_allows_its_burst_then_asks_to_wait() -> None:
@@ -35,3 +35,16 @@ def test_the_least_recently_used_bucket_is_dropped_first() -> None:
     limiter.check("c")
     assert limiter.keys() == [hashlib.sha256(t.encode()).digest() for t in ("a", "c")]
     assert limiter.check("a") is not None  # a's bucket was kept, and is empty
+
+
+def test_a_source_is_admitted_without_taking_and_charged_once_its_events_are_known() -> None:
+    limiter = RateLimiter()
+    rate = 0.001  # a refill too slow to matter here; the bucket holds one token
+    for _ in range(3):  # asking takes nothing
+        assert limiter.admit("s", rate) is None
+    limiter.charge("s", rate, 50)  # a batch overdraws the bucket once
+    assert limiter.admit("s", rate) is not None
+    assert limiter.check("s", rate, 1) is not None
+    # a source without a rate is always admitted, whatever it is charged
+    limiter.charge("free", None, 10**6)
+    assert limiter.admit("free", None) is None

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from kenning.api.auth import authenticate_source, write_key_from
 from kenning.api.errors import ApiError, json_response
+from kenning.api.ratelimit import RateLimiter
 from kenning.ingest.pipeline import BatchDefaults, Prepared, prepare_messages
 from kenning.ingest.workers import PreparePool
 from kenning.settings import Settings
@@ -93,10 +94,16 @@ async def _accept(request: Request, message_type: str | None) -> Response:
         and len(raw) >= _POOLED_BYTES
         and (source := _source_of_header(store, request)) is not None
     ):
+        # A source over its rate is refused before the worker's time is spent on its body;
+        # its events are counted once the worker has read them.
+        limiter: RateLimiter = request.app.state.rate_limiter
+        _refuse_if_waiting(limiter.admit(source.id, source.rate_limit))
         prepared = _refused_or(
             await pool.run(prepare_batch_apart, raw, source.id, received_at, limits)
         )
-        _check_rate(request, source, len(prepared.events) + len(prepared.quarantine))
+        limiter.charge(
+            source.id, source.rate_limit, len(prepared.events) + len(prepared.quarantine)
+        )
     else:
         body = json_object(raw)
         source = authenticate_source(store, request, body)
@@ -204,7 +211,11 @@ def _source_of_header(store: Store, request: Request) -> Source | None:
 
 
 def _check_rate(request: Request, source: Source, events: int) -> None:
-    retry_after = request.app.state.rate_limiter.check(source.id, source.rate_limit, events)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    _refuse_if_waiting(limiter.check(source.id, source.rate_limit, events))
+
+
+def _refuse_if_waiting(retry_after: int | None) -> None:
     if retry_after is not None:
         raise ApiError(
             429,

@@ -23,16 +23,23 @@ class TokenBucket:
 
     def take(self, count: int) -> float | None:
         """Take ``count`` tokens; returns None if allowed, else the seconds to wait."""
+        wait = self.wait()
+        if wait is None:
+            self.spend(count)
+        return wait
+
+    def wait(self) -> float | None:
+        """None if a request may go ahead now, else the seconds until one may; takes nothing."""
         now = time.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         # One whole token (or a bucket smaller than one, full), so a burst is exact.
         needed = min(1.0, self.capacity)
-        if self.tokens < needed:
-            return (needed - self.tokens) / self.rate
+        return (needed - self.tokens) / self.rate if self.tokens < needed else None
+
+    def spend(self, count: int) -> None:
         # A batch larger than the bucket may overdraw it once; it then waits in proportion.
         self.tokens -= count
-        return None
 
 
 def retry_after(wait: float) -> int:
@@ -45,14 +52,34 @@ class RateLimiter:
         self._buckets: dict[str, TokenBucket] = {}
 
     def check(self, source_id: str, rate: float | None, count: int) -> int | None:
-        """None if allowed, else the whole seconds for a ``Retry-After`` header."""
+        """None if allowed (and ``count`` events taken), else the whole seconds for a
+        ``Retry-After`` header."""
+        refused = self.admit(source_id, rate)
+        if refused is None:
+            self.charge(source_id, rate, count)
+        return refused
+
+    def admit(self, source_id: str, rate: float | None) -> int | None:
+        """``check`` before the events are counted: None if the source may send now, else the
+        whole seconds for ``Retry-After``. ``charge`` takes the events once they are known.
+        Requests admitted together may each overdraw the bucket once; the rate still holds
+        over time, since what they overdraw is waited out."""
+        bucket = self._bucket(source_id, rate)
+        wait = None if bucket is None else bucket.wait()
+        return None if wait is None else retry_after(wait)
+
+    def charge(self, source_id: str, rate: float | None, count: int) -> None:
+        bucket = self._bucket(source_id, rate)
+        if bucket is not None:
+            bucket.spend(count)
+
+    def _bucket(self, source_id: str, rate: float | None) -> TokenBucket | None:
         if rate is None or rate <= 0:
             return None
         bucket = self._buckets.get(source_id)
         if bucket is None or bucket.rate != rate:
             bucket = self._buckets[source_id] = TokenBucket(rate)
-        wait = bucket.take(count)
-        return None if wait is None else retry_after(wait)
+        return bucket
 
 
 class TokenRateLimiter:
