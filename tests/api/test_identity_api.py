@@ -122,6 +122,11 @@ def test_evaluate_against_truth_over_http(
     # ev-3 is the same person on a device never linked: one of three true pairs found
     assert (scores["items"], scores["pairwise_precision"]) == (3, 1.0)
     assert abs(scores["pairwise_recall"] - 1 / 3) < 1e-9
+    assert "ceiling" not in scores
+    # ev-3 shares nothing with the rest of its person: the evidence allows no better
+    both = admin.post("/v1/identity/evaluate", json={"truth": [truth], "ceiling": True}).json()
+    assert {k: v for k, v in both.items() if k != "ceiling"} == scores
+    assert abs(both["ceiling"]["pairwise_recall"] - 1 / 3) < 1e-9
     bad = admin.post("/v1/identity/evaluate", json={"truth": ["x,y\n1,2\n"]})
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_truth")
 

@@ -155,6 +155,27 @@ def test_identity_explain_and_export(tmp_path: Path) -> None:
     exported = kenning("export", "identities", "--db", db, cwd=tmp_path)
     assert exported.stdout.splitlines()[0] == "profile_id,type,value,source,first_seen"
     assert len(exported.stdout.splitlines()) == 4
+    (tmp_path / "truth.csv").write_text("identifier,person_id\nemail:e@x.com,p\nuser_id:u1,p\n")
+    scored = kenning(
+        "identity", "evaluate", "--truth", "truth.csv", "--ceiling", "--db", db, cwd=tmp_path
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert "pairwise (evidence ceiling)" in scored.stdout
+    assert "clusters in the evidence ceiling: 1 " in scored.stdout
+    figures = orjson.loads(
+        kenning(
+            "identity",
+            "evaluate",
+            "--truth",
+            "truth.csv",
+            "--ceiling",
+            "--json",
+            "--db",
+            db,
+            cwd=tmp_path,
+        ).stdout
+    )
+    assert figures["ceiling"]["pairwise_recall"] == figures["pairwise_recall"] == 1.0
 
 
 def test_identity_detach_overrides_and_lift(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from starlette.responses import Response, StreamingResponse
 from kenning.api.audit import audit_as
 from kenning.api.auth import require_scope
 from kenning.api.errors import ApiError, json_response
+from kenning.identity.ceiling import evidence_ceiling
 from kenning.identity.evaluate import TruthError, evaluate
 from kenning.identity.explain import explain
 from kenning.identity.households import compute_households, household_members, household_traits
@@ -82,6 +83,8 @@ def remove_override(override_id: int, request: Request) -> Response:
 
 class TruthIn(BaseModel):
     truth: list[str] = Field(min_length=1, max_length=20)
+    # Also score the evidence ceiling (identity/ceiling.py): the best any resolver could.
+    ceiling: bool = False
 
 
 @router.post("/v1/identity/evaluate")
@@ -95,10 +98,12 @@ def evaluate_graph(body: TruthIn, request: Request) -> Response:
             path.write_text(text, encoding="utf-8")
             paths.append(path)
         try:
-            scores = evaluate(store, paths)
+            scores = evaluate(store, paths).as_dict()
+            if body.ceiling:
+                scores["ceiling"] = evidence_ceiling(store, paths).as_dict()
         except TruthError as error:
             raise ApiError(400, "invalid_truth", str(error), "truth") from None
-    return json_response(scores.as_dict())
+    return json_response(scores)
 
 
 class HouseholdsIn(BaseModel):

@@ -158,6 +158,15 @@ def evaluate_command(
             help="A ground-truth CSV: person_id with source,message_id or identifier. Repeatable.",
         ),
     ],
+    ceiling: Annotated[
+        bool,
+        typer.Option(
+            "--ceiling",
+            help="Also score the evidence ceiling: the best any resolver could do without "
+            "joining two people (touches that share nothing with the rest of their person "
+            "stay apart).",
+        ),
+    ] = False,
     db: Db = DEFAULT,
     url: Url = None,
     token: Token = None,
@@ -165,7 +174,7 @@ def evaluate_command(
 ) -> None:
     """Score the identity graph against ground truth: pairwise and B-cubed precision, recall, F1."""
     with connect(db, url, token) as backend:
-        scores = backend.evaluate_identity(truth)
+        scores = backend.evaluate_identity(truth, ceiling)
     if json:
         print(orjson.dumps(scores).decode())
         return
@@ -175,12 +184,21 @@ def evaluate_command(
         f"{scores['people']:,} people, {scores['profiles']:,} profiles"
     )
     table = Table("", "precision", "recall", "F1")
-    for name in ("pairwise", "bcubed"):
-        table.add_row(
-            "B-cubed" if name == "bcubed" else name,
-            *(f"{scores[f'{name}_{m}']:.4f}" for m in ("precision", "recall", "f1")),
-        )
+    rows = [("", scores)]
+    if "ceiling" in scores:
+        rows.append((" (evidence ceiling)", scores["ceiling"]))
+    for suffix, figures in rows:
+        for name in ("pairwise", "bcubed"):
+            table.add_row(
+                ("B-cubed" if name == "bcubed" else name) + suffix,
+                *(f"{figures[f'{name}_{m}']:.4f}" for m in ("precision", "recall", "f1")),
+            )
     out.print(table)
+    if "ceiling" in scores:
+        out.print(
+            f"clusters in the evidence ceiling: {scores['ceiling']['profiles']:,} (touches that "
+            "share nothing with the rest of their person stay apart)"
+        )
 
 
 @app.command("households")

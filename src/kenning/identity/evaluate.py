@@ -61,27 +61,52 @@ def _columns(path: Path) -> set[str]:
 
 
 def _truth_query(
-    con: duckdb.DuckDBPyConnection, path: Path, index: int, rules: IdentityRules
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    index: int,
+    rules: IdentityRules,
+    clusters: "Clusters",
 ) -> str:
     columns = _columns(path)
     if "person_id" not in columns:
         raise TruthError(f"{path} has no person_id column")
     source = f"read_csv('{_quote(path)}', header = true, all_varchar = true)"
     if {"source", "message_id"} <= columns:
-        return f"""SELECT t.person_id AS truth, e.seq IS NOT NULL AS present,
-                          e.profile_id AS predicted
-                   FROM {source} t
-                   LEFT JOIN __kenning_sources s ON s.name = t.source
-                   LEFT JOIN kenning_events e
-                     ON e.source_id = s.id AND e.message_id = t.message_id"""
+        return f"""SELECT truth, present, {clusters.cluster} AS predicted FROM (
+                       SELECT t.person_id AS truth, e.message_id IS NOT NULL AS present,
+                              e.* EXCLUDE (source_id, message_id)
+                       FROM {source} t
+                       LEFT JOIN __kenning_sources s ON s.name = t.source
+                       LEFT JOIN {clusters.events} e
+                         ON e.source_id = s.id AND e.message_id = t.message_id)"""
     if "identifier" in columns:
         name = f"__kenning_truth_{index}"
         con.register(name, _normalised_identifiers(con, source, rules))
-        return f"""SELECT t.person_id AS truth, i.profile_id IS NOT NULL AS present,
-                          i.profile_id AS predicted
-                   FROM {name} t
-                   LEFT JOIN kenning_identifiers i ON i.type = t.type AND i.value = t.value"""
+        return f"""SELECT truth, present, {clusters.cluster} AS predicted FROM (
+                       SELECT t.person_id AS truth, i.type IS NOT NULL AS present,
+                              i.* EXCLUDE (type, value)
+                       FROM {name} t
+                       LEFT JOIN {clusters.identifiers} i
+                         ON i.type = t.type AND i.value = t.value)"""
     raise TruthError(f"{path} needs source and message_id columns, or an identifier column")
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Where items are looked up, and the SQL expression of an item's cluster over the
+    looked-up row's columns and ``truth``."""
+
+    events: str  # a relation with source_id, message_id and the cluster's columns
+    identifiers: str  # a relation with type, value and the cluster's columns
+    cluster: str
+
+
+# The graph's clusters: the profile each event or identifier resolves to now.
+_PROFILES = Clusters(
+    events="(SELECT source_id, message_id, profile_id FROM kenning_events)",
+    identifiers="(SELECT type, value, profile_id FROM kenning_identifiers)",
+    cluster="profile_id",
+)
 
 
 def _normalised_identifiers(
@@ -108,15 +133,26 @@ def _quote(path: Path) -> str:
 
 def evaluate(store: Store, truth: Sequence[Path]) -> Scores:
     """Score the current graph against the truth files (read together: one set of items)."""
+    with store.reader() as con:
+        return score_truth(con, truth, store.identity.rules, _PROFILES)
+
+
+def score_truth(
+    con: duckdb.DuckDBPyConnection,
+    truth: Sequence[Path],
+    rules: IdentityRules,
+    clusters: Clusters,
+) -> Scores:
+    """Score ``clusters`` (the graph's profiles, or another grouping of the store's events and
+    identifiers: ``identity/ceiling.py``) against the truth files."""
     if not truth:
         raise TruthError("give at least one truth file")
-    with store.reader() as con:
-        items = " UNION ALL ".join(
-            f"({_truth_query(con, path, index, store.identity.rules)})"
-            for index, path in enumerate(truth)
-        )
-        row = _score(con, items)
-    total, missing, people, profiles, together, predicted_pairs, true_pairs, b_p, b_r = row
+    items = " UNION ALL ".join(
+        f"({_truth_query(con, path, index, rules, clusters)})" for index, path in enumerate(truth)
+    )
+    total, missing, people, profiles, together, predicted_pairs, true_pairs, b_p, b_r = _score(
+        con, items
+    )
     if int(total) == int(missing):
         raise TruthError(
             "no item of the truth files is in the store" if total else "the truth files are empty"
@@ -144,7 +180,8 @@ def _score(con: duckdb.DuckDBPyConnection, items: str) -> tuple[Any, ...]:
         kept AS (
             SELECT truth,
                    -- an unresolved event is a profile of its own
-                   coalesce(predicted, -row_number() OVER ()) AS predicted
+                   coalesce(predicted::VARCHAR, 'unresolved ' || row_number() OVER ())
+                     AS predicted
             FROM raw WHERE present
         ),
         cells AS (SELECT truth, predicted, count(*)::DOUBLE AS n FROM kept GROUP BY ALL),

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from rich.progress import Progress
 
 from kenning.cli.backend.base import CommandError, LocalBase, RemoteBase, error_line, output
+from kenning.identity.ceiling import evidence_ceiling
 from kenning.identity.evaluate import TruthError, evaluate
 from kenning.identity.explain import explain
 from kenning.identity.households import compute_households
@@ -27,7 +28,7 @@ class IdentityBackend(Protocol):
         self, kind: str, a: str, b: str | None, reason: str | None
     ) -> dict[str, Any]: ...
     def list_overrides(self) -> list[dict[str, Any]]: ...
-    def evaluate_identity(self, truth: list[Path]) -> dict[str, Any]: ...
+    def evaluate_identity(self, truth: list[Path], ceiling: bool) -> dict[str, Any]: ...
     def households(self, by_surname: bool) -> dict[str, Any]: ...
     def remove_override(self, override_id: int) -> dict[str, Any]: ...
     def export_identities(self, out: Path | None, fmt: str) -> None: ...
@@ -61,11 +62,14 @@ class LocalIdentity(LocalBase):
     def households(self, by_surname: bool) -> dict[str, Any]:
         return compute_households(self.store, by_surname=by_surname).as_dict()
 
-    def evaluate_identity(self, truth: list[Path]) -> dict[str, Any]:
+    def evaluate_identity(self, truth: list[Path], ceiling: bool) -> dict[str, Any]:
         try:
-            return evaluate(self.store, truth).as_dict()
+            scores = evaluate(self.store, truth).as_dict()
+            if ceiling:
+                scores["ceiling"] = evidence_ceiling(self.store, truth).as_dict()
         except TruthError as error:
             raise CommandError(str(error)) from None
+        return scores
 
     def remove_override(self, override_id: int) -> dict[str, Any]:
         applied = lift_override(self.store, override_id)
@@ -158,12 +162,14 @@ class RemoteIdentity(RemoteBase):
         )
         return result
 
-    def evaluate_identity(self, truth: list[Path]) -> dict[str, Any]:
+    def evaluate_identity(self, truth: list[Path], ceiling: bool) -> dict[str, Any]:
         try:
             texts = [path.read_text(encoding="utf-8") for path in truth]
         except OSError as error:
             raise CommandError(f"cannot read {error.filename}: {error.strerror}") from None
-        result: dict[str, Any] = self._call("POST", "/v1/identity/evaluate", json={"truth": texts})
+        result: dict[str, Any] = self._call(
+            "POST", "/v1/identity/evaluate", json={"truth": texts, "ceiling": ceiling}
+        )
         return result
 
     def export_identities(self, out: Path | None, fmt: str) -> None:
