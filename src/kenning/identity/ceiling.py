@@ -19,8 +19,10 @@ The ceiling's clusters, per person of the truth:
 
 It is optimistic: a group is counted as the person's when any of its touches are, even where
 a device shared by two people holds it, and every personal group of a person is joined, even
-where names and addresses disagree. So no resolver that keeps people apart scores above it;
-its precision is 1 by construction.
+where names and addresses disagree. So no resolver that keeps people apart scores above it,
+with one exception it does not reach for: a device-scoped group whose events carry a name or
+an address but no personal identifier could be joined by matching, and stays apart here (the
+synthetic brand has none). Its precision is 1 by construction.
 """
 
 from collections.abc import Sequence
