@@ -16,6 +16,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from kenning.api import hardening
+from kenning.api.collect import FRONT_ROUTES, Endpoint
 from kenning.cli.serve import open_server_store, tune_garbage_collection, uvicorn_config
 from kenning.settings import Settings
 
@@ -32,7 +33,11 @@ async def _parsed(request: Request) -> Response:
     return Response(_SUCCESS, media_type="application/json")
 
 
-_NULL_ROUTES = {"/v1/null/track": _null, "/v1/null/batch": _null, "/v1/parsed/batch": _parsed}
+_NULL_ROUTES: dict[str, Endpoint] = {
+    "/v1/null/track": _null,
+    "/v1/null/batch": _null,
+    "/v1/parsed/batch": _parsed,
+}
 
 
 def main() -> None:
@@ -50,13 +55,9 @@ def main() -> None:
     store, _ = open_server_store(settings)
     config = uvicorn_config(settings, store)
 
-    app = config.app
-    for path, endpoint in _NULL_ROUTES.items():
-        app.add_api_route(path, endpoint, methods=["POST"])  # type: ignore[attr-defined]
-    # First in the route table, as the collection routes are: a request is matched against
-    # the routes in turn, and at the end of a hundred of them it costs several times more.
-    routes = app.router.routes  # type: ignore[attr-defined]
-    routes[:0] = [routes.pop() for _ in _NULL_ROUTES][::-1]
+    # Answered by the collection routes' own front (api/collect.py CollectionFront), not by
+    # FastAPI's routing, as the collection routes are.
+    FRONT_ROUTES.update(_NULL_ROUTES)
     server = uvicorn.Server(config)
     tune_garbage_collection()
     try:

@@ -89,6 +89,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.store = store
     install_error_handlers(app)
     app.add_middleware(AuditTrail)
+    app.add_middleware(collect.CollectionFront)
     # Outermost: a request over a limit is refused before anything else reads it.
     install_hardening(app, settings)
     app.include_router(collect.router)

@@ -41,14 +41,18 @@ def error_body(code: str, message: str, field: str | None) -> dict[str, Any]:
     return {"code": code, "message": message, "field": field}
 
 
+def error_response(error: ApiError) -> Response:
+    body = {**error_body(error.code, error.message, error.field), **error.extra}
+    return json_response(body, error.status, error.headers)
+
+
 _STATUS_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
 
 def install_error_handlers(app: FastAPI) -> None:
     async def api_error(_: Request, error: Exception) -> Response:
         assert isinstance(error, ApiError)
-        body = {**error_body(error.code, error.message, error.field), **error.extra}
-        return json_response(body, error.status, error.headers)
+        return error_response(error)
 
     async def validation_error(_: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
