@@ -48,16 +48,14 @@ def main() -> None:
     settings = Settings.from_env(
         db_path=args.db, port=args.port, admin_token=os.environ["KENNING_ADMIN_TOKEN"]
     )
-    # The hardening middleware leaves the collection routes' bodies to their endpoint
-    # (api/collect.py bounds them and checks each message), and so the null routes' bodies:
-    # otherwise it parses and walks each of them, work the collection routes do not have.
+    # Served as the collection routes are: by their front (api/collect.py CollectionFront),
+    # not FastAPI's routing, and with their bodies left to the endpoint by the hardening
+    # middleware, which otherwise parses and walks a JSON body (work the collection routes
+    # do not have).
+    FRONT_ROUTES.update(_NULL_ROUTES)
     hardening.COLLECTION_PATHS = hardening.COLLECTION_PATHS | set(_NULL_ROUTES)
     store, _ = open_server_store(settings)
     config = uvicorn_config(settings, store)
-
-    # Answered by the collection routes' own front (api/collect.py CollectionFront), not by
-    # FastAPI's routing, as the collection routes are.
-    FRONT_ROUTES.update(_NULL_ROUTES)
     server = uvicorn.Server(config)
     tune_garbage_collection()
     try:

@@ -2,6 +2,7 @@
 errors as the API's JSON; every other request goes on to the app behind it."""
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -10,8 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from kenning.api.app import create_app
 from kenning.api.collect import FRONT_ROUTES, CollectionFront
 from kenning.api.errors import ApiError
+from kenning.api.hardening import COLLECTION_PATHS
+from kenning.settings import Settings
 
 
 class _Behind:
@@ -78,6 +82,8 @@ def test_an_endpoint_s_error_is_the_api_s_json_error(monkeypatch: pytest.MonkeyP
     }
 
 
-def test_every_collection_route_is_in_front() -> None:
+def test_every_collection_route_is_in_front_of_the_app(tmp_path: Path) -> None:
     single = {f"/v1/{t}" for t in ("identify", "track", "page", "screen", "group", "alias")}
-    assert set(FRONT_ROUTES) == single | {"/v1/batch", "/v1/import"}
+    assert set(FRONT_ROUTES) == single | {"/v1/batch", "/v1/import"} == COLLECTION_PATHS
+    app = create_app(Settings(db_path=tmp_path / "k.duckdb"))
+    assert CollectionFront in [middleware.cls for middleware in app.user_middleware]

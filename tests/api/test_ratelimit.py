@@ -37,11 +37,15 @@ def test_the_least_recently_used_bucket_is_dropped_first() -> None:
     assert limiter.check("a") is not None  # a's bucket was kept, and is empty
 
 
-def test_a_source_is_admitted_without_taking_and_charged_once_its_events_are_known() -> None:
+def test_admitting_takes_one_token_charging_the_rest_and_a_refusal_gives_it_back() -> None:
     limiter = RateLimiter()
-    rate = 0.001  # a refill too slow to matter here; the bucket holds one token
-    for _ in range(3):  # asking takes nothing
-        assert limiter.admit("s", rate) is None
+    rate = 2.0  # the bucket holds two tokens; the refill is too slow to matter here
+    assert limiter.admit("s", rate) is None
+    assert limiter.admit("s", rate) is None
+    # two requests admitted together hold both tokens: a third waits, before any is counted
+    assert limiter.admit("s", rate) is not None
+    limiter.charge("s", rate, 0)  # one was refused unread: its token comes back
+    assert limiter.admit("s", rate) is None
     limiter.charge("s", rate, 50)  # a batch overdraws the bucket once
     assert limiter.admit("s", rate) is not None
     assert limiter.check("s", rate, 1) is not None

@@ -79,6 +79,7 @@ def test_demo_loads_every_message_and_record_through_the_api(tmp_path: Path) -> 
     assert scores.missing == 0  # every message and record id resolves to a profile
     assert scores.pairwise_precision >= 0.995
     assert scores.bcubed_precision >= 0.995
+    assert (ceiling.items, ceiling.missing) == (scores.items, scores.missing)
     assert scores.pairwise_recall >= 0.98 * ceiling.pairwise_recall
 
     # The brand's configuration makes its loyalty card an identifier: a store order paid with

@@ -31,13 +31,15 @@ def test_touches_that_share_nothing_with_their_person_stay_apart(
         # Cara: on Ann's browser, shared (m7), and signed in on her own (m8)
         {"type": "page", "anonymousId": "a1", "messageId": "m7"},
         {"type": "page", "anonymousId": "c1", "messageId": "m8", "userId": "cara"},
-        # Dan: on Bob's anonymous browser, never signed in (m9): nothing says whose it is
+        # Dan: on Bob's anonymous browser, never signed in (m9): nothing says whose it is;
+        # and a visit whose only id is a blocked value (m10): no identifier at all
         {"type": "page", "anonymousId": "b1", "messageId": "m9"},
+        {"type": "page", "anonymousId": "undefined", "messageId": "m10"},
     ]  # fmt: skip
     prepared = prepare_messages(messages, source_id=source_id, received_at=NOW, limits=Limits())
     store.write_events(prepared.events).result()
     people = {"m1": "ann", "m2": "ann", "m3": "ann", "m4": "ann"}
-    people |= {"m5": "bob", "m6": "bob", "m7": "cara", "m8": "cara", "m9": "dan"}
+    people |= {"m5": "bob", "m6": "bob", "m7": "cara", "m8": "cara", "m9": "dan", "m10": "dan"}
     (tmp_path / "events.csv").write_text(
         "source,message_id,person_id\n" + "".join(f"web,{m},{p}\n" for m, p in people.items())
     )
@@ -48,18 +50,19 @@ def test_touches_that_share_nothing_with_their_person_stay_apart(
     ceiling = evidence_ceiling(store, truth)
     # Ann: {m1, m2} (her signed-in browser), {m3}, {m4, d1}; Bob: {m5}, {m6}; Cara: {m7, m8}
     # (the shared browser holds a user id: counted as hers too, the ceiling being optimistic);
-    # Dan: {m9}, apart from Bob's m5 on the same anonymous browser
-    assert (ceiling.items, ceiling.people, ceiling.profiles) == (10, 4, 7)
-    # true pairs: Ann 5 items -> 10, Bob 1, Cara 1: 12; together: m1-m2, m4-d1, m7-m8: 3
+    # Dan: {m9}, apart from Bob's m5 on the same anonymous browser; {m10}, alone
+    assert (ceiling.items, ceiling.missing, ceiling.people, ceiling.profiles) == (11, 0, 4, 8)
+    # true pairs: Ann 5 items -> 10, Bob 1, Cara 1, Dan 1: 13; together: m1-m2, m4-d1, m7-m8
     assert ceiling.pairwise_precision == 1.0
-    assert ceiling.pairwise_recall == pytest.approx(3 / 12)
+    assert ceiling.pairwise_recall == pytest.approx(3 / 13)
     # B-cubed recall: Ann's items 2/5, 2/5, 1/5, 2/5, 2/5; Bob's 1/2, 1/2; Cara's 2/2, 2/2;
-    # Dan's 1/1
-    assert ceiling.bcubed_recall == pytest.approx((9 / 5 + 1 + 2 + 1) / 10)
+    # Dan's 1/2, 1/2
+    assert ceiling.bcubed_recall == pytest.approx((9 / 5 + 1 + 2 + 1) / 11)
 
-    # the graph joined the shared browser's visits into Ann's profile: below the ceiling in
-    # precision, as no resolver that keeps people apart is
+    # the graph scores the same items; it joined the shared browser's visits into Ann's
+    # profile: below the ceiling in precision, as no resolver that keeps people apart is
     graph = evaluate(store, truth)
+    assert (graph.items, graph.missing) == (ceiling.items, ceiling.missing)
     assert graph.pairwise_precision < 1.0 == ceiling.pairwise_precision
 
 

@@ -19,11 +19,13 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kenning.api.auth import authenticate_source, write_key_from
 from kenning.api.errors import ApiError, error_response, json_response
+from kenning.api.hardening import COLLECTION_PATHS
 from kenning.api.ratelimit import RateLimiter
 from kenning.ingest.pipeline import BatchDefaults, Prepared, prepare_messages
 from kenning.ingest.workers import PreparePool
@@ -105,12 +107,14 @@ async def _accept(request: Request, message_type: str | None) -> Response:
         # its events are counted once the worker has read them.
         limiter: RateLimiter = request.app.state.rate_limiter
         _refuse_if_waiting(limiter.admit(source.id, source.rate_limit))
-        prepared = _refused_or(
-            await pool.run(prepare_batch_apart, raw, source.id, received_at, limits)
-        )
-        limiter.charge(
-            source.id, source.rate_limit, len(prepared.events) + len(prepared.quarantine)
-        )
+        counted = 0
+        try:
+            prepared = _refused_or(
+                await pool.run(prepare_batch_apart, raw, source.id, received_at, limits)
+            )
+            counted = len(prepared.events) + len(prepared.quarantine)
+        finally:
+            limiter.charge(source.id, source.rate_limit, counted)
     else:
         body = json_object(raw)
         source = authenticate_source(store, request, body)
@@ -250,19 +254,18 @@ def _route(path: str, message_type: str | None) -> None:
     FRONT_ROUTES[path] = endpoint
 
 
-for _path, _type in (
-    ("/v1/batch", None),
-    ("/v1/import", None),
-    *((f"/v1/{t}", t) for t in ("identify", "track", "page", "screen", "group", "alias")),
-):
-    _route(_path, _type)
+# The paths the hardening middleware leaves to these endpoints: /v1/batch and /v1/import take
+# a batch; the others one message, of the type the path names.
+for _path in sorted(COLLECTION_PATHS):
+    _name = _path.rsplit("/", 1)[1]
+    _route(_path, None if _name in ("batch", "import") else _name)
 
 
 class CollectionFront:
     """Answers POSTs to ``FRONT_ROUTES`` without FastAPI's routing and request machinery, with
     the same endpoint and the same JSON errors; everything else goes on to FastAPI. It sits
-    inside the hardening middleware (security headers, body limits) and outside the audit
-    trail, which records nothing of a request a write key makes."""
+    inside the hardening middleware (its security headers) and outside the audit trail, which
+    records nothing of a request a write key makes."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -280,4 +283,6 @@ class CollectionFront:
             response = await endpoint(Request(scope, receive))
         except ApiError as error:
             response = error_response(error)
+        except ClientDisconnect:
+            return  # gone before its body was read: nothing was stored, and nobody to answer
         await response(scope, receive, send)

@@ -11,7 +11,7 @@ from starlette.responses import Response, StreamingResponse
 from kenning.api.audit import audit_as
 from kenning.api.auth import require_scope
 from kenning.api.errors import ApiError, json_response
-from kenning.identity.ceiling import evidence_ceiling
+from kenning.identity.ceiling import CeilingUnavailable, evidence_ceiling
 from kenning.identity.evaluate import TruthError, evaluate
 from kenning.identity.explain import explain
 from kenning.identity.households import compute_households, household_members, household_traits
@@ -101,6 +101,8 @@ def evaluate_graph(body: TruthIn, request: Request) -> Response:
             scores = evaluate(store, paths).as_dict()
             if body.ceiling:
                 scores["ceiling"] = evidence_ceiling(store, paths).as_dict()
+        except CeilingUnavailable as error:
+            raise ApiError(400, "ceiling_unavailable", str(error), "ceiling") from None
         except TruthError as error:
             raise ApiError(400, "invalid_truth", str(error), "truth") from None
     return json_response(scores)

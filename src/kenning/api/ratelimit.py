@@ -54,24 +54,30 @@ class RateLimiter:
     def check(self, source_id: str, rate: float | None, count: int) -> int | None:
         """None if allowed (and ``count`` events taken), else the whole seconds for a
         ``Retry-After`` header."""
-        refused = self.admit(source_id, rate)
-        if refused is None:
-            self.charge(source_id, rate, count)
-        return refused
-
-    def admit(self, source_id: str, rate: float | None) -> int | None:
-        """``check`` before the events are counted: None if the source may send now, else the
-        whole seconds for ``Retry-After``. ``charge`` takes the events once they are known.
-        Requests admitted together may each overdraw the bucket once; the rate still holds
-        over time, since what they overdraw is waited out."""
         bucket = self._bucket(source_id, rate)
-        wait = None if bucket is None else bucket.wait()
+        wait = None if bucket is None else bucket.take(count)
         return None if wait is None else retry_after(wait)
 
+    def admit(self, source_id: str, rate: float | None) -> int | None:
+        """``check`` before the events are counted: None if the source may send now (one
+        event's token is taken), else the whole seconds for ``Retry-After``. ``charge`` then
+        takes the rest. Each request admitted takes a token at once, so no more requests are
+        admitted together than the bucket holds tokens, and each of them may overdraw it once,
+        as one request may."""
+        bucket = self._bucket(source_id, rate)
+        wait = None if bucket is None else bucket.wait()
+        if wait is not None:
+            return retry_after(wait)
+        if bucket is not None:
+            bucket.spend(1)
+        return None
+
     def charge(self, source_id: str, rate: float | None, count: int) -> None:
+        """Take the tokens of an admitted request's ``count`` events beyond the one ``admit``
+        took (``count`` 0 gives that one back: a request refused unread stores nothing)."""
         bucket = self._bucket(source_id, rate)
         if bucket is not None:
-            bucket.spend(count)
+            bucket.spend(count - 1)
 
     def _bucket(self, source_id: str, rate: float | None) -> TokenBucket | None:
         if rate is None or rate <= 0:

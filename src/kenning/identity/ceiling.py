@@ -17,21 +17,25 @@ The ceiling's clusters, per person of the truth:
   person, as probabilistic matching at its best would join them;
 - each group of device-scoped identifiers alone stays a cluster of its own.
 
+An event that carries no identifier (its ids all blocked values) is a cluster of its own, as
+in the graph.
+
 It is optimistic: a group is counted as the person's when any of its touches are, even where
 a device shared by two people holds it, and every personal group of a person is joined, even
-where names and addresses disagree. So no resolver that keeps people apart scores above it,
-with one exception it does not reach for: a device-scoped group whose events carry a name or
-an address but no personal identifier could be joined by matching, and stays apart here (the
-synthetic brand has none). Its precision is 1 by construction.
+where names and addresses disagree. So no resolver that keeps people apart scores above it on
+the evidence of identifiers and of the traits matching compares, with one exception it does
+not reach for: a device-scoped group whose events carry such traits (a name, an address, a
+birthday) but no personal identifier could be joined by matching, and stays apart here (the
+synthetic brand has none). Signals that are not identifiers (an IP address, a user agent, the
+times of visits) are not evidence here. Its precision is 1 by construction.
 """
 
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from kenning.identity.evaluate import Clusters, Scores, TruthError, score_truth
 from kenning.identity.log_links import Codes, LogLinks, read_log_links, supported
@@ -41,12 +45,16 @@ from kenning.store.store import Store
 DEVICE_TYPES = frozenset({"anonymous_id", "device_id", "advertising_id", "push_token"})
 
 
+class CeilingUnavailable(TruthError):
+    """The rules' custom paths cannot be read in bulk, as the ceiling reads identifiers."""
+
+
 def evidence_ceiling(store: Store, truth: Sequence[Path]) -> Scores:
     """Score the evidence ceiling's clusters (see the module's docstring) against the truth
     files, as ``evaluate`` scores the graph's profiles."""
     rules = store.identity.rules
     if not supported(rules):
-        raise TruthError(
+        raise CeilingUnavailable(
             "the evidence ceiling reads identifiers in bulk, which these rules' custom paths "
             "do not allow"
         )
@@ -77,16 +85,19 @@ def evidence_ceiling(store: Store, truth: Sequence[Path]) -> Scores:
 
 
 # An item's cluster: its person's joined cluster when its group holds a personal identifier,
-# else its group's, apart for each person in it (the ceiling never joins two people).
+# else its group's, apart for each person in it (the ceiling never joins two people); an event
+# without an identifier is in no group, and alone.
 _CEILING = Clusters(
-    events="""(SELECT e.source_id, e.message_id, c.grp, c.personal
-               FROM __kenning_events e JOIN __kenning_ceiling_events c USING (seq))""",
-    identifiers="__kenning_ceiling_identifiers",
-    cluster="CASE WHEN personal THEN 'person ' || truth ELSE 'group ' || grp || ' ' || truth END",
+    events="""(SELECT e.source_id, e.message_id, e.seq, c.grp, c.personal
+               FROM __kenning_events e LEFT JOIN __kenning_ceiling_events c USING (seq))""",
+    identifiers="(SELECT *, NULL::BIGINT AS seq FROM __kenning_ceiling_identifiers)",
+    cluster="""CASE WHEN grp IS NULL THEN 'event ' || seq
+                    WHEN personal THEN 'person ' || truth
+                    ELSE 'group ' || grp || ' ' || truth END""",
 )
 
 
-def evidence_groups(links: LogLinks) -> tuple[Codes, np.ndarray]:
+def evidence_groups(links: LogLinks) -> tuple[Codes, npt.NDArray[np.bool_]]:
     """Each event's and each identifier's evidence group (events first, in log order, then
     identifiers by code), and whether that group holds a personal identifier.
 
@@ -105,6 +116,11 @@ def evidence_groups(links: LogLinks) -> tuple[Codes, np.ndarray]:
     >>> bool(group[0] == group[1] != group[2]), personal.tolist()
     (True, [True, True, False, True, True, False])
     """
+    # Imported here: scipy takes a while to load, and a server or a command that never asks
+    # for the ceiling should not wait for it.
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     events, identifiers = len(links.seq), len(links.identifiers)
     nodes = events + identifiers
     event_of_link = np.repeat(np.arange(events), np.diff(links.offsets))
