@@ -2,11 +2,13 @@
 
 import csv
 import io
+from pathlib import Path
 
 import httpx
 
 from kenning.identity.households import address_key, household_id
 from tests.conftest import SourceUnderTest
+from tests.live import LiveServer
 
 
 def test_explain_export_and_rebuild(admin: httpx.Client, collector: httpx.Client) -> None:
@@ -129,6 +131,32 @@ def test_evaluate_against_truth_over_http(
     assert abs(both["ceiling"]["pairwise_recall"] - 1 / 3) < 1e-9
     bad = admin.post("/v1/identity/evaluate", json={"truth": ["x,y\n1,2\n"]})
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_truth")
+
+
+def test_a_ceiling_the_rules_cannot_read_is_400_naming_the_ceiling(tmp_path: Path) -> None:
+    # a custom path with a quote in a key cannot be read in bulk, as the ceiling reads
+    (tmp_path / "kenning.yaml").write_text(
+        "identity:\n  custom:\n    odd: ['properties.say \"hi\"']\n"
+    )
+    live = LiveServer(
+        tmp_path / "k.duckdb", env={"KENNING_CONFIG": str(tmp_path / "kenning.yaml")}
+    ).start()
+    try:
+        key = live.create_source("web")
+        httpx.post(
+            live.url + "/v1/track",
+            json={"userId": "u", "event": "E", "messageId": "m1"},
+            auth=(key, ""),
+        ).raise_for_status()
+        truth = "source,message_id,person_id\nweb,m1,p\n"
+        with live.admin() as admin:
+            plain = admin.post("/v1/identity/evaluate", json={"truth": [truth]})
+            both = admin.post("/v1/identity/evaluate", json={"truth": [truth], "ceiling": True})
+    finally:
+        live.stop()
+    assert plain.status_code == 200 and plain.json()["items"] == 1
+    assert both.status_code == 400
+    assert (both.json()["code"], both.json()["field"]) == ("ceiling_unavailable", "ceiling")
 
 
 def test_households_over_http(admin: httpx.Client, collector: httpx.Client) -> None:

@@ -6,7 +6,8 @@ after the request's events (and quarantined messages) are committed.
 The routes are FastAPI routes (so the OpenAPI schema documents them), but a request to one is
 answered by ``CollectionFront``, a plain ASGI layer in front of FastAPI's routing: the SDKs'
 requests are most of a server's traffic, and FastAPI's request machinery (routing through every
-router, dependency solving, its middleware) cost a third of the single-event rate.
+router, dependency solving, the exception and audit middleware) cost a third of the
+single-event rate.
 """
 
 import asyncio

@@ -85,15 +85,14 @@ def evidence_ceiling(store: Store, truth: Sequence[Path]) -> Scores:
 
 
 # An item's cluster: its person's joined cluster when its group holds a personal identifier,
-# else its group's, apart for each person in it (the ceiling never joins two people); an event
-# without an identifier is in no group, and alone.
+# else its group's, apart for each person in it (the ceiling never joins two people). An event
+# without an identifier is in no group: its cluster is NULL, which scoring counts as a cluster
+# of its own, as it does an unresolved event of the graph.
 _CEILING = Clusters(
-    events="""(SELECT e.source_id, e.message_id, e.seq, c.grp, c.personal
+    events="""(SELECT e.source_id, e.message_id, c.grp, c.personal
                FROM __kenning_events e LEFT JOIN __kenning_ceiling_events c USING (seq))""",
-    identifiers="(SELECT *, NULL::BIGINT AS seq FROM __kenning_ceiling_identifiers)",
-    cluster="""CASE WHEN grp IS NULL THEN 'event ' || seq
-                    WHEN personal THEN 'person ' || truth
-                    ELSE 'group ' || grp || ' ' || truth END""",
+    identifiers="__kenning_ceiling_identifiers",
+    cluster="CASE WHEN personal THEN 'person ' || truth ELSE 'group ' || grp || ' ' || truth END",
 )
 
 
@@ -101,7 +100,6 @@ def evidence_groups(links: LogLinks) -> tuple[Codes, npt.NDArray[np.bool_]]:
     """Each event's and each identifier's evidence group (events first, in log order, then
     identifiers by code), and whether that group holds a personal identifier.
 
-    >>> from kenning.identity.log_links import Events
     >>> from kenning.identity.identifiers import Identifier
     >>> codes = lambda *v: np.array(v, dtype=np.int64)
     >>> links = LogLinks(
